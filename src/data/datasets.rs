@@ -1,0 +1,256 @@
+//! The two data sets on disk: Oxford-IIIT Pet (photos + trimaps) and the book's cats-vs-dogs
+//! folders. Photos are decoded and resized once, through the shared preprocessing path, and
+//! kept in memory so that epochs never re-decode JPEGs. A broken file is skipped with a
+//! warning that names it, and counted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+
+use super::photo::{decode_photo, resize_for_model};
+
+/// A wrong `--data` directory.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{0}: no such directory")]
+    Missing(PathBuf),
+    #[error("{0}: {1}")]
+    Empty(PathBuf, String),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// What each example is labelled with.
+#[derive(Debug, Clone)]
+pub enum Targets {
+    /// One class per photo (0 = cat, 1 = dog).
+    Labels(Vec<u8>),
+    /// One class per pixel of the model-sized photo (0 = pet, 1 = background, 2 = border).
+    Masks(Vec<Vec<u8>>),
+}
+
+/// Decoded, model-sized examples.
+#[derive(Debug, Clone)]
+pub struct Examples {
+    pub names: Vec<String>,
+    pub images: Vec<RgbImage>,
+    pub targets: Targets,
+    /// Files that could not be used, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+impl Examples {
+    /// Number of usable examples.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+}
+
+/// A photo and its trimap in the Oxford-IIIT Pet layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrimapPair {
+    pub name: String,
+    pub image: PathBuf,
+    pub trimap: PathBuf,
+}
+
+impl TrimapPair {
+    /// The breed: the name without its trailing `_<number>`.
+    pub fn breed(&self) -> &str {
+        self.name
+            .rsplit_once('_')
+            .map_or(&self.name, |(breed, _)| breed)
+    }
+}
+
+fn require_dir(dir: &Path) -> Result<(), DataError> {
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(DataError::Missing(dir.to_path_buf()))
+    }
+}
+
+fn sorted_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, DataError> {
+    require_dir(dir)?;
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError::Io(dir.to_path_buf(), e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x)))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Finds the photo/trimap pairs of an Oxford-IIIT Pet directory (`images/*.jpg`,
+/// `annotations/trimaps/*.png`). Photos without a trimap are not pairs and are ignored.
+pub fn oxford_pairs(root: &Path) -> Result<Vec<TrimapPair>, DataError> {
+    require_dir(root)?;
+    let trimaps = root.join("annotations").join("trimaps");
+    let pairs: Vec<TrimapPair> = sorted_files(&root.join("images"), &["jpg", "jpeg", "png"])?
+        .into_iter()
+        .filter_map(|image| {
+            let name = image.file_stem()?.to_str()?.to_string();
+            let trimap = trimaps.join(format!("{name}.png"));
+            trimap.is_file().then_some(TrimapPair {
+                name,
+                image,
+                trimap,
+            })
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Err(DataError::Empty(
+            root.to_path_buf(),
+            "no image/trimap pairs found (expected images/<name>.jpg and annotations/trimaps/<name>.png)".into(),
+        ));
+    }
+    Ok(pairs)
+}
+
+/// A seeded split stratified by breed: about `valid_fraction` of every breed (at least one
+/// photo of breeds with two or more) goes to validation. Returns (train, validation).
+pub fn split_by_breed(
+    pairs: &[TrimapPair],
+    valid_fraction: f64,
+    seed: u64,
+) -> (Vec<TrimapPair>, Vec<TrimapPair>) {
+    let mut by_breed: BTreeMap<&str, Vec<&TrimapPair>> = BTreeMap::new();
+    for pair in pairs {
+        by_breed.entry(pair.breed()).or_default().push(pair);
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for (_, mut group) in by_breed {
+        group.shuffle(&mut rng);
+        let n_valid = if group.len() < 2 {
+            0
+        } else {
+            ((group.len() as f64 * valid_fraction).round() as usize).max(1)
+        };
+        valid.extend(group[..n_valid].iter().map(|p| (*p).clone()));
+        train.extend(group[n_valid..].iter().map(|p| (*p).clone()));
+    }
+    (train, valid)
+}
+
+/// Reads a trimap as classes 0/1/2 (trimap values 1/2/3) at the model size (nearest sampling).
+pub fn load_trimap(path: &Path, expected: (u32, u32), size: u32) -> Result<Vec<u8>, String> {
+    let trimap = image::open(path).map_err(|e| e.to_string())?.into_luma8();
+    if trimap.dimensions() != expected {
+        return Err(format!(
+            "trimap is {}x{} but its photo is {}x{}",
+            trimap.width(),
+            trimap.height(),
+            expected.0,
+            expected.1
+        ));
+    }
+    if let Some(bad) = trimap.pixels().find(|p| !(1..=3).contains(&p.0[0])) {
+        return Err(format!(
+            "unexpected trimap value {} (expected 1, 2 or 3)",
+            bad.0[0]
+        ));
+    }
+    let resized =
+        image::imageops::resize(&trimap, size, size, image::imageops::FilterType::Nearest);
+    Ok(resized.pixels().map(|p| p.0[0] - 1).collect())
+}
+
+/// Decodes and resizes photos and trimaps, in parallel; broken pairs are skipped.
+pub fn load_segmentation(pairs: &[TrimapPair], size: u32) -> Examples {
+    let loaded: Vec<Result<(String, RgbImage, Vec<u8>), (PathBuf, String)>> = pairs
+        .par_iter()
+        .map(|pair| {
+            let bytes =
+                std::fs::read(&pair.image).map_err(|e| (pair.image.clone(), e.to_string()))?;
+            let photo = decode_photo(&bytes).map_err(|e| (pair.image.clone(), e.to_string()))?;
+            let mask = load_trimap(&pair.trimap, photo.dimensions(), size)
+                .map_err(|e| (pair.trimap.clone(), e))?;
+            Ok((pair.name.clone(), resize_for_model(&photo, size), mask))
+        })
+        .collect();
+    let mut examples = Examples {
+        names: vec![],
+        images: vec![],
+        targets: Targets::Masks(vec![]),
+        skipped: vec![],
+    };
+    let mut masks = Vec::new();
+    for item in loaded {
+        match item {
+            Ok((name, image, mask)) => {
+                examples.names.push(name);
+                examples.images.push(image);
+                masks.push(mask);
+            }
+            Err(skip) => examples.skipped.push(skip),
+        }
+    }
+    examples.targets = Targets::Masks(masks);
+    examples
+}
+
+/// Decodes and resizes a `cat/` + `dog/` directory (label 0 = cat, 1 = dog).
+pub fn load_labelled(dir: &Path, size: u32) -> Result<Examples, DataError> {
+    require_dir(dir)?;
+    let mut files = Vec::new();
+    for (label, class) in ["cat", "dog"].into_iter().enumerate() {
+        for file in sorted_files(
+            &dir.join(class),
+            &["jpg", "jpeg", "png", "webp", "gif", "bmp"],
+        )? {
+            files.push((file, label as u8));
+        }
+    }
+    if files.is_empty() {
+        return Err(DataError::Empty(
+            dir.to_path_buf(),
+            "no photos in cat/ and dog/".into(),
+        ));
+    }
+    let loaded: Vec<Result<(String, RgbImage, u8), (PathBuf, String)>> = files
+        .par_iter()
+        .map(|(path, label)| {
+            let bytes = std::fs::read(path).map_err(|e| (path.clone(), e.to_string()))?;
+            let photo = decode_photo(&bytes).map_err(|e| (path.clone(), e.to_string()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((name, resize_for_model(&photo, size), *label))
+        })
+        .collect();
+    let mut examples = Examples {
+        names: vec![],
+        images: vec![],
+        targets: Targets::Labels(vec![]),
+        skipped: vec![],
+    };
+    let mut labels = Vec::new();
+    for item in loaded {
+        match item {
+            Ok((name, image, label)) => {
+                examples.names.push(name);
+                examples.images.push(image);
+                labels.push(label);
+            }
+            Err(skip) => examples.skipped.push(skip),
+        }
+    }
+    examples.targets = Targets::Labels(labels);
+    Ok(examples)
+}

@@ -1,0 +1,5 @@
+//! Interpretability: Grad-CAM heatmaps.
+
+pub mod gradcam;
+
+pub use gradcam::{GradCam, Heatmap, PetClass, normalise};

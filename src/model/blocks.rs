@@ -1,0 +1,261 @@
+//! The reusable convnet blocks of chapter 9: separable convolutions, conv -> batch-norm -> ReLU
+//! units and residual blocks.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+/// Configuration of a [`SeparableConv2d`].
+#[derive(Config, Debug)]
+pub struct SeparableConv2dConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// Square window of the depthwise convolution.
+    #[config(default = 3)]
+    pub kernel_size: usize,
+    /// Whether the pointwise convolution has a bias (false when a batch norm follows).
+    #[config(default = false)]
+    pub bias: bool,
+}
+
+/// Depthwise separable convolution: a depthwise `k x k` convolution (one filter per input
+/// channel, `groups = channels_in`) followed by a pointwise `1 x 1` convolution that mixes the
+/// channels. It assumes spatial patterns and cross-channel correlations can be learned apart,
+/// which needs far fewer weights than a [`Conv2d`] of the same window.
+#[derive(Module, Debug)]
+pub struct SeparableConv2d {
+    /// `[c_in, 1, k, k]` depthwise weights.
+    pub depthwise: Conv2d,
+    /// `[c_out, c_in, 1, 1]` pointwise weights.
+    pub pointwise: Conv2d,
+}
+
+impl SeparableConv2dConfig {
+    /// Builds the layer with "same" padding, so that it keeps the spatial size.
+    pub fn init(&self, device: &Device) -> SeparableConv2d {
+        let [c_in, c_out] = self.channels;
+        let k = self.kernel_size;
+        SeparableConv2d {
+            depthwise: Conv2dConfig::new([c_in, c_in], [k, k])
+                .with_groups(c_in)
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device),
+            pointwise: Conv2dConfig::new([c_in, c_out], [1, 1])
+                .with_bias(self.bias)
+                .init(device),
+        }
+    }
+}
+
+impl SeparableConv2d {
+    /// `[n, c_in, h, w]` -> `[n, c_out, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.depthwise.forward(x); // [n, c_in, h, w]
+        self.pointwise.forward(x) // [n, c_out, h, w]
+    }
+}
+
+/// Configuration of a [`ConvBnRelu`] unit.
+#[derive(Config, Debug)]
+pub struct ConvBnReluConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// Square window.
+    #[config(default = 3)]
+    pub kernel_size: usize,
+    /// 1, or 2 to halve the spatial size.
+    #[config(default = 1)]
+    pub stride: usize,
+}
+
+/// Conv -> BatchNorm -> ReLU, the chapter's ordering: the convolution has no bias because the
+/// batch norm's shift makes it redundant, and normalisation comes before the activation.
+#[derive(Module, Debug)]
+pub struct ConvBnRelu {
+    pub conv: Conv2d,
+    pub norm: BatchNorm,
+}
+
+impl ConvBnReluConfig {
+    /// Builds the unit with TF-style "same" padding.
+    pub fn init(&self, device: &Device) -> ConvBnRelu {
+        let k = self.kernel_size;
+        ConvBnRelu {
+            conv: Conv2dConfig::new(self.channels, [k, k])
+                .with_stride([self.stride, self.stride])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(self.channels[1]).init(device),
+        }
+    }
+}
+
+impl ConvBnRelu {
+    /// `[n, c_in, h, w]` -> `[n, c_out, h / stride, w / stride]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+/// The spatial layer inside a [`ResidualBlock`]: a plain or a depthwise separable convolution.
+#[derive(Module, Debug)]
+pub enum SpatialConv {
+    Plain(Conv2d),
+    Separable(SeparableConv2d),
+}
+
+impl SpatialConv {
+    fn new(channels: [usize; 2], separable: bool, device: &Device) -> Self {
+        if separable {
+            SpatialConv::Separable(SeparableConv2dConfig::new(channels).init(device))
+        } else {
+            SpatialConv::Plain(
+                Conv2dConfig::new(channels, [3, 3])
+                    .with_padding(PaddingConfig2d::Same)
+                    .with_bias(false)
+                    .init(device),
+            )
+        }
+    }
+
+    /// `[n, c_in, h, w]` -> `[n, c_out, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            SpatialConv::Plain(conv) => conv.forward(x),
+            SpatialConv::Separable(conv) => conv.forward(x),
+        }
+    }
+}
+
+/// One pre-activation unit of a residual block: BatchNorm -> ReLU -> conv (no bias).
+#[derive(Module, Debug)]
+pub struct PreActConv {
+    pub norm: BatchNorm,
+    pub conv: SpatialConv,
+}
+
+impl PreActConv {
+    fn new(channels: [usize; 2], separable: bool, device: &Device) -> Self {
+        Self {
+            norm: BatchNormConfig::new(channels[0]).init(device),
+            conv: SpatialConv::new(channels, separable, device),
+        }
+    }
+
+    /// `[n, c_in, h, w]` -> `[n, c_out, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.conv.forward(relu(self.norm.forward(x)))
+    }
+}
+
+/// Configuration of a [`ResidualBlock`].
+#[derive(Config, Debug)]
+pub struct ResidualBlockConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// Depthwise separable convolutions instead of plain ones (the Xception pattern).
+    #[config(default = true)]
+    pub separable: bool,
+    /// Halve the spatial size with a 3x3 stride-2 max pooling after the two convolutions.
+    #[config(default = true)]
+    pub downsample: bool,
+}
+
+/// The chapter's residual block: two pre-activation convolutions (BN -> ReLU -> conv), an
+/// optional 3x3 stride-2 max pooling, and the block's input added back. The residual goes
+/// through a 1x1 convolution (strided when the block downsamples) only when the shape changes,
+/// so that the two tensors can be added.
+#[derive(Module, Debug)]
+pub struct ResidualBlock {
+    pub first: PreActConv,
+    pub second: PreActConv,
+    pub pool: Option<MaxPool2d>,
+    pub projection: Option<Conv2d>,
+}
+
+impl ResidualBlockConfig {
+    /// Builds the block.
+    pub fn init(&self, device: &Device) -> ResidualBlock {
+        let [c_in, c_out] = self.channels;
+        let stride = if self.downsample { 2 } else { 1 };
+        let projection = (c_in != c_out || self.downsample).then(|| {
+            Conv2dConfig::new([c_in, c_out], [1, 1])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device)
+        });
+        ResidualBlock {
+            first: PreActConv::new([c_in, c_out], self.separable, device),
+            second: PreActConv::new([c_out, c_out], self.separable, device),
+            pool: self.downsample.then(|| {
+                MaxPool2dConfig::new([3, 3])
+                    .with_strides([2, 2])
+                    .with_padding(PaddingConfig2d::Same)
+                    .init()
+            }),
+            projection,
+        }
+    }
+}
+
+impl ResidualBlock {
+    /// `[n, c_in, h, w]` -> `[n, c_out, ceil(h / s), ceil(w / s)]`, `s` = 2 when downsampling.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let residual = match &self.projection {
+            Some(projection) => projection.forward(x.clone()), // [n, c_out, h / s, w / s]
+            None => x.clone(),
+        };
+        let y = self.second.forward(self.first.forward(x)); // [n, c_out, h, w]
+        let y = match &self.pool {
+            Some(pool) => pool.forward(y), // [n, c_out, h / 2, w / 2]
+            None => y,
+        };
+        y + residual
+    }
+}
+
+/// Configuration of a [`TransposedConvBnRelu`] unit.
+#[derive(Config, Debug)]
+pub struct TransposedConvBnReluConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// 1, or 2 to double the spatial size.
+    #[config(default = 1)]
+    pub stride: usize,
+}
+
+/// 3x3 transposed convolution -> BatchNorm -> ReLU: the decoder's upsampling unit. With stride 2
+/// it doubles the spatial size exactly (Keras's `padding="same"`).
+#[derive(Module, Debug)]
+pub struct TransposedConvBnRelu {
+    pub conv: ConvTranspose2d,
+    pub norm: BatchNorm,
+}
+
+impl TransposedConvBnReluConfig {
+    /// Builds the unit.
+    pub fn init(&self, device: &Device) -> TransposedConvBnRelu {
+        let s = self.stride;
+        TransposedConvBnRelu {
+            conv: ConvTranspose2dConfig::new(self.channels, [3, 3])
+                .with_stride([s, s])
+                .with_padding([1, 1])
+                .with_padding_out([s - 1, s - 1])
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(self.channels[1]).init(device),
+        }
+    }
+}
+
+impl TransposedConvBnRelu {
+    /// `[n, c_in, h, w]` -> `[n, c_out, h * stride, w * stride]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.norm.forward(self.conv.forward(x)))
+    }
+}

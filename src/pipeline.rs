@@ -1,0 +1,254 @@
+//! Photo in, mask + verdict + Grad-CAM out: the one inference path that the browser (on WebGPU
+//! or the CPU) and the native tests run. Each stage is its own async step so that the page can
+//! yield to the browser between them and time them.
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+use image::RgbImage;
+use serde::Serialize;
+use web_time::Instant;
+
+use crate::data::{PhotoError, class_map_at, decode_photo, images_to_tensor, resize_for_model};
+use crate::explain::{GradCam, Heatmap, PetClass};
+use crate::model::{Classifier, ClassifierConfig, Segmenter, SegmenterConfig};
+use crate::weights::{self, WeightsError};
+
+/// Why an analysis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("{0}")]
+    Photo(#[from] PhotoError),
+    #[error("the {0} backend failed: {1}")]
+    Backend(&'static str, String),
+}
+
+/// Milliseconds spent in each stage.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Timings {
+    pub decode: f64,
+    pub segment: f64,
+    pub classify: f64,
+    pub gradcam: f64,
+}
+
+/// Share of the photo's pixels in each segmentation class.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct MaskFraction {
+    pub pet: f64,
+    pub background: f64,
+    pub border: f64,
+}
+
+impl MaskFraction {
+    /// Counts the classes of a mask (0 pet, 1 background, 2 border).
+    pub fn of(mask: &[u8]) -> Self {
+        let mut counts = [0usize; 3];
+        for &c in mask {
+            counts[usize::from(c).min(2)] += 1;
+        }
+        let n = mask.len().max(1) as f64;
+        Self {
+            pet: counts[0] as f64 / n,
+            background: counts[1] as f64 / n,
+            border: counts[2] as f64 / n,
+        }
+    }
+}
+
+/// The classifier's verdict and what it looked at.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub p_dog: f32,
+    /// `[1, c, h, w]` output of the last block, kept for Grad-CAM.
+    pub features: Tensor<4>,
+}
+
+impl Verdict {
+    /// The more likely class.
+    pub fn label(&self) -> PetClass {
+        if self.p_dog >= 0.5 {
+            PetClass::Dog
+        } else {
+            PetClass::Cat
+        }
+    }
+}
+
+/// Everything petlens says about one photo.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The upright RGB photo at its own resolution.
+    pub photo: RgbImage,
+    /// One class per photo pixel: 0 pet, 1 background, 2 border.
+    pub mask: Vec<u8>,
+    pub mask_fraction: MaskFraction,
+    pub p_dog: f32,
+    /// Grad-CAM for "cat" and "dog" on the classifier's last feature grid.
+    pub heatmaps: [Heatmap; 2],
+    pub timings: Timings,
+}
+
+impl Analysis {
+    /// The more likely class.
+    pub fn label(&self) -> PetClass {
+        if self.p_dog >= 0.5 {
+            PetClass::Dog
+        } else {
+            PetClass::Cat
+        }
+    }
+
+    /// The heatmap of one class.
+    pub fn heatmap(&self, class: PetClass) -> &Heatmap {
+        &self.heatmaps[class as usize]
+    }
+}
+
+/// The two models, loaded, on one device.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub segmenter: Segmenter,
+    pub classifier: Classifier,
+    pub segmenter_size: usize,
+    pub classifier_size: usize,
+    pub device: Device,
+}
+
+fn elapsed_ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn read_floats<const D: usize>(
+    tensor: Tensor<D>,
+    backend: &'static str,
+) -> Result<Vec<f32>, AnalysisError> {
+    tensor
+        .into_data_async()
+        .await
+        .map_err(|e| AnalysisError::Backend(backend, format!("{e:?}")))?
+        .try_to_vec::<f32>()
+        .map_err(|e| AnalysisError::Backend(backend, format!("{e:?}")))
+}
+
+impl Pipeline {
+    /// Loads the shipped architectures' weights (burnpack bytes, as fetched by the page).
+    pub fn from_bytes(
+        segmenter: &[u8],
+        classifier: &[u8],
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        Self::from_parts(
+            SegmenterConfig::shipped(),
+            segmenter,
+            ClassifierConfig::shipped(),
+            classifier,
+            device,
+        )
+    }
+
+    /// Loads weights of the given architectures.
+    pub fn from_parts(
+        segmenter_config: SegmenterConfig,
+        segmenter: &[u8],
+        classifier_config: ClassifierConfig,
+        classifier: &[u8],
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        Ok(Self {
+            segmenter: weights::from_bytes(segmenter_config.init(device), segmenter)?.valid(),
+            classifier: weights::from_bytes(classifier_config.init(device), classifier)?.valid(),
+            segmenter_size: segmenter_config.image_size,
+            classifier_size: classifier_config.image_size,
+            device: device.clone(),
+        })
+    }
+
+    fn backend(&self) -> &'static str {
+        if format!("{:?}", self.device).to_lowercase().contains("wgpu") {
+            "WebGPU"
+        } else {
+            "CPU"
+        }
+    }
+
+    /// Segmentation mask at the photo's resolution.
+    pub async fn segment(&self, photo: &RgbImage) -> Result<Vec<u8>, AnalysisError> {
+        let size = self.segmenter_size;
+        let input = resize_for_model(photo, size as u32);
+        let probabilities = self
+            .segmenter
+            .probabilities(images_to_tensor(&[&input], &self.device)); // [1, 3, s, s]
+        let values = read_floats(probabilities, self.backend()).await?;
+        let planes: Vec<Vec<f32>> = values.chunks(size * size).map(<[f32]>::to_vec).collect();
+        Ok(class_map_at(
+            &planes,
+            size,
+            photo.width() as usize,
+            photo.height() as usize,
+        ))
+    }
+
+    /// The classifier's probability of "dog", with the feature map Grad-CAM needs.
+    pub async fn classify(&self, photo: &RgbImage) -> Result<Verdict, AnalysisError> {
+        let input = resize_for_model(photo, self.classifier_size as u32);
+        let features = self
+            .classifier
+            .features(images_to_tensor(&[&input], &self.device)); // [1, 512, h, w]
+        let p_dog = sigmoid(self.classifier.head_from(features.clone(), None)); // [1, 1]
+        let p_dog = read_floats(p_dog, self.backend())
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(0.5);
+        Ok(Verdict { p_dog, features })
+    }
+
+    /// Grad-CAM of both classes at the last block.
+    pub async fn gradcam(&self, verdict: &Verdict) -> Result<[Heatmap; 2], AnalysisError> {
+        let cam = GradCam::new(&self.classifier);
+        let cat = cam.heatmap(verdict.features.clone(), PetClass::Cat).await;
+        let dog = cam.heatmap(verdict.features.clone(), PetClass::Dog).await;
+        match (cat, dog) {
+            (Ok(cat), Ok(dog)) => Ok([cat, dog]),
+            (Err(e), _) | (_, Err(e)) => Err(AnalysisError::Backend(self.backend(), e)),
+        }
+    }
+
+    /// The whole analysis of one photo.
+    pub async fn analyze(&self, photo_bytes: &[u8]) -> Result<Analysis, AnalysisError> {
+        let start = Instant::now();
+        let photo = decode_photo(photo_bytes)?;
+        let decode = elapsed_ms(start);
+        self.analyze_photo(photo, decode).await
+    }
+
+    /// The analysis of an already decoded photo (`decode_ms`: what decoding took).
+    pub async fn analyze_photo(
+        &self,
+        photo: RgbImage,
+        decode_ms: f64,
+    ) -> Result<Analysis, AnalysisError> {
+        let start = Instant::now();
+        let mask = self.segment(&photo).await?;
+        let segment = elapsed_ms(start);
+        let start = Instant::now();
+        let verdict = self.classify(&photo).await?;
+        let classify = elapsed_ms(start);
+        let start = Instant::now();
+        let heatmaps = self.gradcam(&verdict).await?;
+        let gradcam = elapsed_ms(start);
+        Ok(Analysis {
+            mask_fraction: MaskFraction::of(&mask),
+            photo,
+            mask,
+            p_dog: verdict.p_dog,
+            heatmaps,
+            timings: Timings {
+                decode: decode_ms,
+                segment,
+                classify,
+                gradcam,
+            },
+        })
+    }
+}

@@ -1,0 +1,568 @@
+//! The `train` command line: train either model, evaluate weights, benchmark.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::prelude::*;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use image::RgbImage;
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use super::fit::{FitError, FitOptions, RunState, fit, json as to_json, write_atomic};
+use super::metrics::Confusion;
+use super::task::Trainable;
+use crate::data::datasets::{self, DataError, Examples, TrimapPair};
+use crate::data::{class_map_at, decode_photo, images_to_tensor, resize_for_model};
+use crate::model::{Classifier, ClassifierConfig, Segmenter, SegmenterConfig};
+
+/// Train petlens's models on real data, evaluate them, and write the weights the page ships.
+#[derive(Parser, Debug)]
+#[command(name = "train", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train the segmenter on an Oxford-IIIT Pet directory (images/, annotations/trimaps/).
+    Segmenter(SegmenterArgs),
+    /// Train the cat-vs-dog classifier on a directory with train/{cat,dog} and validation/{cat,dog}.
+    Classifier(ClassifierArgs),
+    /// Evaluate weights; the last line printed is one JSON object.
+    Eval {
+        #[command(subcommand)]
+        model: EvalModel,
+    },
+    /// Training images/s and single-photo inference ms per model, one JSON line each.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalModel {
+    /// Pixel accuracy and IoU at the photos' own resolution on an Oxford-IIIT Pet layout directory.
+    Segmenter(EvalArgs),
+    /// Accuracy and confusion matrix on a directory with cat/ and dog/ subfolders.
+    Classifier(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Data directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Weights file (default: the shipped ones in www/models/).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+}
+
+/// The CPU and GPU backends burn offers natively in this build.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// burn's `flex` CPU backend (the fastest CPU backend here).
+    Flex,
+}
+
+impl Backend {
+    fn device(self) -> Device {
+        match self {
+            Backend::Flex => Device::flex(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// Data directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Epochs (the run stops earlier on --patience or --max-minutes).
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Photos per optimizer step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Square input size (default: the shipped model's).
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// Adam's initial learning rate (cosine decay to 5% of it).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed of the split, the shuffling, augmentation and initialisation.
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Run directory: checkpoints, history.json, best.bpk.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write the best weights (f16), history and model-card entry here, e.g. www/models.
+    #[arg(long)]
+    ship: Option<PathBuf>,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Stop after the epoch that passes this many minutes of training in total (resumes
+    /// included); the learning rate's cosine decay then follows this budget.
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// Stop when the validation loss has not improved for this many epochs.
+    #[arg(long, default_value_t = 8)]
+    patience: usize,
+    /// Stop after this many optimizer steps (smoke tests).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Backend to train on.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct SegmenterArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Channels of the first encoder stage (the chapter: 64).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Share of each breed held out for validation.
+    #[arg(long, default_value_t = 0.15)]
+    valid_fraction: f64,
+}
+
+#[derive(Args, Debug)]
+struct ClassifierArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Photos per training step.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Timed training steps per model (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Backend to measure.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+}
+
+/// A failure, with the process exit code it maps to (2: bad input, 1: anything else).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Fit(#[from] FitError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs the command line and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                CliError::Data(_) | CliError::Fit(FitError::EmptySplit(_)) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Segmenter(args) => train_segmenter(args),
+        Command::Classifier(args) => train_classifier(args),
+        Command::Eval {
+            model: EvalModel::Segmenter(args),
+        } => {
+            let (config, path) =
+                load_sidecar(args.weights, "segmenter", SegmenterConfig::shipped())?;
+            let model = load_weights(config.init(&Device::flex()), &path)?;
+            let pairs = datasets::oxford_pairs(&args.data)?;
+            println!(
+                "{}",
+                eval_segmenter(&model, config.image_size, &pairs, &Device::flex())
+            );
+            Ok(())
+        }
+        Command::Eval {
+            model: EvalModel::Classifier(args),
+        } => {
+            let (config, path) =
+                load_sidecar(args.weights, "classifier", ClassifierConfig::shipped())?;
+            let model = load_weights(config.init(&Device::flex()), &path)?;
+            let examples = datasets::load_labelled(&args.data, config.image_size as u32)?;
+            report_skipped(&examples);
+            println!("{}", eval_classifier(&model, &examples, &Device::flex()));
+            Ok(())
+        }
+        Command::Bench(args) => bench(&args),
+    }
+}
+
+fn report_skipped(examples: &Examples) {
+    for (path, why) in &examples.skipped {
+        eprintln!("warning: skipped {}: {why}", path.display());
+    }
+    if !examples.skipped.is_empty() {
+        eprintln!("warning: {} file(s) skipped", examples.skipped.len());
+    }
+}
+
+fn fit_options(common: &CommonArgs, name: &str) -> FitOptions {
+    FitOptions {
+        epochs: common.epochs,
+        batch_size: common.batch_size.max(1),
+        lr: common.lr,
+        seed: common.seed,
+        max_minutes: common.max_minutes,
+        patience: common.patience,
+        max_steps: common.max_steps,
+        out: common
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(name)),
+        resume: common.resume,
+        quiet: common.quiet,
+    }
+}
+
+fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
+    let common = &args.common;
+    let mut config = SegmenterConfig::shipped();
+    if let Some(size) = common.image_size {
+        config.image_size = size;
+    }
+    if let Some(width) = args.width {
+        config.width = width;
+    }
+    let pairs = datasets::oxford_pairs(&common.data)?;
+    let (train_pairs, valid_pairs) =
+        datasets::split_by_breed(&pairs, args.valid_fraction, common.seed);
+    eprintln!(
+        "segmenter: {} pairs -> {} train / {} validation (seeded {}, stratified by breed)",
+        pairs.len(),
+        train_pairs.len(),
+        valid_pairs.len(),
+        common.seed
+    );
+    let size = config.image_size as u32;
+    let train = datasets::load_segmentation(&train_pairs, size);
+    let valid = datasets::load_segmentation(&valid_pairs, size);
+    report_skipped(&train);
+    report_skipped(&valid);
+    let options = fit_options(common, "segmenter");
+    let split = json!({
+        "seed": common.seed,
+        "valid_fraction": args.valid_fraction,
+        "stratified_by": "breed",
+        "train": train.names,
+        "validation": valid.names,
+    });
+    std::fs::create_dir_all(&options.out)
+        .map_err(|e| CliError::Other(format!("{}: {e}", options.out.display())))?;
+    write_atomic(&options.out.join("split.json"), &to_json(&split)?)?;
+    let device = common.backend.device();
+    device.seed(common.seed);
+    let (model, state) = fit(config.init(&device), &train, &valid, &options, &device)?;
+    if let Some(ship) = &common.ship {
+        let metrics = eval_segmenter(&model, config.image_size, &valid_pairs, &device);
+        ship_model(ShipInfo {
+            dir: ship,
+            model,
+            config: serde_json::to_value(&config).map_err(|e| CliError::Other(e.to_string()))?,
+            architecture: format!(
+                "chapter 9 segmenter: 6 stride-2/1 conv-BN-ReLU encoder units, 6 transposed-conv-BN-ReLU decoder units, width {}",
+                config.width
+            ),
+            data: "Oxford-IIIT Pet subset (../shared/data/oxford-pets), CC BY-SA 4.0",
+            split,
+            metrics,
+            state,
+            common,
+        })?;
+    }
+    Ok(())
+}
+
+fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
+    let common = &args.common;
+    let mut config = ClassifierConfig::shipped();
+    if let Some(size) = common.image_size {
+        config.image_size = size;
+    }
+    let size = config.image_size as u32;
+    let train = datasets::load_labelled(&common.data.join("train"), size)?;
+    let valid = datasets::load_labelled(&common.data.join("validation"), size)?;
+    report_skipped(&train);
+    report_skipped(&valid);
+    eprintln!(
+        "classifier: {} train / {} validation photos",
+        train.len(),
+        valid.len()
+    );
+    let options = fit_options(common, "classifier");
+    let split = json!({"train": "train/{cat,dog}", "validation": "validation/{cat,dog}",
+        "n_train": train.len(), "n_validation": valid.len()});
+    let device = common.backend.device();
+    device.seed(common.seed);
+    let (model, state) = fit(config.init(&device), &train, &valid, &options, &device)?;
+    if let Some(ship) = &common.ship {
+        let metrics = eval_classifier(&model, &valid, &device);
+        ship_model(ShipInfo {
+            dir: ship,
+            model,
+            config: serde_json::to_value(&config).map_err(|e| CliError::Other(e.to_string()))?,
+            architecture: "chapter 9 Xception-like: 5x5 conv, residual blocks of BN-ReLU-SeparableConv2d x2 + max pooling (32-64-128-256-512), GAP, dropout 0.5, dense".into(),
+            data: "cats-vs-dogs small split of Deep Learning with Python (../shared/data/cats-vs-dogs)",
+            split,
+            metrics,
+            state,
+            common,
+        })?;
+    }
+    Ok(())
+}
+
+/// What goes into `www/models/` for one model.
+struct ShipInfo<'a, M> {
+    dir: &'a Path,
+    model: M,
+    config: Value,
+    architecture: String,
+    data: &'a str,
+    split: Value,
+    metrics: Value,
+    state: RunState,
+    common: &'a CommonArgs,
+}
+
+/// Writes `<name>.bpk` (f16), `<name>.json` (its config), `<name>.history.json` and the
+/// model's entry in `card.json`.
+fn ship_model<M: Trainable>(info: ShipInfo<'_, M>) -> Result<(), CliError> {
+    let name = M::NAME;
+    std::fs::create_dir_all(info.dir)
+        .map_err(|e| CliError::Other(format!("{}: {e}", info.dir.display())))?;
+    let parameters = info.model.num_params();
+    let bytes =
+        crate::weights::to_bytes(info.model, true).map_err(|e| CliError::Other(e.to_string()))?;
+    write_atomic(&info.dir.join(format!("{name}.bpk")), &bytes)?;
+    write_atomic(
+        &info.dir.join(format!("{name}.json")),
+        &to_json(&info.config)?,
+    )?;
+    write_atomic(
+        &info.dir.join(format!("{name}.history.json")),
+        &to_json(&info.state.history)?,
+    )?;
+    let card_path = info.dir.join("card.json");
+    let mut card: Value = std::fs::read(&card_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| json!({}));
+    let command: Vec<String> = std::env::args().collect();
+    card[name] = json!({
+        "architecture": info.architecture,
+        "parameters": parameters,
+        "config": info.config,
+        "input_size": info.config["image_size"],
+        "data": info.data,
+        "split": info.split,
+        "epochs": info.state.epochs_done,
+        "best_epoch": info.state.best_epoch,
+        "wall_seconds": info.state.wall_seconds.round(),
+        "backend": format!("{:?} (CPU), 2 cores", info.common.backend).to_lowercase(),
+        "optimizer": format!("Adam lr {} with cosine decay, batch {}", info.common.lr, info.common.batch_size),
+        "validation_metrics": info.metrics,
+        "weights": format!("{name}.bpk"),
+        "weights_bytes": bytes.len(),
+        "dtype": "f16",
+        "history": format!("{name}.history.json"),
+        "command": format!("cargo run --release --bin train -- {}", command.get(1..).unwrap_or_default().join(" ")),
+    });
+    write_atomic(&card_path, &to_json(&card)?)?;
+    eprintln!(
+        "shipped {name}: {} ({} bytes) in {}",
+        parameters,
+        bytes.len(),
+        info.dir.display()
+    );
+    Ok(())
+}
+
+/// The config written next to a weights file (`x.bpk` -> `x.json`), or the shipped one.
+fn load_sidecar<C: burn::config::Config>(
+    weights: Option<PathBuf>,
+    name: &str,
+    shipped: C,
+) -> Result<(C, PathBuf), CliError> {
+    let path = weights.unwrap_or_else(|| PathBuf::from("www/models").join(format!("{name}.bpk")));
+    let sidecar = path.with_extension("json");
+    let config = if sidecar.is_file() {
+        C::load(&sidecar).map_err(|e| CliError::Other(format!("{}: {e}", sidecar.display())))?
+    } else {
+        shipped
+    };
+    Ok((config, path))
+}
+
+fn load_weights<M: burn::module::Module>(model: M, path: &Path) -> Result<M, CliError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+    crate::weights::from_bytes(model, &bytes)
+        .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
+}
+
+/// Segmenter metrics at each photo's own resolution: the prediction is upsampled to the photo
+/// and compared with the full-resolution trimap.
+pub fn eval_segmenter(
+    model: &Segmenter,
+    size: usize,
+    pairs: &[TrimapPair],
+    device: &Device,
+) -> Value {
+    let mut confusion = Confusion::new(3);
+    let mut skipped = 0;
+    for chunk in pairs.chunks(16) {
+        let loaded: Vec<Option<(RgbImage, Vec<u8>, (u32, u32))>> = chunk
+            .par_iter()
+            .map(|pair| {
+                let photo = decode_photo(&std::fs::read(&pair.image).ok()?).ok()?;
+                let dims = photo.dimensions();
+                let trimap = datasets::load_trimap(&pair.trimap, dims, dims.0.max(dims.1)).ok();
+                let truth = image::open(&pair.trimap).ok()?.into_luma8();
+                let truth: Vec<u8> = truth.pixels().map(|p| p.0[0].saturating_sub(1)).collect();
+                trimap.map(|_| (resize_for_model(&photo, size as u32), truth, dims))
+            })
+            .collect();
+        skipped += loaded.iter().filter(|l| l.is_none()).count();
+        let loaded: Vec<_> = loaded.into_iter().flatten().collect();
+        if loaded.is_empty() {
+            continue;
+        }
+        let inputs: Vec<&RgbImage> = loaded.iter().map(|(i, _, _)| i).collect();
+        let probabilities = model.probabilities(images_to_tensor(&inputs, device)); // [n, 3, s, s]
+        let values: Vec<f32> = probabilities.into_data().try_to_vec().unwrap_or_default();
+        let plane = size * size;
+        for (k, (_, truth, (w, h))) in loaded.iter().enumerate() {
+            let planes: Vec<Vec<f32>> = (0..3)
+                .map(|c| values[(k * 3 + c) * plane..][..plane].to_vec())
+                .collect();
+            let predicted = class_map_at(&planes, size, *w as usize, *h as usize);
+            confusion.add(truth, &predicted);
+        }
+    }
+    if skipped > 0 {
+        eprintln!("warning: {skipped} pair(s) skipped (unreadable photo or trimap)");
+    }
+    json!({
+        "n": pairs.len() - skipped,
+        "pixel_accuracy": confusion.accuracy(),
+        "mean_iou": confusion.mean_iou(),
+        "iou": {"pet": confusion.iou(0), "background": confusion.iou(1), "border": confusion.iou(2)},
+    })
+}
+
+/// Classifier accuracy and confusion (rows: truth cat/dog, columns: predicted cat/dog).
+pub fn eval_classifier(model: &Classifier, examples: &Examples, device: &Device) -> Value {
+    let (_, confusion) = super::fit::evaluate(model, examples, 32, device);
+    json!({"n": examples.len(), "accuracy": confusion.accuracy(), "confusion": confusion.rows()})
+}
+
+fn bench(args: &BenchArgs) -> Result<(), CliError> {
+    let device = args.backend.device();
+    let seg = SegmenterConfig::shipped();
+    let cls = ClassifierConfig::shipped();
+    let backend = format!("{:?}", args.backend).to_lowercase();
+    let figures = [
+        bench_model(
+            "segmenter",
+            seg.init(&device),
+            seg.image_size,
+            args,
+            &device,
+        ),
+        bench_model(
+            "classifier",
+            cls.init(&device),
+            cls.image_size,
+            args,
+            &device,
+        ),
+    ];
+    for (name, size, train, infer) in figures {
+        println!(
+            "{}",
+            json!({"model": name, "image_size": size, "batch": args.batch_size, "backend": backend,
+                   "train_images_per_s": train, "infer_ms": infer})
+        );
+    }
+    Ok(())
+}
+
+/// Training images/s over `args.steps` steps after a warm-up step, and single-photo inference ms.
+fn bench_model<M: Trainable>(
+    name: &'static str,
+    model: M,
+    size: usize,
+    args: &BenchArgs,
+    device: &Device,
+) -> (&'static str, usize, f64, f64) {
+    use burn::optim::{AdamConfig, GradientsParams};
+    let train_device = device.clone().autodiff();
+    let mut model = model.fork(&train_device).train();
+    let mut optim = AdamConfig::new().init();
+    let n = args.batch_size.max(1);
+    let batch = |dev: &Device, n: usize| {
+        let x = Tensor::<4>::random(
+            [n, 3, size, size],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            dev,
+        );
+        let targets = if M::CLASSES == 2 { n } else { n * size * size };
+        (x, Tensor::<1, Int>::zeros([targets], dev))
+    };
+    let mut timed = 0.0;
+    for step in 0..=args.steps {
+        let (x, y) = batch(&train_device, n);
+        let start = Instant::now();
+        let (loss, _) = model.loss_and_predictions(x, y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+        let _ = model.num_params();
+        let _: f32 = loss.inner().into_scalar();
+        if step > 0 {
+            timed += start.elapsed().as_secs_f64();
+        }
+    }
+    let valid = model.valid();
+    let (x, y) = batch(device, 1);
+    let _ = valid
+        .loss_and_predictions(x.clone(), y.clone())
+        .1
+        .into_data();
+    let start = Instant::now();
+    let runs = 5;
+    for _ in 0..runs {
+        let _ = valid
+            .loss_and_predictions(x.clone(), y.clone())
+            .1
+            .into_data();
+    }
+    let infer_ms = start.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+    (
+        name,
+        size,
+        (n * args.steps) as f64 / timed.max(1e-9),
+        infer_ms,
+    )
+}

@@ -1,0 +1,323 @@
+//! The training loop shared by both models: Adam with cosine learning-rate decay, seeded
+//! shuffling, validation each epoch, an atomic checkpoint each epoch (Ctrl-C or a crash loses
+//! at most one epoch), the best-validation-loss model kept apart, and `history.json`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{Confusion, EpochRecord};
+use super::task::{Batch, Trainable};
+use crate::data::datasets::Examples;
+
+/// How to train.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub seed: u64,
+    /// Stop after the epoch that passes this many minutes of training (resumed runs included);
+    /// the learning rate decays over this budget.
+    pub max_minutes: Option<f64>,
+    /// Stop when the validation loss has not improved for this many epochs.
+    pub patience: usize,
+    /// Stop after this many optimizer steps in total (for smoke tests and benchmarks).
+    pub max_steps: Option<usize>,
+    /// Checkpoints, `history.json` and `best.bpk` go here.
+    pub out: PathBuf,
+    /// Continue from the checkpoint in `out`.
+    pub resume: bool,
+    /// Hide progress bars (tests, non-terminals).
+    pub quiet: bool,
+}
+
+/// What survives between invocations: written atomically next to the checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunState {
+    pub epochs_done: usize,
+    pub steps_done: usize,
+    pub best_val_loss: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub wall_seconds: f64,
+    pub history: Vec<EpochRecord>,
+}
+
+/// Why training stopped or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error("{0}")]
+    Io(String),
+    #[error("cannot resume: {0}")]
+    Resume(String),
+    #[error("the {0} split is empty")]
+    EmptySplit(&'static str),
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> FitError {
+    FitError::Io(format!("{}: {e}", path.display()))
+}
+
+/// Writes through a temporary file and a rename, so a crash or a full disk mid-write leaves the
+/// previous file intact.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FitError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err(path, e)
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+}
+
+fn save_model<M: Module>(model: M, path: &Path) -> Result<(), FitError> {
+    let bytes = crate::weights::to_bytes(model, false).map_err(|e| io_err(path, e))?;
+    write_atomic(path, &bytes)
+}
+
+/// Cosine decay from `lr` to 5% of it as `progress` goes from 0 to 1.
+fn cosine_lr(lr: f64, progress: f64) -> f64 {
+    let t = progress.clamp(0.0, 1.0);
+    lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+}
+
+/// Mean loss and confusion of `model` over `examples`, without augmentation.
+pub fn evaluate<M: Trainable>(
+    model: &M,
+    examples: &Examples,
+    batch_size: usize,
+    device: &Device,
+) -> (f64, Confusion) {
+    let model = model.valid();
+    let mut confusion = Confusion::new(M::CLASSES);
+    let mut loss_sum = 0.0;
+    let indices: Vec<usize> = (0..examples.len()).collect();
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let batch = Batch::gather(examples, chunk, None);
+        let (x, y) = batch.to_tensors(device);
+        let (loss, predicted) = model.loss_and_predictions(x, y);
+        loss_sum += f64::from(loss.into_scalar::<f32>()) * chunk.len() as f64;
+        confusion.add(&batch.targets, &to_u8(predicted));
+    }
+    (loss_sum / examples.len().max(1) as f64, confusion)
+}
+
+fn to_u8(t: Tensor<1, Int>) -> Vec<u8> {
+    t.into_data().iter::<i64>().map(|v| v as u8).collect()
+}
+
+fn progress(len: u64, epoch: usize, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(epoch.to_string());
+    bar
+}
+
+/// Trains `model` (built on the plain device) and returns the best model by validation loss
+/// with the run's state. Checkpoints go to `options.out`.
+pub fn fit<M: Trainable>(
+    model: M,
+    train: &Examples,
+    valid: &Examples,
+    options: &FitOptions,
+    device: &Device,
+) -> Result<(M, RunState), FitError> {
+    if train.is_empty() {
+        return Err(FitError::EmptySplit("training"));
+    }
+    if valid.is_empty() {
+        return Err(FitError::EmptySplit("validation"));
+    }
+    std::fs::create_dir_all(&options.out).map_err(|e| io_err(&options.out, e))?;
+    let paths = CheckpointPaths::new(&options.out);
+    let train_device = device.clone().autodiff();
+    let mut optim = AdamConfig::new().init();
+    let mut state = RunState::default();
+    let mut model = model;
+    if options.resume {
+        (model, optim, state) = paths.load(model, optim)?;
+        eprintln!(
+            "resuming {} after epoch {} ({} steps)",
+            M::NAME,
+            state.epochs_done,
+            state.steps_done
+        );
+    }
+    let mut model = model.fork(&train_device).train();
+    let steps_per_epoch = train.len().div_ceil(options.batch_size);
+    let total_steps = options
+        .max_steps
+        .unwrap_or(steps_per_epoch * options.epochs);
+    let started = Instant::now();
+    let wall_before = state.wall_seconds;
+
+    for epoch in state.epochs_done + 1..=options.epochs {
+        let epoch_start = Instant::now();
+        let mut rng = StdRng::seed_from_u64(options.seed.wrapping_add(epoch as u64));
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut rng);
+        let bar = progress(steps_per_epoch as u64, epoch, options.quiet);
+        let (mut loss_sum, mut seen, mut confusion) = (0.0, 0usize, Confusion::new(M::CLASSES));
+        let mut lr = options.lr;
+        for chunk in order.chunks(options.batch_size) {
+            if options.max_steps.is_some_and(|max| state.steps_done >= max) {
+                break;
+            }
+            let batch = Batch::gather(train, chunk, Some((&M::AUGMENT, &mut rng)));
+            let (x, y) = batch.to_tensors(&train_device);
+            let (loss, predicted) = model.loss_and_predictions(x, y);
+            // The schedule follows whichever budget runs out first: steps or wall time.
+            let by_steps = state.steps_done as f64 / total_steps.max(1) as f64;
+            let by_time = options.max_minutes.map_or(0.0, |m| {
+                (wall_before + started.elapsed().as_secs_f64()) / (m * 60.0)
+            });
+            lr = cosine_lr(options.lr, by_steps.max(by_time));
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            state.steps_done += 1;
+            loss_sum += f64::from(loss.inner().into_scalar::<f32>()) * chunk.len() as f64;
+            seen += chunk.len();
+            confusion.add(&batch.targets, &to_u8(predicted.inner()));
+            let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "loss {:.4} acc {:.3} {rate:.1} img/s",
+                loss_sum / seen as f64,
+                confusion.accuracy()
+            ));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let (val_loss, val_confusion) = evaluate(&model, valid, options.batch_size, device);
+        let record = EpochRecord {
+            epoch,
+            loss: loss_sum / seen.max(1) as f64,
+            accuracy: confusion.accuracy(),
+            val_loss,
+            val_accuracy: val_confusion.accuracy(),
+            val_mean_iou: (M::CLASSES > 2).then(|| val_confusion.mean_iou()),
+            images_per_s: seen as f64 / train_seconds,
+            lr,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        eprintln!(
+            "{} epoch {epoch}/{}: loss {:.4} acc {:.4} | val_loss {:.4} val_acc {:.4}{} | {:.1} img/s, {:.0} s",
+            M::NAME,
+            options.epochs,
+            record.loss,
+            record.accuracy,
+            record.val_loss,
+            record.val_accuracy,
+            record
+                .val_mean_iou
+                .map(|m| format!(" val_mIoU {m:.4}"))
+                .unwrap_or_default(),
+            record.images_per_s,
+            record.seconds
+        );
+        let improved = state.best_val_loss.is_none_or(|best| val_loss < best);
+        state.history.push(record);
+        state.epochs_done = epoch;
+        state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
+        if improved {
+            state.best_val_loss = Some(val_loss);
+            state.best_epoch = Some(epoch);
+            save_model(model.valid(), &paths.best)?;
+        }
+        paths.save(&model, &optim, &state)?;
+        let out_of_time = options
+            .max_minutes
+            .is_some_and(|m| state.wall_seconds > m * 60.0);
+        let stalled = state
+            .best_epoch
+            .is_some_and(|b| epoch >= b + options.patience);
+        let out_of_steps = options.max_steps.is_some_and(|max| state.steps_done >= max);
+        if out_of_time || stalled || out_of_steps {
+            eprintln!(
+                "{}: stopping after epoch {epoch} (time {out_of_time}, no improvement {stalled}, steps {out_of_steps})",
+                M::NAME
+            );
+            break;
+        }
+    }
+    let best = paths.load_best(model.valid())?;
+    Ok((best, state))
+}
+
+/// The files of a run directory.
+struct CheckpointPaths {
+    model: PathBuf,
+    optimizer: PathBuf,
+    state: PathBuf,
+    best: PathBuf,
+    history: PathBuf,
+}
+
+impl CheckpointPaths {
+    fn new(out: &Path) -> Self {
+        Self {
+            model: out.join("checkpoint.bpk"),
+            optimizer: out.join("optimizer.bpk"),
+            state: out.join("state.json"),
+            best: out.join("best.bpk"),
+            history: out.join("history.json"),
+        }
+    }
+
+    fn save<M: Module>(
+        &self,
+        model: &M,
+        optim: &burn::optim::ModuleOptimizer,
+        state: &RunState,
+    ) -> Result<(), FitError> {
+        save_model(model.clone(), &self.model)?;
+        let optim_bytes = optim.into_bytes().map_err(|e| io_err(&self.optimizer, e))?;
+        write_atomic(&self.optimizer, &optim_bytes)?;
+        write_atomic(&self.history, &json(&state.history)?)?;
+        // The state file goes last: it names an epoch only once that epoch's files are complete.
+        write_atomic(&self.state, &json(state)?)
+    }
+
+    fn load<M: Module>(
+        &self,
+        model: M,
+        optim: burn::optim::ModuleOptimizer,
+    ) -> Result<(M, burn::optim::ModuleOptimizer, RunState), FitError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| FitError::Resume(format!("{}: {e}", p.display())))
+        };
+        let state: RunState = serde_json::from_slice(&read(&self.state)?)
+            .map_err(|e| FitError::Resume(format!("{}: {e}", self.state.display())))?;
+        let model = crate::weights::from_bytes(model, &read(&self.model)?)
+            .map_err(|e| FitError::Resume(e.to_string()))?;
+        let optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(read(&self.optimizer)?))
+            .map_err(|e| FitError::Resume(format!("{}: {e}", self.optimizer.display())))?;
+        Ok((model, optim, state))
+    }
+
+    fn load_best<M: Module>(&self, model: M) -> Result<M, FitError> {
+        let bytes = std::fs::read(&self.best).map_err(|e| io_err(&self.best, e))?;
+        crate::weights::from_bytes(model, &bytes).map_err(|e| io_err(&self.best, e))
+    }
+}
+
+/// Pretty JSON bytes.
+pub fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, FitError> {
+    serde_json::to_vec_pretty(value).map_err(|e| FitError::Io(e.to_string()))
+}

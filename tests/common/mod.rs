@@ -1,0 +1,42 @@
+//! Helpers shared by the native integration tests: fixture paths and the shipped models.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::prelude::*;
+use petlens::pipeline::Pipeline;
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// Bytes of a fixture.
+pub fn fixture_bytes(path: &str) -> Vec<u8> {
+    std::fs::read(fixture(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A file under `www/models/` (the shipped weights).
+pub fn shipped(path: &str) -> Vec<u8> {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("www/models")
+        .join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// The shipped pipeline on the CPU.
+pub fn shipped_pipeline() -> Pipeline {
+    Pipeline::from_bytes(
+        &shipped("segmenter.bpk"),
+        &shipped("classifier.bpk"),
+        &Device::flex(),
+    )
+    .expect("shipped weights load")
+}
+
+/// Runs a future to completion on this thread (the pipeline's reads are async for the browser).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    pollster::block_on(future)
+}

@@ -1,0 +1,194 @@
+//! Training on real fixture photos: loss goes down, checkpoints resume, eval prints JSON, and
+//! a wrong `--data` is a clear error with exit code 2.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::process::Command;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use common::fixture;
+use petlens::data::datasets::{self, Examples};
+use petlens::model::{ClassifierConfig, SegmenterConfig};
+use petlens::train::task::{Batch, Trainable};
+
+/// Loss on one fixed batch before and after a few Adam steps on it.
+fn losses_before_and_after<M: Trainable>(
+    model: M,
+    examples: &Examples,
+    steps: usize,
+) -> (f32, f32) {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let mut model = model.fork(&device).train();
+    let indices: Vec<usize> = (0..examples.len()).collect();
+    let batch = Batch::gather(examples, &indices, None);
+    let mut optim = AdamConfig::new().init();
+    let mut losses = Vec::new();
+    for _ in 0..=steps {
+        let (x, y) = batch.to_tensors(&device);
+        let (loss, _) = model.loss_and_predictions(x, y);
+        losses.push(loss.clone().inner().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+    }
+    (losses[0], *losses.last().unwrap())
+}
+
+#[test]
+fn a_few_steps_lower_the_segmenter_loss() {
+    let config = SegmenterConfig::shipped().with_image_size(64);
+    let pairs = datasets::oxford_pairs(&fixture("oxford")).unwrap();
+    let examples = datasets::load_segmentation(&pairs[..4], 64);
+    let (before, after) = losses_before_and_after(config.init(&Device::flex()), &examples, 6);
+    assert!(after < before * 0.9, "loss {before} -> {after}");
+}
+
+#[test]
+fn a_few_steps_lower_the_classifier_loss() {
+    let config = ClassifierConfig::shipped().with_image_size(64);
+    let examples = datasets::load_labelled(&fixture("cats-vs-dogs/train"), 64).unwrap();
+    let (before, after) = losses_before_and_after(config.init(&Device::flex()), &examples, 6);
+    assert!(after < before, "loss {before} -> {after}");
+}
+
+fn train_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("petlens-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn checkpoint_resumes_and_eval_prints_json() {
+    let out = tempdir("resume");
+    let ship = out.join("ship");
+    let run = |extra: &[&str]| {
+        let status = train_bin()
+            .args(["segmenter", "--data"])
+            .arg(fixture("oxford"))
+            .args([
+                "--image-size",
+                "64",
+                "--batch-size",
+                "3",
+                "--epochs",
+                "2",
+                "--quiet",
+                "--out",
+            ])
+            .arg(&out)
+            .arg("--ship")
+            .arg(&ship)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    };
+    run(&["--max-steps", "2"]);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["epochs_done"], 1);
+    run(&["--resume"]);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["epochs_done"], 2, "resumed for the second epoch");
+    assert_eq!(state["history"].as_array().unwrap().len(), 2);
+    assert!(state["steps_done"].as_u64().unwrap() > 2);
+
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ship.join("card.json")).unwrap()).unwrap();
+    for key in [
+        "parameters",
+        "epochs",
+        "wall_seconds",
+        "command",
+        "validation_metrics",
+        "split",
+    ] {
+        assert!(!card["segmenter"][key].is_null(), "card has {key}");
+    }
+
+    let eval = train_bin()
+        .args(["eval", "segmenter", "--data"])
+        .arg(fixture("oxford"))
+        .arg("--weights")
+        .arg(ship.join("segmenter.bpk"))
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let stdout = String::from_utf8(eval.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["n"], 6);
+    for key in ["pixel_accuracy", "mean_iou"] {
+        assert!((0.0..=1.0).contains(&last[key].as_f64().unwrap()), "{key}");
+    }
+    for class in ["pet", "background", "border"] {
+        assert!(last["iou"][class].is_number());
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn eval_classifier_prints_accuracy_and_confusion() {
+    let eval = train_bin()
+        .args(["eval", "classifier", "--data"])
+        .arg(fixture("cats-vs-dogs/validation"))
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let stdout = String::from_utf8(eval.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["n"], 4);
+    let confusion = last["confusion"].as_array().unwrap();
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 4);
+}
+
+#[test]
+fn wrong_data_directory_exits_2_with_a_clear_message() {
+    for (args, needle) in [
+        (
+            vec!["segmenter", "--data", "/no/such/dir"],
+            "no such directory",
+        ),
+        (
+            vec!["eval", "classifier", "--data", "/no/such/dir"],
+            "no such directory",
+        ),
+    ] {
+        let output = train_bin().args(&args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+    let empty = tempdir("empty");
+    std::fs::create_dir_all(empty.join("images")).unwrap();
+    let output = train_bin()
+        .args(["segmenter", "--data"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no image/trimap pairs"));
+}
