@@ -6,8 +6,12 @@
 pub mod data;
 pub mod explain;
 pub mod model;
+pub mod overlay;
 pub mod pipeline;
 pub mod weights;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;

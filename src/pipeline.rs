@@ -18,8 +18,8 @@ use crate::weights::{self, WeightsError};
 pub enum AnalysisError {
     #[error("{0}")]
     Photo(#[from] PhotoError),
-    #[error("the {0} backend failed: {1}")]
-    Backend(&'static str, String),
+    #[error("the inference backend failed: {0}")]
+    Backend(String),
 }
 
 /// Milliseconds spent in each stage.
@@ -118,16 +118,14 @@ fn elapsed_ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-async fn read_floats<const D: usize>(
-    tensor: Tensor<D>,
-    backend: &'static str,
-) -> Result<Vec<f32>, AnalysisError> {
+/// Reads a tensor back (asynchronously: the browser cannot block on the GPU).
+async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, AnalysisError> {
     tensor
         .into_data_async()
         .await
-        .map_err(|e| AnalysisError::Backend(backend, format!("{e:?}")))?
+        .map_err(|e| AnalysisError::Backend(format!("{e:?}")))?
         .try_to_vec::<f32>()
-        .map_err(|e| AnalysisError::Backend(backend, format!("{e:?}")))
+        .map_err(|e| AnalysisError::Backend(format!("{e:?}")))
 }
 
 impl Pipeline {
@@ -163,14 +161,6 @@ impl Pipeline {
         })
     }
 
-    fn backend(&self) -> &'static str {
-        if format!("{:?}", self.device).to_lowercase().contains("wgpu") {
-            "WebGPU"
-        } else {
-            "CPU"
-        }
-    }
-
     /// Segmentation mask at the photo's resolution.
     pub async fn segment(&self, photo: &RgbImage) -> Result<Vec<u8>, AnalysisError> {
         let size = self.segmenter_size;
@@ -178,7 +168,7 @@ impl Pipeline {
         let probabilities = self
             .segmenter
             .probabilities(images_to_tensor(&[&input], &self.device)); // [1, 3, s, s]
-        let values = read_floats(probabilities, self.backend()).await?;
+        let values = read_floats(probabilities).await?;
         let planes: Vec<Vec<f32>> = values.chunks(size * size).map(<[f32]>::to_vec).collect();
         Ok(class_map_at(
             &planes,
@@ -195,11 +185,7 @@ impl Pipeline {
             .classifier
             .features(images_to_tensor(&[&input], &self.device)); // [1, 512, h, w]
         let p_dog = sigmoid(self.classifier.head_from(features.clone(), None)); // [1, 1]
-        let p_dog = read_floats(p_dog, self.backend())
-            .await?
-            .first()
-            .copied()
-            .unwrap_or(0.5);
+        let p_dog = read_floats(p_dog).await?.first().copied().unwrap_or(0.5);
         Ok(Verdict { p_dog, features })
     }
 
@@ -210,7 +196,7 @@ impl Pipeline {
         let dog = cam.heatmap(verdict.features.clone(), PetClass::Dog).await;
         match (cat, dog) {
             (Ok(cat), Ok(dog)) => Ok([cat, dog]),
-            (Err(e), _) | (_, Err(e)) => Err(AnalysisError::Backend(self.backend(), e)),
+            (Err(e), _) | (_, Err(e)) => Err(AnalysisError::Backend(e)),
         }
     }
 
@@ -228,16 +214,36 @@ impl Pipeline {
         photo: RgbImage,
         decode_ms: f64,
     ) -> Result<Analysis, AnalysisError> {
+        let analysis = self
+            .analyze_photo_with(photo, decode_ms, async || true)
+            .await?;
+        Ok(analysis.expect("a checkpoint that always continues never cancels"))
+    }
+
+    /// The analysis, calling `between_stages` after each stage: the browser yields to the event
+    /// loop there, and a `false` answer (a newer photo arrived) stops the run with `Ok(None)`.
+    pub async fn analyze_photo_with(
+        &self,
+        photo: RgbImage,
+        decode_ms: f64,
+        mut between_stages: impl AsyncFnMut() -> bool,
+    ) -> Result<Option<Analysis>, AnalysisError> {
         let start = Instant::now();
         let mask = self.segment(&photo).await?;
         let segment = elapsed_ms(start);
+        if !between_stages().await {
+            return Ok(None);
+        }
         let start = Instant::now();
         let verdict = self.classify(&photo).await?;
         let classify = elapsed_ms(start);
+        if !between_stages().await {
+            return Ok(None);
+        }
         let start = Instant::now();
         let heatmaps = self.gradcam(&verdict).await?;
         let gradcam = elapsed_ms(start);
-        Ok(Analysis {
+        Ok(Some(Analysis {
             mask_fraction: MaskFraction::of(&mask),
             photo,
             mask,
@@ -249,6 +255,6 @@ impl Pipeline {
                 classify,
                 gradcam,
             },
-        })
+        }))
     }
 }

@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use super::photo::{decode_photo, resize_for_model};
+use crate::overlay::resize_mask;
 
 /// A wrong `--data` directory.
 #[derive(Debug, thiserror::Error)]
@@ -147,8 +148,9 @@ pub fn split_by_breed(
     (train, valid)
 }
 
-/// Reads a trimap as classes 0/1/2 (trimap values 1/2/3) at the model size (nearest sampling).
-pub fn load_trimap(path: &Path, expected: (u32, u32), size: u32) -> Result<Vec<u8>, String> {
+/// Reads a trimap as classes 0/1/2 (trimap values 1/2/3) at its own resolution, checking that
+/// it matches its photo's size and holds only the three trimap values.
+pub fn read_trimap(path: &Path, expected: (u32, u32)) -> Result<Vec<u8>, String> {
     let trimap = image::open(path).map_err(|e| e.to_string())?.into_luma8();
     if trimap.dimensions() != expected {
         return Err(format!(
@@ -165,43 +167,73 @@ pub fn load_trimap(path: &Path, expected: (u32, u32), size: u32) -> Result<Vec<u
             bad.0[0]
         ));
     }
-    let resized =
-        image::imageops::resize(&trimap, size, size, image::imageops::FilterType::Nearest);
-    Ok(resized.pixels().map(|p| p.0[0] - 1).collect())
+    Ok(trimap.pixels().map(|p| p.0[0] - 1).collect())
 }
 
-/// Decodes and resizes photos and trimaps, in parallel; broken pairs are skipped.
-pub fn load_segmentation(pairs: &[TrimapPair], size: u32) -> Examples {
-    let loaded: Vec<Result<(String, RgbImage, Vec<u8>), (PathBuf, String)>> = pairs
-        .par_iter()
-        .map(|pair| {
-            let bytes =
-                std::fs::read(&pair.image).map_err(|e| (pair.image.clone(), e.to_string()))?;
-            let photo = decode_photo(&bytes).map_err(|e| (pair.image.clone(), e.to_string()))?;
-            let mask = load_trimap(&pair.trimap, photo.dimensions(), size)
-                .map_err(|e| (pair.trimap.clone(), e))?;
-            Ok((pair.name.clone(), resize_for_model(&photo, size), mask))
-        })
-        .collect();
-    let mut examples = Examples {
-        names: vec![],
-        images: vec![],
-        targets: Targets::Masks(vec![]),
-        skipped: vec![],
-    };
-    let mut masks = Vec::new();
+/// A file that could not be used, and why.
+pub type Skipped = (PathBuf, String);
+
+/// One decoded example before it joins [`Examples`].
+struct Loaded<T> {
+    name: String,
+    image: RgbImage,
+    target: T,
+}
+
+/// Loads `items` in parallel; failures become [`Skipped`] entries instead of stopping the run.
+fn load_all<I: Sync, T: Send>(
+    items: &[I],
+    load: impl Fn(&I) -> Result<Loaded<T>, Skipped> + Sync + Send,
+    targets: impl FnOnce(Vec<T>) -> Targets,
+) -> Examples {
+    let loaded: Vec<Result<Loaded<T>, Skipped>> = items.par_iter().map(load).collect();
+    let (mut names, mut images, mut values, mut skipped) = (vec![], vec![], vec![], vec![]);
     for item in loaded {
         match item {
-            Ok((name, image, mask)) => {
-                examples.names.push(name);
-                examples.images.push(image);
-                masks.push(mask);
+            Ok(Loaded {
+                name,
+                image,
+                target,
+            }) => {
+                names.push(name);
+                images.push(image);
+                values.push(target);
             }
-            Err(skip) => examples.skipped.push(skip),
+            Err(skip) => skipped.push(skip),
         }
     }
-    examples.targets = Targets::Masks(masks);
-    examples
+    Examples {
+        names,
+        images,
+        targets: targets(values),
+        skipped,
+    }
+}
+
+fn read_photo(path: &Path) -> Result<RgbImage, Skipped> {
+    let bytes = std::fs::read(path).map_err(|e| (path.to_path_buf(), e.to_string()))?;
+    decode_photo(&bytes).map_err(|e| (path.to_path_buf(), e.to_string()))
+}
+
+/// Decodes and resizes photos and trimaps (nearest sampling for the classes), in parallel;
+/// broken pairs are skipped.
+pub fn load_segmentation(pairs: &[TrimapPair], size: u32) -> Examples {
+    load_all(
+        pairs,
+        |pair| {
+            let photo = read_photo(&pair.image)?;
+            let (w, h) = photo.dimensions();
+            let classes =
+                read_trimap(&pair.trimap, (w, h)).map_err(|e| (pair.trimap.clone(), e))?;
+            let s = size as usize;
+            Ok(Loaded {
+                name: pair.name.clone(),
+                image: resize_for_model(&photo, size),
+                target: resize_mask(&classes, w as usize, h as usize, s, s),
+            })
+        },
+        Targets::Masks,
+    )
 }
 
 /// Decodes and resizes a `cat/` + `dog/` directory (label 0 = cat, 1 = dog).
@@ -222,35 +254,18 @@ pub fn load_labelled(dir: &Path, size: u32) -> Result<Examples, DataError> {
             "no photos in cat/ and dog/".into(),
         ));
     }
-    let loaded: Vec<Result<(String, RgbImage, u8), (PathBuf, String)>> = files
-        .par_iter()
-        .map(|(path, label)| {
-            let bytes = std::fs::read(path).map_err(|e| (path.clone(), e.to_string()))?;
-            let photo = decode_photo(&bytes).map_err(|e| (path.clone(), e.to_string()))?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Ok((name, resize_for_model(&photo, size), *label))
-        })
-        .collect();
-    let mut examples = Examples {
-        names: vec![],
-        images: vec![],
-        targets: Targets::Labels(vec![]),
-        skipped: vec![],
-    };
-    let mut labels = Vec::new();
-    for item in loaded {
-        match item {
-            Ok((name, image, label)) => {
-                examples.names.push(name);
-                examples.images.push(image);
-                labels.push(label);
-            }
-            Err(skip) => examples.skipped.push(skip),
-        }
-    }
-    examples.targets = Targets::Labels(labels);
-    Ok(examples)
+    Ok(load_all(
+        &files,
+        |(path, label)| {
+            Ok(Loaded {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                image: resize_for_model(&read_photo(path)?, size),
+                target: *label,
+            })
+        },
+        Targets::Labels,
+    ))
 }

@@ -18,6 +18,15 @@ impl PetClass {
     /// Both classes, cat first.
     pub const ALL: [PetClass; 2] = [PetClass::Cat, PetClass::Dog];
 
+    /// The more likely class for a probability of "dog".
+    pub fn from_p_dog(p_dog: f32) -> Self {
+        if p_dog >= 0.5 {
+            PetClass::Dog
+        } else {
+            PetClass::Cat
+        }
+    }
+
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {

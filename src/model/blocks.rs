@@ -102,6 +102,8 @@ impl ConvBnRelu {
 }
 
 /// The spatial layer inside a [`ResidualBlock`]: a plain or a depthwise separable convolution.
+// Built a handful of times per model, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum SpatialConv {
     Plain(Conv2d),

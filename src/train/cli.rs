@@ -422,6 +422,26 @@ fn load_weights<M: burn::module::Module>(model: M, path: &Path) -> Result<M, Cli
         .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
 }
 
+/// A photo ready for the segmenter with its full-resolution ground truth.
+struct EvalPhoto {
+    input: RgbImage,
+    truth: Vec<u8>,
+    width: usize,
+    height: usize,
+}
+
+fn eval_photo(pair: &TrimapPair, size: usize) -> Result<EvalPhoto, String> {
+    let bytes = std::fs::read(&pair.image).map_err(|e| e.to_string())?;
+    let photo = decode_photo(&bytes).map_err(|e| e.to_string())?;
+    let truth = datasets::read_trimap(&pair.trimap, photo.dimensions())?;
+    Ok(EvalPhoto {
+        input: resize_for_model(&photo, size as u32),
+        truth,
+        width: photo.width() as usize,
+        height: photo.height() as usize,
+    })
+}
+
 /// Segmenter metrics at each photo's own resolution: the prediction is upsampled to the photo
 /// and compared with the full-resolution trimap.
 pub fn eval_segmenter(
@@ -433,36 +453,33 @@ pub fn eval_segmenter(
     let mut confusion = Confusion::new(3);
     let mut skipped = 0;
     for chunk in pairs.chunks(16) {
-        let loaded: Vec<Option<(RgbImage, Vec<u8>, (u32, u32))>> = chunk
+        let loaded: Vec<Result<EvalPhoto, String>> = chunk
             .par_iter()
-            .map(|pair| {
-                let photo = decode_photo(&std::fs::read(&pair.image).ok()?).ok()?;
-                let dims = photo.dimensions();
-                let trimap = datasets::load_trimap(&pair.trimap, dims, dims.0.max(dims.1)).ok();
-                let truth = image::open(&pair.trimap).ok()?.into_luma8();
-                let truth: Vec<u8> = truth.pixels().map(|p| p.0[0].saturating_sub(1)).collect();
-                trimap.map(|_| (resize_for_model(&photo, size as u32), truth, dims))
-            })
+            .map(|pair| eval_photo(pair, size))
             .collect();
-        skipped += loaded.iter().filter(|l| l.is_none()).count();
-        let loaded: Vec<_> = loaded.into_iter().flatten().collect();
-        if loaded.is_empty() {
+        for (pair, item) in chunk.iter().zip(&loaded) {
+            if let Err(why) = item {
+                eprintln!("warning: skipped {}: {why}", pair.name);
+                skipped += 1;
+            }
+        }
+        let photos: Vec<EvalPhoto> = loaded.into_iter().flatten().collect();
+        if photos.is_empty() {
             continue;
         }
-        let inputs: Vec<&RgbImage> = loaded.iter().map(|(i, _, _)| i).collect();
+        let inputs: Vec<&RgbImage> = photos.iter().map(|p| &p.input).collect();
         let probabilities = model.probabilities(images_to_tensor(&inputs, device)); // [n, 3, s, s]
         let values: Vec<f32> = probabilities.into_data().try_to_vec().unwrap_or_default();
         let plane = size * size;
-        for (k, (_, truth, (w, h))) in loaded.iter().enumerate() {
+        for (k, photo) in photos.iter().enumerate() {
             let planes: Vec<Vec<f32>> = (0..3)
                 .map(|c| values[(k * 3 + c) * plane..][..plane].to_vec())
                 .collect();
-            let predicted = class_map_at(&planes, size, *w as usize, *h as usize);
-            confusion.add(truth, &predicted);
+            confusion.add(
+                &photo.truth,
+                &class_map_at(&planes, size, photo.width, photo.height),
+            );
         }
-    }
-    if skipped > 0 {
-        eprintln!("warning: {skipped} pair(s) skipped (unreadable photo or trimap)");
     }
     json!({
         "n": pairs.len() - skipped,

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what petlens needs, and only what is missing: the wasm32 target, trunk and
+# wasm-bindgen-cli from crates.io at pinned versions, and with `browser` also Debian's chromium
+# and the npm packages of the browser tests. Nothing is downloaded from outside the registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+if ! trunk --version 2>/dev/null | grep -q '0\.21\.14'; then
+  cargo install trunk --locked --version 0.21.14
+fi
+# Must equal the wasm-bindgen in Cargo.lock; --locked would want a crate version the registry lacks.
+if ! wasm-bindgen --version 2>/dev/null | grep -q '0\.2\.130'; then
+  cargo install wasm-bindgen-cli --version 0.2.130
+fi
+
+if [ "${1:-}" = browser ]; then
+  if ! command -v chromium >/dev/null; then
+    apt-get update && apt-get install -y chromium
+  fi
+  if [ ! -d node_modules/playwright-core ]; then
+    npm ci --no-audit --no-fund
+  fi
+fi

@@ -1,0 +1,124 @@
+// Shared set-up of the browser tests: a static server for dist/ (and the test fixtures) on
+// 127.0.0.1 that records every request, and Debian's headless Chromium driven by
+// playwright-core, with or without a (software, SwiftShader) WebGPU adapter.
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const dist = path.join(root, 'dist');
+export const fixtures = path.join(root, 'tests/fixtures');
+export const output = path.join(root, 'test-output');
+fs.mkdirSync(output, { recursive: true });
+
+const types = {
+  '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
+  '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.bpk': 'application/octet-stream',
+};
+
+/** Serves dist/ at / and tests/fixtures/ at /fixtures/. `fail` maps a path to an HTTP status
+ * (or 'truncate') to simulate broken downloads. */
+export async function serve({ fail = {} } = {}) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    requests.push(url.pathname);
+    const rule = fail[url.pathname];
+    if (typeof rule === 'number') { res.writeHead(rule); res.end(); return; }
+    const base = url.pathname.startsWith('/fixtures/') ? fixtures : dist;
+    const rel = url.pathname.startsWith('/fixtures/') ? url.pathname.slice('/fixtures/'.length) : url.pathname;
+    let file = path.join(base, decodeURIComponent(rel));
+    if (!file.startsWith(base)) { res.writeHead(403); res.end(); return; }
+    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    if (!fs.existsSync(file)) { res.writeHead(404); res.end(); return; }
+    let body = fs.readFileSync(file);
+    if (rule === 'truncate') body = body.subarray(0, body.length >> 1);
+    res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' });
+    res.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}`, requests, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Launches headless Chromium; `webgpu` adds the flag that gives a SwiftShader adapter. */
+export async function launch({ webgpu }) {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'petlens-chromium-'));
+  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--user-data-dir=${userDataDir}`];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args, headless: true });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 1000 } });
+  return { browser, context, close: async () => { await browser.close(); fs.rmSync(userDataDir, { recursive: true, force: true }); } };
+}
+
+/** Opens the page and collects console errors and uncaught exceptions. */
+export async function open(context, url) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  return { page, errors };
+}
+
+export async function waitStatus(page, wanted, timeout = 600_000) {
+  await page.waitForFunction(
+    (w) => document.querySelector('[data-testid=status]')?.textContent === w, wanted, { timeout });
+}
+
+/** Uploads a file through the photo input and waits until the page is ready again. */
+export async function upload(page, file, { name, mimeType = 'image/jpeg' } = {}) {
+  const before = await page.getAttribute('[data-testid=result]', 'data-result');
+  const buffer = fs.readFileSync(file);
+  await page.setInputFiles('[data-testid=photo-input]', { name: name ?? path.basename(file), mimeType, buffer });
+  await page.waitForFunction((prev) => {
+    const status = document.querySelector('[data-testid=status]')?.textContent;
+    const error = document.querySelector('[data-testid=error]');
+    const result = document.querySelector('[data-testid=result]')?.getAttribute('data-result');
+    return status === 'ready' && (error !== null || result !== prev);
+  }, before, { timeout: 600_000 });
+}
+
+export async function result(page) {
+  return JSON.parse(await page.getAttribute('[data-testid=result]', 'data-result'));
+}
+
+/** A digest of the canvas pixels, to see whether a toggle changed what is drawn. */
+export async function canvasDigest(page) {
+  return page.evaluate(() => {
+    const c = document.querySelector('[data-testid=canvas]');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) >>> 0;
+    return `${c.width}x${c.height}:${h}`;
+  });
+}
+
+/** Pet share of a trimap (value 1), decoded by the browser itself from the fixture PNG. */
+export async function trimapPetFraction(page, name) {
+  return page.evaluate(async (n) => {
+    const img = new Image();
+    img.src = `/fixtures/oxford/annotations/trimaps/${n}.png`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width; c.height = img.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let pet = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] === 1) pet++;
+    return pet / (c.width * c.height);
+  }, name);
+}
+
+/** Width and height from a PNG's IHDR chunk, after checking its signature. */
+export function pngSize(bytes) {
+  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (!signature.every((b, i) => bytes[i] === b)) throw new Error('not a PNG');
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}

@@ -1,0 +1,108 @@
+// The real page, built by `trunk build --release`, in headless Chromium on both backends:
+// real cat and dog photos, the mask against the trimap, toggles, downloads, bad input.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { serve, launch, open, waitStatus, upload, result, canvasDigest, trimapPetFraction, pngSize, fixtures, output } from './harness.mjs';
+
+const timings = {};
+
+for (const backend of ['cpu', 'webgpu']) {
+  describe(`page on the ${backend} backend`, () => {
+    let server, browser, page, errors;
+    before(async () => {
+      server = await serve();
+      browser = await launch({ webgpu: backend === 'webgpu' });
+      ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
+      await waitStatus(page, 'ready');
+      await page.screenshot({ path: path.join(output, `${backend}-ready.png`) });
+    });
+    after(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    test('runs on the requested backend', async () => {
+      const badge = await page.textContent('[data-testid=backend]');
+      assert.equal(badge.toLowerCase(), backend);
+    });
+
+    test('a cat photo: verdict, mask near the trimap, heatmap', async () => {
+      await upload(page, path.join(fixtures, 'oxford/images/Abyssinian_1.jpg'));
+      const r = await result(page);
+      assert.equal(r.backend, backend);
+      assert.equal(r.label, 'cat');
+      const verdict = await page.textContent('[data-testid=verdict]');
+      assert.match(verdict, /cat \(\d+\.\d% sure\)/);
+      const truth = await trimapPetFraction(page, 'Abyssinian_1');
+      assert.ok(Math.abs(r.mask_fraction.pet - truth) < 0.15, `pet ${r.mask_fraction.pet} vs trimap ${truth}`);
+      for (const stage of ['decode', 'segment', 'classify', 'gradcam']) assert.ok(r.timings_ms[stage] > 0, stage);
+      timings[`${backend}/cat`] = r.timings_ms;
+      await page.screenshot({ path: path.join(output, `${backend}-cat-mask.png`) });
+    });
+
+    test('a dog photo, and the layer toggles change the canvas', async () => {
+      await upload(page, path.join(fixtures, 'oxford/images/american_bulldog_10.jpg'));
+      const r = await result(page);
+      assert.equal(r.label, 'dog');
+      const truth = await trimapPetFraction(page, 'american_bulldog_10');
+      assert.ok(Math.abs(r.mask_fraction.pet - truth) < 0.15, `pet ${r.mask_fraction.pet} vs trimap ${truth}`);
+      timings[`${backend}/dog`] = r.timings_ms;
+      const withMask = await canvasDigest(page);
+      await page.uncheck('[data-testid=toggle-mask]');
+      const plain = await canvasDigest(page);
+      assert.notEqual(plain, withMask, 'hiding the mask changes the canvas');
+      await page.check('[data-testid=toggle-heatmap]');
+      const dogHeat = await canvasDigest(page);
+      assert.notEqual(dogHeat, plain, 'the heatmap changes the canvas');
+      await page.screenshot({ path: path.join(output, `${backend}-dog-heatmap.png`) });
+      await page.selectOption('[data-testid=heatmap-class]', 'cat');
+      assert.notEqual(await canvasDigest(page), dogHeat, 'the cat heatmap differs from the dog heatmap');
+      await page.fill('[data-testid=opacity]', '0.9');
+      await page.dispatchEvent('[data-testid=opacity]', 'input');
+      await page.check('[data-testid=toggle-mask]');
+    });
+
+    test('downloads are PNGs at the photo size', async () => {
+      const r = await result(page);
+      for (const id of ['download-cutout', 'download-mask']) {
+        const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid=${id}]`)]);
+        const file = path.join(output, `${backend}-${download.suggestedFilename()}`);
+        await download.saveAs(file);
+        assert.deepEqual(pngSize(fs.readFileSync(file)), { width: r.width, height: r.height }, id);
+      }
+    });
+
+    test('bad files give a message and the page keeps working', async () => {
+      const cases = [
+        ['not-a-photo.jpg', Buffer.from('this is a text file, not a photo'), /not an image/],
+        ['empty.jpg', Buffer.alloc(0), /empty/],
+        ['truncated.jpg', fs.readFileSync(path.join(fixtures, 'cats-vs-dogs/train/dog/dog.0.jpg')).subarray(0, 6000), /truncated|corrupt/],
+      ];
+      for (const [name, buffer, pattern] of cases) {
+        const tmp = path.join(output, name);
+        fs.writeFileSync(tmp, buffer);
+        await upload(page, tmp, { name });
+        const message = await page.textContent('[data-testid=error]');
+        assert.match(message, pattern, name);
+        assert.equal(await page.textContent('[data-testid=status]'), 'ready');
+      }
+      await page.screenshot({ path: path.join(output, `${backend}-error.png`) });
+      await upload(page, path.join(fixtures, 'cats-vs-dogs/validation/cat/cat.1000.jpg'));
+      assert.equal(await page.$('[data-testid=error]'), null, 'the error goes away with a good photo');
+      assert.ok((await result(page)).label);
+    });
+
+    test('no console errors and no request outside the page', async () => {
+      assert.deepEqual(errors, []);
+      assert.ok(server.requests.every((p) => !p.startsWith('http')), 'only local paths');
+    });
+  });
+}
+
+test('timings per stage (ms) on both backends', () => {
+  console.log(JSON.stringify(timings));
+  fs.writeFileSync(path.join(output, 'timings.json'), JSON.stringify(timings, null, 2));
+  assert.ok(Object.keys(timings).length >= 2);
+});

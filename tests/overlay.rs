@@ -1,0 +1,80 @@
+//! What the page draws and downloads, on a real photo and the shipped segmenter's mask.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::{block_on, fixture_bytes, shipped_pipeline};
+use petlens::overlay::{
+    CLASS_COLOURS, Layers, compose, cutout, display_size, jet, mask_image, png_bytes, resize_mask,
+};
+
+#[test]
+fn jet_runs_from_blue_to_red() {
+    let [r0, _, b0] = jet(0.0);
+    let [r1, _, b1] = jet(1.0);
+    assert!(b0 > 100 && r0 == 0, "cold is blue");
+    assert!(r1 > 100 && b1 == 0, "hot is red");
+    assert_eq!(jet(-1.0), jet(0.0));
+}
+
+#[test]
+fn layers_change_the_picture_and_downloads_keep_the_photo_size() {
+    let pipeline = shipped_pipeline();
+    let analysis =
+        block_on(pipeline.analyze(&fixture_bytes("oxford/images/american_bulldog_10.jpg")))
+            .unwrap();
+    let photo = &analysis.photo;
+    let (w, h) = photo.dimensions();
+    let heat = analysis.heatmaps[1].upsample(w as usize, h as usize);
+    let none = Layers {
+        mask: false,
+        heatmap: false,
+        opacity: 0.4,
+    };
+    let plain = compose(photo, &analysis.mask, &heat, none);
+    assert_eq!(
+        plain.get_pixel(3, 3).0[..3],
+        photo.get_pixel(3, 3).0,
+        "no layer: the photo itself"
+    );
+    let masked = compose(photo, &analysis.mask, &heat, Layers { mask: true, ..none });
+    let heated = compose(
+        photo,
+        &analysis.mask,
+        &heat,
+        Layers {
+            heatmap: true,
+            ..none
+        },
+    );
+    assert_ne!(plain, masked);
+    assert_ne!(plain, heated);
+    assert_ne!(masked, heated);
+
+    let cut = cutout(photo, &analysis.mask);
+    assert_eq!(cut.dimensions(), (w, h));
+    let opaque = cut.pixels().filter(|p| p.0[3] == 255).count() as f64 / (w * h) as f64;
+    assert!(
+        (opaque - analysis.mask_fraction.pet).abs() < 1e-9,
+        "opaque pixels are the pet"
+    );
+
+    let mask = mask_image(&analysis.mask, w, h);
+    assert!(
+        mask.pixels()
+            .all(|p| CLASS_COLOURS.iter().any(|c| c[..] == p.0[..3]))
+    );
+    let png = png_bytes(&mask).unwrap();
+    let decoded = image::load_from_memory(&png).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (w, h));
+}
+
+#[test]
+fn display_size_fits_without_enlarging() {
+    assert_eq!(display_size(4000, 3000, 1024), (1024, 768));
+    assert_eq!(display_size(300, 200, 1024), (300, 200));
+    assert_eq!(
+        resize_mask(&[0, 1, 2, 0], 2, 2, 4, 2),
+        vec![0, 0, 1, 1, 2, 2, 0, 0]
+    );
+}
