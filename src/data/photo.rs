@@ -39,7 +39,7 @@ pub fn decode_photo(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
     if format == ImageFormat::Jpeg && !has_jpeg_end(bytes) {
         // The JPEG decoder fills a cut-off scan with grey instead of failing: catch it here.
         return Err(PhotoError::Corrupt(
-            "the JPEG is truncated (no end-of-image marker)".into(),
+            "the JPEG ends before its end-of-image marker".into(),
         ));
     }
     let mut decoder = reader

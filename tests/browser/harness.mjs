@@ -47,13 +47,15 @@ export async function serve({ fail = {} } = {}) {
 /** Launches headless Chromium; `webgpu` adds the flag that gives a SwiftShader adapter. */
 export async function launch({ webgpu }) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'petlens-chromium-'));
+  // playwright passes the fresh profile as --user-data-dir itself.
   const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${userDataDir}`];
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'];
   if (webgpu) args.push('--enable-unsafe-webgpu');
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args, headless: true });
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 1000 } });
-  return { browser, context, close: async () => { await browser.close(); fs.rmSync(userDataDir, { recursive: true, force: true }); } };
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium', args, headless: true, acceptDownloads: true,
+    viewport: { width: 1100, height: 1000 },
+  });
+  return { context, close: async () => { await context.close(); fs.rmSync(userDataDir, { recursive: true, force: true }); } };
 }
 
 /** Opens the page and collects console errors and uncaught exceptions. */
