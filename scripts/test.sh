@@ -15,7 +15,7 @@ cargo clippy --all-targets -- -D warnings
 echo "== clippy (wasm32)"
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo clippy --target wasm32-unknown-unknown --no-default-features --all-targets -- -D warnings
 echo "== native tests"
-cargo test --release
+cargo test --release --no-fail-fast
 echo "== web build"
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" trunk build --release --offline
 echo "== browser tests"

@@ -155,14 +155,20 @@ fn eval_classifier_prints_accuracy_and_confusion() {
     );
     let stdout = String::from_utf8(eval.stdout).unwrap();
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(last["n"], 4);
+    let n = std::fs::read_dir(fixture("cats-vs-dogs/validation/cat"))
+        .unwrap()
+        .count()
+        + std::fs::read_dir(fixture("cats-vs-dogs/validation/dog"))
+            .unwrap()
+            .count();
+    assert_eq!(last["n"], n as u64);
     let confusion = last["confusion"].as_array().unwrap();
     let total: u64 = confusion
         .iter()
         .flat_map(|r| r.as_array().unwrap())
         .map(|v| v.as_u64().unwrap())
         .sum();
-    assert_eq!(total, 4);
+    assert_eq!(total, n as u64);
 }
 
 #[test]
