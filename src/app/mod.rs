@@ -284,7 +284,7 @@ fn App() -> impl IntoView {
     };
     let download_mask = move |_| download("mask");
 
-    let legend = SEGMENT_LEGEND
+    let legend = crate::model::SEGMENT_CLASSES
         .iter()
         .zip(CLASS_COLOURS)
         .map(|(name, [r, g, b])| {
@@ -357,6 +357,3 @@ fn App() -> impl IntoView {
         </main>
     }
 }
-
-/// Legend labels, in the mask's class order.
-const SEGMENT_LEGEND: [&str; 3] = crate::model::SEGMENT_CLASSES;
