@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what petlens needs, and only what is missing: the wasm32 target, trunk and
 # wasm-bindgen-cli from crates.io at pinned versions, and with `browser` also Debian's chromium
-# and the npm packages of the browser tests. Nothing is downloaded from outside the registries.
+# and the npm packages of the browser tests, and Debian's lavapipe (a software Vulkan) for the
+# tests of `train --backend wgpu`. Nothing is downloaded from outside the registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ fi
 if [ "${1:-}" = browser ]; then
   if ! command -v chromium >/dev/null; then
     apt-get update && apt-get install -y chromium
+  fi
+  if [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && [ ! -e /usr/share/vulkan/icd.d/lvp_icd.json ]; then
+    apt-get update && apt-get install -y --no-install-recommends mesa-vulkan-drivers libvulkan1
   fi
   if [ ! -d node_modules/playwright-core ]; then
     npm ci --no-audit --no-fund

@@ -6,20 +6,23 @@ mod common;
 
 use std::process::Command;
 
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::AdamConfig;
 use burn::prelude::*;
 use common::fixture;
 use petlens::data::datasets::{self, Examples};
 use petlens::model::{ClassifierConfig, SegmenterConfig};
+use petlens::train::fit::train_step;
 use petlens::train::task::{Batch, Trainable};
 
-/// Loss on one fixed batch before and after a few Adam steps on it.
+/// Loss on one fixed batch before and after a few Adam steps on it, each step computed
+/// data-parallel over `devices` by the training loop's own step.
 fn losses_before_and_after<M: Trainable>(
     model: M,
     examples: &Examples,
     steps: usize,
-) -> (f32, f32) {
-    let device = Device::flex().autodiff();
+    devices: &[Device],
+) -> (f64, f64) {
+    let device = devices[0].clone().autodiff();
     device.seed(7);
     let mut model = model.fork(&device).train();
     let indices: Vec<usize> = (0..examples.len()).collect();
@@ -27,21 +30,28 @@ fn losses_before_and_after<M: Trainable>(
     let mut optim = AdamConfig::new().init();
     let mut losses = Vec::new();
     for _ in 0..=steps {
-        let (x, y) = batch.to_tensors(&device);
-        let (loss, _) = model.loss_and_predictions(x, y);
-        losses.push(loss.clone().inner().into_scalar::<f32>());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-3, model, grads);
+        let step = train_step(&model, &batch, devices);
+        assert_eq!(step.predicted.len(), batch.targets.len());
+        losses.push(step.loss);
+        model = optim.step(1e-3, model, step.grads);
     }
     (losses[0], *losses.last().unwrap())
+}
+
+fn segmenter_fixtures(size: usize) -> Examples {
+    let pairs = datasets::oxford_pairs(&fixture("oxford")).unwrap();
+    datasets::load_segmentation(&pairs[..4], size as u32)
 }
 
 #[test]
 fn a_few_steps_lower_the_segmenter_loss() {
     let config = SegmenterConfig::shipped().with_image_size(64);
-    let pairs = datasets::oxford_pairs(&fixture("oxford")).unwrap();
-    let examples = datasets::load_segmentation(&pairs[..4], 64);
-    let (before, after) = losses_before_and_after(config.init(&Device::flex()), &examples, 6);
+    let (before, after) = losses_before_and_after(
+        config.init(&Device::flex()),
+        &segmenter_fixtures(64),
+        6,
+        &[Device::flex()],
+    );
     assert!(after < before * 0.9, "loss {before} -> {after}");
 }
 
@@ -49,8 +59,58 @@ fn a_few_steps_lower_the_segmenter_loss() {
 fn a_few_steps_lower_the_classifier_loss() {
     let config = ClassifierConfig::shipped().with_image_size(64);
     let examples = datasets::load_labelled(&fixture("cats-vs-dogs/train"), 64).unwrap();
-    let (before, after) = losses_before_and_after(config.init(&Device::flex()), &examples, 6);
+    let (before, after) = losses_before_and_after(
+        config.init(&Device::flex()),
+        &examples,
+        6,
+        &[Device::flex()],
+    );
     assert!(after < before, "loss {before} -> {after}");
+}
+
+/// The data-parallel path of `--devices N`: two replicas (here both on the one CPU device, the
+/// only hardware this machine has) each take half the batch, their gradients are summed, and
+/// training still converges.
+#[test]
+fn data_parallel_steps_over_two_devices_lower_the_loss() {
+    let config = SegmenterConfig::shipped().with_image_size(64);
+    let devices = [Device::flex(), Device::flex()];
+    let (before, after) = losses_before_and_after(
+        config.init(&devices[0]),
+        &segmenter_fixtures(64),
+        6,
+        &devices,
+    );
+    assert!(after < before * 0.9, "loss {before} -> {after}");
+}
+
+#[test]
+fn shards_cover_the_batch_in_order() {
+    let examples = segmenter_fixtures(32);
+    let batch = Batch::gather(&examples, &[0, 1, 2], None);
+    let shards = batch.shards(2);
+    assert_eq!(shards.len(), 2);
+    assert_eq!(shards[0].images.len(), 2);
+    assert_eq!(shards[1].images.len(), 1);
+    let targets: Vec<u8> = shards.iter().flat_map(|s| s.targets.clone()).collect();
+    assert_eq!(targets, batch.targets);
+    assert_eq!(batch.shards(8).len(), 3, "no empty shards");
+}
+
+/// `--backend wgpu` for real, on whatever Vulkan adapter the machine has: lavapipe (Debian's
+/// `mesa-vulkan-drivers`, installed by scripts/setup.sh) here, a GPU elsewhere.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_few_steps_on_the_wgpu_backend_lower_the_loss() {
+    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    let config = SegmenterConfig::shipped().with_image_size(64);
+    let (before, after) = losses_before_and_after(
+        config.init(&device),
+        &segmenter_fixtures(64),
+        6,
+        std::slice::from_ref(&device),
+    );
+    assert!(after < before * 0.9, "loss {before} -> {after}");
 }
 
 fn train_bin() -> Command {
@@ -116,6 +176,12 @@ fn checkpoint_resumes_and_eval_prints_json() {
     ] {
         assert!(!card["segmenter"][key].is_null(), "card has {key}");
     }
+    // Curves of both epochs: in the run directory and shipped next to the weights.
+    for png in [out.join("curves.png"), ship.join("segmenter.curves.png")] {
+        let curves = image::open(&png).unwrap();
+        assert_eq!((curves.width(), curves.height()), (1000, 400), "{png:?}");
+        assert!(!is_blank(&curves.to_rgb8()), "{png:?} has lines and labels");
+    }
 
     let eval = train_bin()
         .args(["eval", "segmenter", "--data"])
@@ -169,6 +235,48 @@ fn eval_classifier_prints_accuracy_and_confusion() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(total, n as u64);
+}
+
+/// True when every pixel is the background white.
+fn is_blank(image: &image::RgbImage) -> bool {
+    image.pixels().all(|p| p.0 == [255, 255, 255])
+}
+
+#[test]
+fn curves_of_the_shipped_history_are_drawn() {
+    let out = tempdir("curves").join("classifier.png");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let status = train_bin()
+        .args([
+            "curves",
+            "--history",
+            "www/models/classifier.history.json",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let curves = image::open(&out).unwrap().to_rgb8();
+    // Both line colours of the chapter's plots (blue training, orange validation) are present.
+    let has = |rgb: [u8; 3]| curves.pixels().any(|p| p.0 == rgb);
+    assert!(has([31, 119, 180]) && has([255, 127, 14]));
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
+}
+
+#[test]
+fn several_devices_on_the_cpu_backend_is_a_clear_error() {
+    let output = train_bin()
+        .args(["classifier", "--devices", "2", "--data"])
+        .arg(fixture("cats-vs-dogs"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--devices > 1 needs a GPU backend"));
 }
 
 #[test]

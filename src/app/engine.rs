@@ -58,37 +58,85 @@ pub async fn pick_device(requested: Option<Backend>) -> (Device, Backend, Option
 
 const CACHE_NAME: &str = "petlens-models-v1";
 
-/// Fetches a static asset's bytes, from Cache Storage when it is there. `progress` is told
-/// the bytes received so far.
-pub async fn fetch_cached(url: &str, progress: impl Fn(usize)) -> Result<Vec<u8>, String> {
+/// Bytes received so far and the expected total, when the server says it.
+pub type Progress = (usize, Option<usize>);
+
+/// Fetches a static asset's bytes, from Cache Storage when it is there. `progress` is told the
+/// bytes received so far as they arrive.
+pub async fn fetch_cached(url: &str, progress: impl Fn(Progress)) -> Result<Vec<u8>, String> {
     let cache = open_cache().await;
     if let Some(cache) = &cache
         && let Ok(hit) = JsFuture::from(cache.match_with_str(url)).await
         && let Ok(response) = hit.dyn_into::<web_sys::Response>()
         && let Ok(bytes) = response_bytes(&response).await
     {
-        progress(bytes.len());
+        progress((bytes.len(), Some(bytes.len())));
         return Ok(bytes);
     }
-    let response = gloo::net::http::Request::get(url)
-        .send()
+    let bytes = download(url, &progress)
         .await
         .map_err(|e| format!("could not download {url}: {e}"))?;
-    if !response.ok() {
-        return Err(format!(
-            "could not download {url}: HTTP {}",
-            response.status()
-        ));
-    }
-    let bytes = response
-        .binary()
-        .await
-        .map_err(|e| format!("could not download {url}: {e}"))?;
-    progress(bytes.len());
     if let Some(cache) = cache {
         store(&cache, url, &bytes).await;
     }
     Ok(bytes)
+}
+
+/// Fetches `url` chunk by chunk from the network, reporting progress.
+async fn download(url: &str, progress: &impl Fn(Progress)) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(js_error)?;
+    if !response.ok() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let total = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok());
+    let Some(body) = response.body() else {
+        return response_bytes(&response)
+            .await
+            .map_err(|()| "unreadable response".into());
+    };
+    let reader: web_sys::ReadableStreamDefaultReader = body
+        .get_reader()
+        .dyn_into()
+        .map_err(|_| "the response cannot be streamed".to_string())?;
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0));
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(js_error)?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into()).map_err(js_error)?;
+        if done.as_bool().unwrap_or(true) {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(js_error)?;
+        bytes.extend(Uint8Array::new(&value).to_vec());
+        progress((bytes.len(), total));
+    }
+    if total.is_some_and(|t| t != bytes.len()) {
+        return Err(format!(
+            "the connection ended after {} of {} bytes",
+            bytes.len(),
+            total.unwrap_or(0)
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A JavaScript exception as text for the page.
+fn js_error(e: wasm_bindgen::JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| "network error".into())
 }
 
 async fn open_cache() -> Option<web_sys::Cache> {
@@ -115,14 +163,37 @@ async fn store(cache: &web_sys::Cache, url: &str, bytes: &[u8]) {
     }
 }
 
+/// Which model is downloading, and how far it got.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadProgress {
+    pub model: &'static str,
+    pub received: usize,
+    pub total: Option<usize>,
+}
+
 /// Fetches both models' weights and builds the pipeline.
 pub async fn load_pipeline(
     device: &Device,
-    progress: impl Fn(usize) + Clone,
+    progress: impl Fn(LoadProgress) + Clone,
 ) -> Result<Pipeline, String> {
-    let segmenter = fetch_cached("models/segmenter.bpk", progress.clone()).await?;
-    let classifier = fetch_cached("models/classifier.bpk", progress).await?;
+    let report = |model: &'static str| {
+        let progress = progress.clone();
+        move |(received, total): Progress| {
+            progress(LoadProgress {
+                model,
+                received,
+                total,
+            })
+        }
+    };
+    let segmenter = fetch_cached("models/segmenter.bpk", report("segmenter")).await?;
+    let classifier = fetch_cached("models/classifier.bpk", report("classifier")).await?;
     Pipeline::from_bytes(&segmenter, &classifier, device).map_err(|e| e.to_string())
+}
+
+/// Fetches a sample photo shipped with the page.
+pub async fn fetch_sample(url: &str) -> Result<Vec<u8>, String> {
+    download(url, &|_| ()).await
 }
 
 /// Lets the browser paint and handle input between heavy stages.

@@ -19,6 +19,17 @@ use engine::Backend;
 /// Longest side of the on-screen canvas; downloads keep the photo's own resolution.
 const DISPLAY_MAX_SIDE: u32 = 1024;
 
+/// Sample photos shipped in `www/samples/` (Oxford-IIIT Pet, CC BY-SA 4.0): file stem and what
+/// the photo shows.
+const SAMPLES: [(&str, &str); 6] = [
+    ("Siamese_117", "a Siamese cat"),
+    ("Bengal_10", "a Bengal cat"),
+    ("Birman_102", "a Birman cat"),
+    ("beagle_14", "a beagle"),
+    ("samoyed_32", "a Samoyed"),
+    ("shiba_inu_208", "a Shiba Inu"),
+];
+
 /// Entry point called by the generated JS glue.
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -127,10 +138,15 @@ fn App() -> impl IntoView {
     let result = RwSignal::new(String::new());
     let timings = RwSignal::new(String::new());
     let revision = RwSignal::new(0u64);
+    // Photos handled to the end, result or error: lets tests (and screen readers) tell a new
+    // outcome from an old one.
+    let handled = RwSignal::new(0u64);
     let show_mask = RwSignal::new(true);
     let show_heatmap = RwSignal::new(false);
     let heatmap_class = RwSignal::new(PetClass::Dog);
     let opacity = RwSignal::new(0.4f32);
+    let load_progress = RwSignal::new(None::<engine::LoadProgress>);
+    let dragging = RwSignal::new(false);
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
 
     // Start-up: pick the backend, fetch the weights, build the pipeline.
@@ -140,10 +156,8 @@ fn App() -> impl IntoView {
             let (device, chosen, fallback) = engine::pick_device(engine::requested_backend()).await;
             backend.set(Some(chosen));
             notice.set(fallback);
-            let loaded = engine::load_pipeline(&device, move |bytes| {
-                message.set(format!("Loading the models… {:.1} MB", bytes as f64 / 1e6));
-            })
-            .await;
+            let loaded = engine::load_pipeline(&device, move |p| load_progress.set(Some(p))).await;
+            load_progress.set(None);
             match loaded {
                 Ok(pipeline) => {
                     *engine.pipeline.borrow_mut() = Some(Rc::new(pipeline));
@@ -195,6 +209,7 @@ fn App() -> impl IntoView {
                         revision.update(|r| *r += 1);
                         message.set(format!("{name}: done."));
                         status.set(Status::Ready);
+                        handled.update(|n| *n += 1);
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -202,6 +217,7 @@ fn App() -> impl IntoView {
                             error.set(Some(format!("{name}: {e}")));
                             message.set("Try another photo.".into());
                             status.set(Status::Ready);
+                            handled.update(|n| *n += 1);
                         }
                     }
                 }
@@ -234,25 +250,101 @@ fn App() -> impl IntoView {
         });
     }
 
-    let on_file = {
+    // Any photo from the picker, a drop or a paste.
+    let take_file = {
         let run = run.clone();
-        move |ev: leptos::ev::Event| {
-            let input: web_sys::HtmlInputElement = event_target(&ev);
-            let Some(file) = input.files().and_then(|files| files.get(0)) else {
-                return;
-            };
-            input.set_value("");
+        move |file: web_sys::File| {
             let run = run.clone();
             leptos::task::spawn_local(async move {
                 match canvas::file_bytes(&file).await {
                     Ok(bytes) => run(bytes, file.name()),
                     Err(e) => {
-                        error.set(Some(format!("{}: could not be read ({e:?})", file.name())))
+                        error.set(Some(format!("{}: could not be read ({e:?})", file.name())));
+                        handled.update(|n| *n += 1);
                     }
                 }
             });
         }
     };
+
+    let on_file = {
+        let take_file = take_file.clone();
+        move |ev: leptos::ev::Event| {
+            let input: web_sys::HtmlInputElement = event_target(&ev);
+            let file = input.files().and_then(|files| files.get(0));
+            input.set_value("");
+            if let Some(file) = file {
+                take_file(file);
+            }
+        }
+    };
+
+    let on_drop = {
+        let take_file = take_file.clone();
+        move |ev: leptos::ev::DragEvent| {
+            ev.prevent_default();
+            dragging.set(false);
+            match ev
+                .data_transfer()
+                .and_then(|d| d.files())
+                .and_then(|f| f.get(0))
+            {
+                Some(file) => take_file(file),
+                None => error.set(Some(
+                    "Nothing to analyse was dropped: drop an image file (a photo from your files)."
+                        .into(),
+                )),
+            }
+        }
+    };
+
+    // Paste anywhere on the page (Ctrl+V / Cmd+V after copying an image).
+    let paste_listener = {
+        let take_file = take_file.clone();
+        window_event_listener(leptos::ev::paste, move |ev: web_sys::ClipboardEvent| {
+            let Some(files) = ev.clipboard_data().and_then(|d| d.files()) else {
+                return;
+            };
+            if let Some(file) = files.get(0) {
+                ev.prevent_default();
+                take_file(file);
+            } else if status.get_untracked() != Status::Loading {
+                error.set(Some(
+                    "The clipboard holds no image: copy a photo (not its address) and paste again."
+                        .into(),
+                ));
+            }
+        })
+    };
+    on_cleanup(move || paste_listener.remove());
+
+    let on_sample = {
+        let run = run.clone();
+        move |stem: &'static str| {
+            let run = run.clone();
+            leptos::task::spawn_local(async move {
+                match engine::fetch_sample(&format!("samples/{stem}.jpg")).await {
+                    Ok(bytes) => run(bytes, format!("{stem}.jpg")),
+                    Err(e) => {
+                        error.set(Some(format!("The sample {stem} could not be loaded: {e}")))
+                    }
+                }
+            });
+        }
+    };
+    let samples = SAMPLES
+        .iter()
+        .map(|&(stem, what)| {
+            let on_sample = on_sample.clone();
+            view! {
+                <button class="sample" data-testid="sample" data-sample=stem title=format!("Try {what}")
+                    prop:disabled=move || status.get() == Status::Loading
+                    on:click=move |_| on_sample(stem)>
+                    <img src=format!("samples/{stem}.jpg") alt=what width="96" height="96" loading="lazy" />
+                </button>
+            }
+        })
+        .collect_view();
 
     let download = {
         let engine = engine.clone();
@@ -265,6 +357,16 @@ fn App() -> impl IntoView {
             let (w, h) = a.photo.dimensions();
             let image = match what {
                 "cutout" => overlay::cutout(&a.photo, &a.mask),
+                "composite" => {
+                    let class = heatmap_class.get_untracked();
+                    let heatmap = a.heatmap(class).upsample(w as usize, h as usize);
+                    let layers = Layers {
+                        mask: show_mask.get_untracked(),
+                        heatmap: show_heatmap.get_untracked(),
+                        opacity: opacity.get_untracked(),
+                    };
+                    overlay::compose(&a.photo, &a.mask, &heatmap, layers)
+                }
                 _ => overlay::mask_image(&a.mask, w, h),
             };
             let saved = overlay::png_bytes(&image)
@@ -282,7 +384,11 @@ fn App() -> impl IntoView {
         let download = download.clone();
         move |_| download("cutout")
     };
-    let download_mask = move |_| download("mask");
+    let download_mask = {
+        let download = download.clone();
+        move |_| download("mask")
+    };
+    let download_composite = move |_| download("composite");
 
     let legend = crate::model::SEGMENT_CLASSES
         .iter()
@@ -293,14 +399,17 @@ fn App() -> impl IntoView {
         .collect_view();
 
     view! {
-        <main>
+        <main class:dragging=move || dragging.get()
+            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop>
             <header>
                 <h1>"petlens"</h1>
                 <p class="tagline">"See what a convnet sees in your pet photo: segmentation, cat-vs-dog and Grad-CAM, computed in your browser."</p>
             </header>
             <section class="controls">
                 <label class="picker">
-                    "Choose a photo "
+                    "Choose, drop or paste a photo "
                     <input type="file" accept="image/*" data-testid="photo-input" on:change=on_file
                         prop:disabled=move || status.get() == Status::Loading />
                 </label>
@@ -318,7 +427,24 @@ fn App() -> impl IntoView {
                     </select>
                 </label>
             </section>
-            <p class="status"><span data-testid="status">{move || status.get().text()}</span>" · "<span>{move || message.get()}</span></p>
+            <section class="samples" aria-label="Sample photos">
+                <span>"or try a sample: "</span>{samples}
+                <p class="attribution">"Sample photos: the Oxford-IIIT Pet Dataset (Parkhi, Vedaldi, Zisserman, Jawahar, CVPR 2012), "
+                    <a href="https://creativecommons.org/licenses/by-sa/4.0/">"CC BY-SA 4.0"</a>"."</p>
+            </section>
+            <p class="status" aria-live="polite"><span data-testid="status" data-handled=move || handled.get().to_string()>{move || status.get().text()}</span>" · "<span>{move || message.get()}</span></p>
+            <Show when=move || load_progress.get().is_some()>
+                {move || load_progress.get().map(|p| {
+                    let label = format!("Loading the {}: {:.2}{} MB", p.model, p.received as f64 / 1e6,
+                        p.total.map(|t| format!(" of {:.2}", t as f64 / 1e6)).unwrap_or_default());
+                    view! {
+                        <label class="load-progress">{label.clone()}
+                            <progress data-testid="load-progress" aria-label=label
+                                max=p.total.unwrap_or(1) value=p.total.map(|_| p.received)></progress>
+                        </label>
+                    }
+                })}
+            </Show>
             <Show when=move || notice.get().is_some()>
                 <p class="notice">{move || notice.get().unwrap_or_default()}</p>
             </Show>
@@ -348,6 +474,7 @@ fn App() -> impl IntoView {
                 <div class="downloads">
                     <button data-testid="download-cutout" on:click=download_cutout prop:disabled=move || revision.get() == 0>"Download the cut-out pet (PNG)"</button>
                     <button data-testid="download-mask" on:click=download_mask prop:disabled=move || revision.get() == 0>"Download the mask (PNG)"</button>
+                    <button data-testid="download-composite" on:click=download_composite prop:disabled=move || revision.get() == 0>"Download this view (PNG)"</button>
                 </div>
             </section>
             <footer>

@@ -18,7 +18,7 @@ pub enum PhotoError {
     Empty,
     #[error("this is not an image petlens can read (JPEG, PNG, WebP, GIF or BMP){0}")]
     UnknownFormat(String),
-    #[error("the photo is {width}x{height} pixels; petlens accepts up to {} megapixels", MAX_PIXELS / 1_000_000)]
+    #[error("the photo is {width}x{height} pixels, too large to decode here: petlens accepts up to {} megapixels; scale it down and try again", MAX_PIXELS / 1_000_000)]
     TooLarge { width: u32, height: u32 },
     #[error("the image is corrupt or truncated: {0}")]
     Corrupt(String),

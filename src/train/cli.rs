@@ -38,6 +38,21 @@ enum Command {
     },
     /// Training images/s and single-photo inference ms per model, one JSON line each.
     Bench(BenchArgs),
+    /// Draw a run's history.json (loss, accuracy, IoU per epoch) as a PNG.
+    Curves(CurvesArgs),
+}
+
+#[derive(Args, Debug)]
+struct CurvesArgs {
+    /// A history.json written by training (a run directory's or a shipped `<model>.history.json`).
+    #[arg(long)]
+    history: PathBuf,
+    /// PNG to write (default: next to the history, `.png` instead of `.json`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Title of the panels.
+    #[arg(long, default_value = "training")]
+    title: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,13 +78,37 @@ struct EvalArgs {
 enum Backend {
     /// burn's `flex` CPU backend (the fastest CPU backend here).
     Flex,
+    /// GPUs through wgpu (Vulkan, Metal or DX12); a software Vulkan such as lavapipe also works.
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+    /// NVIDIA GPUs through CUDA (build with `--features cuda`).
+    #[cfg(feature = "cuda")]
+    Cuda,
 }
 
 impl Backend {
-    fn device(self) -> Device {
+    /// The first `n` devices of this backend, for data-parallel training.
+    fn devices(self, n: usize) -> Result<Vec<Device>, CliError> {
+        let n = n.max(1);
         match self {
-            Backend::Flex => Device::flex(),
+            Backend::Flex if n == 1 => Ok(vec![Device::flex()]),
+            Backend::Flex => Err(CliError::Other(
+                "--devices > 1 needs a GPU backend (--backend wgpu or cuda): flex is one CPU device"
+                    .into(),
+            )),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu if n == 1 => Ok(vec![Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)]),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Ok((0..n)
+                .map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)))
+                .collect()),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Ok((0..n).map(Device::cuda).collect()),
         }
+    }
+
+    fn name(self) -> String {
+        format!("{self:?}").to_lowercase()
     }
 }
 
@@ -115,6 +154,10 @@ struct CommonArgs {
     /// Backend to train on.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Train data-parallel on this many devices of the backend (GPUs 0..N): each step's batch
+    /// is split across them and the gradients are averaged on the first.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -206,7 +249,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Bench(args) => bench(&args),
+        Command::Curves(args) => curves(&args),
     }
+}
+
+fn curves(args: &CurvesArgs) -> Result<(), CliError> {
+    let bytes = std::fs::read(&args.history)
+        .map_err(|e| CliError::Other(format!("{}: {e}", args.history.display())))?;
+    let history: Vec<super::metrics::EpochRecord> = serde_json::from_slice(&bytes)
+        .map_err(|e| CliError::Other(format!("{}: {e}", args.history.display())))?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.history.with_extension("png"));
+    super::curves::write_curves(&history, &args.title, &out)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
 }
 
 fn report_skipped(examples: &Examples) {
@@ -238,6 +297,7 @@ fn fit_options(common: &CommonArgs, name: &str) -> FitOptions {
 
 fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     let common = &args.common;
+    let devices = common.backend.devices(common.devices)?;
     let mut config = SegmenterConfig::shipped();
     if let Some(size) = common.image_size {
         config.image_size = size;
@@ -271,9 +331,9 @@ fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(&options.out)
         .map_err(|e| CliError::Other(format!("{}: {e}", options.out.display())))?;
     write_atomic(&options.out.join("split.json"), &to_json(&split)?)?;
-    let device = common.backend.device();
+    let device = devices[0].clone();
     device.seed(common.seed);
-    let (model, state) = fit(config.init(&device), &train, &valid, &options, &device)?;
+    let (model, state) = fit(config.init(&device), &train, &valid, &options, &devices)?;
     if let Some(ship) = &common.ship {
         let metrics = eval_segmenter(&model, config.image_size, &valid_pairs, &device);
         ship_model(ShipInfo {
@@ -296,6 +356,7 @@ fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
 
 fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
     let common = &args.common;
+    let devices = common.backend.devices(common.devices)?;
     let mut config = ClassifierConfig::shipped();
     if let Some(size) = common.image_size {
         config.image_size = size;
@@ -313,9 +374,9 @@ fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
     let options = fit_options(common, "classifier");
     let split = json!({"train": "train/{cat,dog}", "validation": "validation/{cat,dog}",
         "n_train": train.len(), "n_validation": valid.len()});
-    let device = common.backend.device();
+    let device = devices[0].clone();
     device.seed(common.seed);
-    let (model, state) = fit(config.init(&device), &train, &valid, &options, &device)?;
+    let (model, state) = fit(config.init(&device), &train, &valid, &options, &devices)?;
     if let Some(ship) = &common.ship {
         let metrics = eval_classifier(&model, &valid, &device);
         ship_model(ShipInfo {
@@ -364,6 +425,9 @@ fn ship_model<M: Trainable>(info: ShipInfo<'_, M>) -> Result<(), CliError> {
         &info.dir.join(format!("{name}.history.json")),
         &to_json(&info.state.history)?,
     )?;
+    let curves = info.dir.join(format!("{name}.curves.png"));
+    super::curves::write_curves(&info.state.history, name, &curves)
+        .map_err(|e| CliError::Other(e.to_string()))?;
     let card_path = info.dir.join("card.json");
     let mut card: Value = std::fs::read(&card_path)
         .ok()
@@ -380,13 +444,15 @@ fn ship_model<M: Trainable>(info: ShipInfo<'_, M>) -> Result<(), CliError> {
         "epochs": info.state.epochs_done,
         "best_epoch": info.state.best_epoch,
         "wall_seconds": info.state.wall_seconds.round(),
-        "backend": format!("{:?} (CPU), 2 cores", info.common.backend).to_lowercase(),
+        "backend": info.common.backend.name(),
+        "devices": info.common.devices,
         "optimizer": format!("Adam lr {} with cosine decay, batch {}", info.common.lr, info.common.batch_size),
         "validation_metrics": info.metrics,
         "weights": format!("{name}.bpk"),
         "weights_bytes": bytes.len(),
         "dtype": "f16",
         "history": format!("{name}.history.json"),
+        "curves": format!("{name}.curves.png"),
         "command": format!("cargo run --release --bin train -- {}", command.get(1..).unwrap_or_default().join(" ")),
     });
     write_atomic(&card_path, &to_json(&card)?)?;
@@ -496,10 +562,10 @@ pub fn eval_classifier(model: &Classifier, examples: &Examples, device: &Device)
 }
 
 fn bench(args: &BenchArgs) -> Result<(), CliError> {
-    let device = args.backend.device();
+    let device = args.backend.devices(1)?.remove(0);
     let seg = SegmenterConfig::shipped();
     let cls = ClassifierConfig::shipped();
-    let backend = format!("{:?}", args.backend).to_lowercase();
+    let backend = args.backend.name();
     let figures = [
         bench_model(
             "segmenter",

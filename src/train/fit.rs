@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -59,6 +59,8 @@ pub enum FitError {
     Resume(String),
     #[error("the {0} split is empty")]
     EmptySplit(&'static str),
+    #[error("no device to train on")]
+    NoDevice,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> FitError {
@@ -128,15 +130,62 @@ fn progress(len: u64, epoch: usize, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// Trains `model` (built on the plain device) and returns the best model by validation loss
-/// with the run's state. Checkpoints go to `options.out`.
+/// One optimizer step's loss, predictions and gradients.
+pub struct TrainStep {
+    /// Mean loss over the whole batch.
+    pub loss: f64,
+    /// Predicted class of every target element, in batch order.
+    pub predicted: Vec<u8>,
+    /// Gradients of the batch's mean loss, on the first device.
+    pub grads: GradientsParams,
+}
+
+/// Computes one step data-parallel over `devices` (plain devices; the first holds `model` and
+/// the optimizer): each device gets a replica of the model and a contiguous shard of the batch,
+/// each shard's loss is weighted by its share of the batch, and the gradients are summed on the
+/// first device, so they are the whole batch's mean gradient. Batch-norm statistics are those
+/// of each shard, and only the first replica's running averages are kept (as in PyTorch's DDP
+/// without SyncBatchNorm). With one device this is a plain training step.
+pub fn train_step<M: Trainable>(model: &M, batch: &Batch, devices: &[Device]) -> TrainStep {
+    let main = devices.first().cloned().unwrap_or_else(Device::flex);
+    let shards = batch.shards(devices.len().max(1));
+    let total = batch.images.len().max(1) as f64;
+    let mut accumulator = GradientsAccumulator::<M>::new();
+    let (mut loss, mut predicted) = (0.0, Vec::with_capacity(batch.targets.len()));
+    for (i, shard) in shards.iter().enumerate() {
+        let device = devices.get(i).unwrap_or(&main).clone().autodiff();
+        let replica = if i == 0 {
+            model.clone()
+        } else {
+            model.clone().fork(&device)
+        };
+        let (x, y) = shard.to_tensors(&device);
+        let (shard_loss, shard_predicted) = replica.loss_and_predictions(x, y);
+        let weight = shard.images.len() as f64 / total;
+        let grads = GradientsParams::from_grads((shard_loss.clone() * weight).backward(), &replica)
+            .to_device(&main, &replica);
+        accumulator.accumulate(model, grads);
+        loss += f64::from(shard_loss.inner().into_scalar::<f32>()) * weight;
+        predicted.extend(to_u8(shard_predicted.inner()));
+    }
+    TrainStep {
+        loss,
+        predicted,
+        grads: accumulator.grads(),
+    }
+}
+
+/// Trains `model` (built on the first of `devices`, plain) data-parallel over `devices` and
+/// returns the best model by validation loss with the run's state. Checkpoints go to
+/// `options.out`.
 pub fn fit<M: Trainable>(
     model: M,
     train: &Examples,
     valid: &Examples,
     options: &FitOptions,
-    device: &Device,
+    devices: &[Device],
 ) -> Result<(M, RunState), FitError> {
+    let device = devices.first().ok_or(FitError::NoDevice)?;
     if train.is_empty() {
         return Err(FitError::EmptySplit("training"));
     }
@@ -179,20 +228,18 @@ pub fn fit<M: Trainable>(
                 break;
             }
             let batch = Batch::gather(train, chunk, Some((&M::AUGMENT, &mut rng)));
-            let (x, y) = batch.to_tensors(&train_device);
-            let (loss, predicted) = model.loss_and_predictions(x, y);
+            let step = train_step(&model, &batch, devices);
             // The schedule follows whichever budget runs out first: steps or wall time.
             let by_steps = state.steps_done as f64 / total_steps.max(1) as f64;
             let by_time = options.max_minutes.map_or(0.0, |m| {
                 (wall_before + started.elapsed().as_secs_f64()) / (m * 60.0)
             });
             lr = cosine_lr(options.lr, by_steps.max(by_time));
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
+            model = optim.step(lr, model, step.grads);
             state.steps_done += 1;
-            loss_sum += f64::from(loss.inner().into_scalar::<f32>()) * chunk.len() as f64;
+            loss_sum += step.loss * chunk.len() as f64;
             seen += chunk.len();
-            confusion.add(&batch.targets, &to_u8(predicted.inner()));
+            confusion.add(&batch.targets, &step.predicted);
             let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
             bar.set_message(format!(
                 "loss {:.4} acc {:.3} {rate:.1} img/s",
@@ -240,6 +287,10 @@ pub fn fit<M: Trainable>(
             save_model(model.valid(), &paths.best)?;
         }
         paths.save(&model, &optim, &state)?;
+        let curves = options.out.join("curves.png");
+        if let Err(e) = super::curves::write_curves(&state.history, M::NAME, &curves) {
+            eprintln!("warning: {e}");
+        }
         let out_of_time = options
             .max_minutes
             .is_some_and(|m| state.wall_seconds > m * 60.0);

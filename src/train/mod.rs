@@ -1,6 +1,7 @@
-//! Native training, evaluation and benchmarks (the `train` binary), over burn's CPU backend.
+//! Native training, evaluation and benchmarks (the `train` binary), on burn's CPU backend by default, or on GPUs through wgpu or CUDA.
 
 pub mod cli;
+pub mod curves;
 pub mod fit;
 pub mod metrics;
 pub mod task;

@@ -114,6 +114,21 @@ impl Batch {
         Batch { images, targets }
     }
 
+    /// Splits the batch into at most `n` contiguous shards of near-equal size (none empty).
+    pub fn shards(&self, n: usize) -> Vec<Batch> {
+        let images = self.images.len();
+        let per_image = self.targets.len() / images.max(1);
+        let size = images.div_ceil(n.max(1)).max(1);
+        self.images
+            .chunks(size)
+            .zip(self.targets.chunks(size * per_image.max(1)))
+            .map(|(images, targets)| Batch {
+                images: images.to_vec(),
+                targets: targets.to_vec(),
+            })
+            .collect()
+    }
+
     /// Tensors on `device`: `[n, 3, s, s]` inputs and `[n]` or `[n*s*s]` targets.
     pub fn to_tensors(&self, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
         let refs: Vec<&RgbImage> = self.images.iter().collect();

@@ -19,8 +19,9 @@ const types = {
   '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.bpk': 'application/octet-stream',
 };
 
-/** Serves dist/ at / and tests/fixtures/ at /fixtures/. `fail` maps a path to an HTTP status
- * (or 'truncate') to simulate broken downloads. */
+/** Serves dist/ at / and tests/fixtures/ at /fixtures/. `fail` maps a path to an HTTP status,
+ * 'truncate' (the first half only) or another path served in its place, to simulate broken
+ * downloads and stale files. */
 export async function serve({ fail = {} } = {}) {
   const requests = [];
   const server = http.createServer((req, res) => {
@@ -30,13 +31,17 @@ export async function serve({ fail = {} } = {}) {
     if (typeof rule === 'number') { res.writeHead(rule); res.end(); return; }
     const base = url.pathname.startsWith('/fixtures/') ? fixtures : dist;
     const rel = url.pathname.startsWith('/fixtures/') ? url.pathname.slice('/fixtures/'.length) : url.pathname;
-    let file = path.join(base, decodeURIComponent(rel));
+    const served = typeof rule === 'string' && rule.startsWith('/') ? rule.slice(1) : rel;
+    let file = path.join(base, decodeURIComponent(served));
     if (!file.startsWith(base)) { res.writeHead(403); res.end(); return; }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!fs.existsSync(file)) { res.writeHead(404); res.end(); return; }
     let body = fs.readFileSync(file);
     if (rule === 'truncate') body = body.subarray(0, body.length >> 1);
-    res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' });
+    res.writeHead(200, {
+      'content-type': types[path.extname(file)] ?? 'application/octet-stream',
+      'content-length': body.length,
+    });
     res.end(body);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -45,7 +50,7 @@ export async function serve({ fail = {} } = {}) {
 }
 
 /** Launches headless Chromium; `webgpu` adds the flag that gives a SwiftShader adapter. */
-export async function launch({ webgpu }) {
+export async function launch({ webgpu, viewport = { width: 1100, height: 1000 } }) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'petlens-chromium-'));
   // playwright passes the fresh profile as --user-data-dir itself.
   const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -53,7 +58,7 @@ export async function launch({ webgpu }) {
   if (webgpu) args.push('--enable-unsafe-webgpu');
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: '/usr/bin/chromium', args, headless: true, acceptDownloads: true,
-    viewport: { width: 1100, height: 1000 },
+    viewport,
   });
   return { context, close: async () => { await context.close(); fs.rmSync(userDataDir, { recursive: true, force: true }); } };
 }
@@ -75,14 +80,19 @@ export async function waitStatus(page, wanted, timeout = 600_000) {
 
 /** Uploads a file through the photo input and waits until the page is ready again. */
 export async function upload(page, file, { name, mimeType = 'image/jpeg' } = {}) {
-  const before = await page.getAttribute('[data-testid=result]', 'data-result');
   const buffer = fs.readFileSync(file);
-  await page.setInputFiles('[data-testid=photo-input]', { name: name ?? path.basename(file), mimeType, buffer });
+  await settled(page, () => page.setInputFiles('[data-testid=photo-input]', { name: name ?? path.basename(file), mimeType, buffer }));
+}
+
+/** Runs `action` (which hands the page a photo some way) and waits until the page is ready
+ * again with a new result or an error. */
+export async function settled(page, action) {
+  const handled = () => page.getAttribute('[data-testid=status]', 'data-handled').then(Number);
+  const before = await handled();
+  await action();
   await page.waitForFunction((prev) => {
-    const status = document.querySelector('[data-testid=status]')?.textContent;
-    const error = document.querySelector('[data-testid=error]');
-    const result = document.querySelector('[data-testid=result]')?.getAttribute('data-result');
-    return status === 'ready' && (error !== null || result !== prev);
+    const status = document.querySelector('[data-testid=status]');
+    return status?.textContent === 'ready' && Number(status.dataset.handled) > prev;
   }, before, { timeout: 600_000 });
 }
 
