@@ -42,16 +42,21 @@ pub fn decode_photo(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
             "the JPEG ends before its end-of-image marker".into(),
         ));
     }
-    let mut decoder = reader
+    if format == ImageFormat::Png
+        && let Some((width, height)) = png_declared_size(bytes)
+    {
+        check_size(width, height)?;
+    }
+    // The decoder is created without the crate's default limits, which would refuse a huge
+    // photo with a vague "needs too much memory" before its size can be read; the size is
+    // checked just below and the limits are set before any pixel is decoded.
+    let mut unlimited = reader;
+    unlimited.no_limits();
+    let mut decoder = unlimited
         .into_decoder()
         .map_err(|e| decode_error(e, format.to_mime_type()))?;
     let (width, height) = decoder.dimensions();
-    if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(PhotoError::TooLarge { width, height });
-    }
-    if width == 0 || height == 0 {
-        return Err(PhotoError::Corrupt("the image has no pixels".into()));
-    }
+    check_size(width, height)?;
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
     decoder
@@ -64,6 +69,31 @@ pub fn decode_photo(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
         image.apply_orientation(orientation);
     }
     Ok(image.into_rgb8())
+}
+
+/// Refuses photos above [`MAX_PIXELS`] and images without pixels.
+fn check_size(width: u32, height: u32) -> Result<(), PhotoError> {
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(PhotoError::TooLarge { width, height });
+    }
+    if width == 0 || height == 0 {
+        return Err(PhotoError::Corrupt("the image has no pixels".into()));
+    }
+    Ok(())
+}
+
+/// The size a PNG declares in its IHDR chunk, read before any decoder exists: on 32-bit
+/// targets (the browser's wasm32) the PNG decoder refuses a huge size while it is being built,
+/// before it could report it.
+fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let ihdr = bytes.get(12..24)?;
+    let word = |at: usize| {
+        ihdr.get(at..at + 4)?
+            .try_into()
+            .ok()
+            .map(u32::from_be_bytes)
+    };
+    (&ihdr[..4] == b"IHDR").then_some((word(4)?, word(8)?))
 }
 
 /// Whether a JPEG's end-of-image marker (FF D9) is present near the end (some writers append
@@ -91,7 +121,7 @@ fn sniff_unsupported(bytes: &[u8]) -> String {
 fn decode_error(error: image::ImageError, mime: &str) -> PhotoError {
     match error {
         image::ImageError::Limits(_) => {
-            PhotoError::Corrupt(format!("{mime} needs too much memory to decode"))
+            PhotoError::Corrupt(format!("this {mime} image is too large to decode here"))
         }
         image::ImageError::Unsupported(e) => PhotoError::UnknownFormat(format!(": {e}")),
         other => PhotoError::Corrupt(other.to_string()),
