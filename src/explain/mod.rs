@@ -1,5 +1,10 @@
-//! Interpretability: Grad-CAM heatmaps.
+//! Interpretability, the third part of chapter 9: Grad-CAM heatmaps, intermediate activations
+//! and filter patterns by gradient ascent. The same code serves the page and `train explain`.
 
+pub mod activations;
+pub mod filters;
 pub mod gradcam;
 
+pub use activations::{ActivationGrid, LayerActivation};
+pub use filters::{FilterAscent, FilterError, FilterPattern};
 pub use gradcam::{GradCam, Heatmap, PetClass, normalise};

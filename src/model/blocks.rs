@@ -131,7 +131,19 @@ impl SpatialConv {
             SpatialConv::Separable(conv) => conv.forward(x),
         }
     }
+
+    /// The layer's kind as the activation viewer names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SpatialConv::Plain(_) => "conv",
+            SpatialConv::Separable(_) => "sepconv",
+        }
+    }
 }
+
+/// Receives each named layer output of a forward pass (for the activation viewer and filter
+/// visualization); returning `false` stops the pass early.
+pub type LayerVisitor<'a> = dyn FnMut(String, &Tensor<4>) -> bool + 'a;
 
 /// One pre-activation unit of a residual block: BatchNorm -> ReLU -> conv (no bias).
 #[derive(Module, Debug)]
@@ -208,16 +220,37 @@ impl ResidualBlockConfig {
 impl ResidualBlock {
     /// `[n, c_in, h, w]` -> `[n, c_out, ceil(h / s), ceil(w / s)]`, `s` = 2 when downsampling.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_visiting(x, "", &mut |_, _| true)
+            .unwrap_or_else(|stopped| stopped)
+    }
+
+    /// [`ResidualBlock::forward`], handing each layer's output to `visit` as
+    /// `<prefix>.<kind>1`, `<prefix>.<kind>2`, `<prefix>.maxpool` and `<prefix>.add`.
+    /// `Err` carries the last output when `visit` stopped the pass.
+    pub fn forward_visiting(
+        &self,
+        x: Tensor<4>,
+        prefix: &str,
+        visit: &mut LayerVisitor<'_>,
+    ) -> Result<Tensor<4>, Tensor<4>> {
+        let mut emit = |name: String, y: Tensor<4>| if visit(name, &y) { Ok(y) } else { Err(y) };
         let residual = match &self.projection {
             Some(projection) => projection.forward(x.clone()), // [n, c_out, h / s, w / s]
             None => x.clone(),
         };
-        let y = self.second.forward(self.first.forward(x)); // [n, c_out, h, w]
+        let y = emit(
+            format!("{prefix}.{}1", self.first.conv.kind()),
+            self.first.forward(x),
+        )?; // [n, c_out, h, w]
+        let y = emit(
+            format!("{prefix}.{}2", self.second.conv.kind()),
+            self.second.forward(y),
+        )?; // [n, c_out, h, w]
         let y = match &self.pool {
-            Some(pool) => pool.forward(y), // [n, c_out, h / 2, w / 2]
+            Some(pool) => emit(format!("{prefix}.maxpool"), pool.forward(y))?, // [n, c_out, h / 2, w / 2]
             None => y,
         };
-        y + residual
+        emit(format!("{prefix}.add"), y + residual)
     }
 }
 

@@ -5,7 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use super::blocks::{ResidualBlock, ResidualBlockConfig};
+use super::blocks::{LayerVisitor, ResidualBlock, ResidualBlockConfig};
 
 /// Configuration of the [`Classifier`].
 #[derive(Config, Debug)]
@@ -96,14 +96,41 @@ impl Classifier {
         sigmoid(self.forward(x))
     }
 
-    /// The output of the stem and of every block, named, for the activation viewer.
-    pub fn activations(&self, x: Tensor<4>) -> Vec<(String, Tensor<4>)> {
-        let mut x = self.stem.forward(x);
-        let mut out = vec![("stem".to_string(), x.clone())];
-        for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(x);
-            out.push((format!("block.{i}"), x.clone()));
+    /// Runs the convolutional base, handing every layer's output to `visit` (`stem`, then
+    /// `block.<i>.sepconv1`, `.sepconv2`, `.maxpool`, `.add` per block) until it returns false.
+    pub fn visit_layers(&self, x: Tensor<4>, visit: &mut LayerVisitor<'_>) {
+        let x = self.stem.forward(x); // [n, 32, s - 4, s - 4]
+        if !visit("stem".into(), &x) {
+            return;
         }
+        let mut x = x;
+        for (i, block) in self.blocks.iter().enumerate() {
+            match block.forward_visiting(x, &format!("block.{i}"), visit) {
+                Ok(y) => x = y, // [n, c, h, w], halved per block
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Every layer's output, named, for the activation viewer. `[1, 3, s, s]` in.
+    pub fn activations(&self, x: Tensor<4>) -> Vec<(String, Tensor<4>)> {
+        let mut out = Vec::new();
+        self.visit_layers(x, &mut |name, y| {
+            out.push((name, y.clone()));
+            true
+        });
         out
+    }
+
+    /// One layer's output (the pass stops there), or `None` for an unknown name.
+    pub fn layer(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
+        let mut found = None;
+        self.visit_layers(x, &mut |layer, y| {
+            if layer == name {
+                found = Some(y.clone());
+            }
+            found.is_none()
+        });
+        found
     }
 }

@@ -100,11 +100,11 @@ impl Segmenter {
         let mut x = x;
         for (i, unit) in self.encoder.iter().enumerate() {
             x = unit.forward(x);
-            out.push((format!("encoder.{i}"), x.clone()));
+            out.push((format!("encoder.{i}.conv"), x.clone()));
         }
         for (i, unit) in self.decoder.iter().enumerate() {
             x = unit.forward(x);
-            out.push((format!("decoder.{i}"), x.clone()));
+            out.push((format!("decoder.{i}.convtranspose"), x.clone()));
         }
         out
     }

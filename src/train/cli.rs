@@ -38,8 +38,31 @@ enum Command {
     },
     /// Training images/s and single-photo inference ms per model, one JSON line each.
     Bench(BenchArgs),
+    /// Write the interpretability views for one photo as PNG files: activation grids of every
+    /// layer, filter patterns, Grad-CAM overlays (the page's code, with the shipped weights).
+    Explain(ExplainArgs),
     /// Draw a run's history.json (loss, accuracy, IoU per epoch) as a PNG.
     Curves(CurvesArgs),
+}
+
+#[derive(Args, Debug)]
+struct ExplainArgs {
+    /// The photo to look at.
+    #[arg(long)]
+    photo: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "explain")]
+    out: PathBuf,
+    /// Classifier layers whose filter patterns are drawn (comma separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "block.0.sepconv1,block.2.sepconv1,block.4.sepconv1"
+    )]
+    filter_layers: Vec<String>,
+    /// Filters drawn per layer (the first N; 30 gradient-ascent steps each).
+    #[arg(long, default_value_t = 16)]
+    filters: usize,
 }
 
 #[derive(Args, Debug)]
@@ -250,6 +273,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Bench(args) => bench(&args),
         Command::Curves(args) => curves(&args),
+        Command::Explain(args) => {
+            let pipeline = crate::pipeline::Pipeline::from_bytes(
+                &read_file(Path::new("www/models/segmenter.bpk"))?,
+                &read_file(Path::new("www/models/classifier.bpk"))?,
+                &Device::flex(),
+            )
+            .map_err(|e| CliError::Other(e.to_string()))?;
+            let summary = super::explain::explain(
+                &pipeline,
+                &super::explain::ExplainRequest {
+                    photo: &args.photo,
+                    out: &args.out,
+                    filter_layers: &args.filter_layers,
+                    filters: args.filters,
+                },
+            )
+            .map_err(CliError::Other)?;
+            eprintln!("wrote {} ({})", args.out.display(), summary["label"]);
+            Ok(())
+        }
     }
 }
 
@@ -481,9 +524,12 @@ fn load_sidecar<C: burn::config::Config>(
     Ok((config, path))
 }
 
+fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
+}
+
 fn load_weights<M: burn::module::Module>(model: M, path: &Path) -> Result<M, CliError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+    let bytes = read_file(path)?;
     crate::weights::from_bytes(model, &bytes)
         .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
 }

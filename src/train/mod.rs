@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod curves;
+pub mod explain;
 pub mod fit;
 pub mod metrics;
 pub mod task;

@@ -1,0 +1,139 @@
+//! Intermediate activations as the chapter shows them: every channel of a layer as a small
+//! image, standardised (`(x - mean) / std * 64 + 128`, clipped to 0..255), in viridis
+//! colours, 16 per row.
+
+use burn::prelude::*;
+use image::{Rgb, RgbImage};
+
+/// Channels per row of a grid, as in the chapter.
+pub const GRID_COLUMNS: usize = 16;
+/// Pixels between tiles.
+const GAP: u32 = 1;
+
+/// One layer's output for one photo, read back from the device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerActivation {
+    pub name: String,
+    /// Channels, height, width.
+    pub shape: [usize; 3],
+    /// `shape[0] * shape[1] * shape[2]` values, channel-major.
+    pub values: Vec<f32>,
+}
+
+impl LayerActivation {
+    /// Reads `[1, c, h, w]` (the first photo of a batch) back from its device.
+    pub async fn read(name: String, tensor: Tensor<4>) -> Result<Self, String> {
+        let [_, c, h, w] = tensor.dims();
+        let first = tensor.narrow(0, 0, 1); // [1, c, h, w]
+        let values = first
+            .into_data_async()
+            .await
+            .map_err(|e| format!("reading {name} failed: {e:?}"))?
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Self {
+            name,
+            shape: [c, h, w],
+            values,
+        })
+    }
+
+    /// The values of channel `k`.
+    pub fn channel(&self, k: usize) -> &[f32] {
+        let plane = self.shape[1] * self.shape[2];
+        &self.values[k * plane..(k + 1) * plane]
+    }
+
+    /// Share of channels that are zero everywhere (dead for this photo, typically after ReLU).
+    pub fn zero_share(&self) -> f32 {
+        let dead = (0..self.shape[0])
+            .filter(|&k| self.channel(k).iter().all(|&v| v == 0.0))
+            .count();
+        dead as f32 / self.shape[0].max(1) as f32
+    }
+
+    /// Channel `k` as a viridis image at the layer's resolution.
+    pub fn channel_image(&self, k: usize) -> RgbImage {
+        let [_, h, w] = self.shape;
+        let levels = standardise(self.channel(k));
+        RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            Rgb(viridis(levels[y as usize * w + x as usize]))
+        })
+    }
+
+    /// All channels in a grid of [`GRID_COLUMNS`] per row, one pixel apart.
+    pub fn grid(&self) -> ActivationGrid {
+        let [c, h, w] = self.shape;
+        let columns = c.min(GRID_COLUMNS);
+        let rows = c.div_ceil(GRID_COLUMNS);
+        let (tile_w, tile_h) = (w as u32 + GAP, h as u32 + GAP);
+        let mut image = RgbImage::from_pixel(
+            columns as u32 * tile_w - GAP,
+            rows as u32 * tile_h - GAP,
+            Rgb([255, 255, 255]),
+        );
+        for k in 0..c {
+            let (col, row) = ((k % GRID_COLUMNS) as u32, (k / GRID_COLUMNS) as u32);
+            image::imageops::replace(
+                &mut image,
+                &self.channel_image(k),
+                i64::from(col * tile_w),
+                i64::from(row * tile_h),
+            );
+        }
+        ActivationGrid {
+            image,
+            tiles: c,
+            columns,
+            rows,
+            tile: [w, h],
+        }
+    }
+}
+
+/// A layer's channels laid out as a grid image.
+#[derive(Debug, Clone)]
+pub struct ActivationGrid {
+    pub image: RgbImage,
+    pub tiles: usize,
+    pub columns: usize,
+    pub rows: usize,
+    /// Width and height of one tile.
+    pub tile: [usize; 2],
+}
+
+/// The chapter's display transform: standardise, `x64 + 128`, clip to 0..255. A constant
+/// channel (no spread) maps to 0, shown as the darkest colour like a dead channel.
+pub fn standardise(values: &[f32]) -> Vec<u8> {
+    let n = values.len().max(1) as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+    if std < 1e-12 {
+        return vec![0; values.len()];
+    }
+    values
+        .iter()
+        .map(|v| ((v - mean) / std * 64.0 + 128.0).clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// Matplotlib's viridis at 9 stops, linearly interpolated.
+pub fn viridis(level: u8) -> [u8; 3] {
+    const STOPS: [[f32; 3]; 9] = [
+        [68.0, 1.0, 84.0],
+        [71.0, 44.0, 122.0],
+        [59.0, 81.0, 139.0],
+        [44.0, 113.0, 142.0],
+        [33.0, 144.0, 141.0],
+        [39.0, 173.0, 129.0],
+        [92.0, 200.0, 99.0],
+        [170.0, 220.0, 50.0],
+        [253.0, 231.0, 37.0],
+    ];
+    let t = f32::from(level) / 255.0 * (STOPS.len() - 1) as f32;
+    let i = (t as usize).min(STOPS.len() - 2);
+    let f = t - i as f32;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    [0, 1, 2].map(|c| (a[c] + (b[c] - a[c]) * f).round() as u8)
+}

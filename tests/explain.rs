@@ -1,0 +1,167 @@
+//! Interpreting the shipped classifier on real photos: activation grids per layer, filter
+//! patterns by gradient ascent, and `train explain`.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use burn::prelude::*;
+use common::{block_on, fixture, fixture_bytes, shipped};
+use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
+use petlens::explain::{FilterAscent, FilterError, LayerActivation};
+use petlens::model::{Classifier, ClassifierConfig};
+
+fn shipped_classifier() -> Classifier {
+    let config = ClassifierConfig::shipped();
+    petlens::weights::from_bytes(config.init(&Device::flex()), &shipped("classifier.bpk"))
+        .unwrap()
+        .valid()
+}
+
+fn photo_input(path: &str, size: u32) -> Tensor<4> {
+    let photo = decode_photo(&fixture_bytes(path)).unwrap();
+    images_to_tensor(&[&resize_for_model(&photo, size)], &Device::flex())
+}
+
+#[test]
+fn every_classifier_layer_has_a_grid_of_all_its_channels() {
+    let classifier = shipped_classifier();
+    let x = photo_input("cats-vs-dogs/validation/dog/dog.1000.jpg", 112);
+    let layers = classifier.activations(x);
+    let names: Vec<&str> = layers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 1 + 5 * 4, "{names:?}");
+    assert_eq!(
+        &names[..5],
+        &[
+            "stem",
+            "block.0.sepconv1",
+            "block.0.sepconv2",
+            "block.0.maxpool",
+            "block.0.add"
+        ]
+    );
+    for (name, tensor) in layers {
+        let layer = block_on(LayerActivation::read(name.clone(), tensor)).unwrap();
+        let [c, h, w] = layer.shape;
+        let grid = layer.grid();
+        assert_eq!(grid.tiles, c, "{name}");
+        assert_eq!(grid.columns, c.min(16), "{name}");
+        assert_eq!(grid.rows, c.div_ceil(16), "{name}");
+        let expected = (
+            (grid.columns * (w + 1) - 1) as u32,
+            (grid.rows * (h + 1) - 1) as u32,
+        );
+        assert_eq!(grid.image.dimensions(), expected, "{name}");
+        let zero = layer.zero_share();
+        assert!((0.0..=1.0).contains(&zero), "{name}");
+        // A live channel uses the colour range; tiles are not all one colour.
+        let live = (0..c)
+            .find(|&k| layer.channel(k).iter().any(|&v| v != 0.0))
+            .unwrap();
+        let tile = layer.channel_image(live);
+        assert!(
+            tile.pixels().any(|p| p != tile.get_pixel(0, 0)),
+            "{name} channel {live}"
+        );
+    }
+}
+
+#[test]
+fn gradient_ascent_raises_the_filter_activation_at_every_step() {
+    let classifier = shipped_classifier();
+    let device = Device::flex();
+    device.seed(3);
+    let ascent = FilterAscent::default();
+    let run = |filter| {
+        block_on(ascent.run(
+            &classifier,
+            "block.1.sepconv1",
+            filter,
+            112,
+            &device,
+            async |_, _| true,
+        ))
+        .unwrap()
+    };
+    let first = run(0);
+    assert_eq!(first.activations.len(), ascent.steps + 1);
+    for pair in first.activations.windows(2) {
+        assert!(pair[1] > pair[0], "{:?}", first.activations);
+    }
+    assert_eq!(first.image.dimensions(), (112 - 2 * 14, 112 - 2 * 14));
+    let second = run(5);
+    let differing = first
+        .image
+        .pixels()
+        .zip(second.image.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        differing > first.image.len() / 3 / 2,
+        "patterns of two filters differ"
+    );
+}
+
+#[test]
+fn unknown_layers_and_filters_and_cancel_are_errors() {
+    let classifier = shipped_classifier();
+    let device = Device::flex();
+    let ascent = FilterAscent::default();
+    let run = |layer: &str, filter| {
+        block_on(
+            ascent.run(&classifier, layer, filter, 64, &device, async |step, _| {
+                step < 2
+            }),
+        )
+    };
+    assert_eq!(
+        run("nope", 0).unwrap_err(),
+        FilterError::UnknownLayer("nope".into())
+    );
+    assert!(matches!(
+        run("stem", 32),
+        Err(FilterError::UnknownFilter { channels: 32, .. })
+    ));
+    assert_eq!(run("stem", 0).unwrap_err(), FilterError::Cancelled);
+}
+
+#[test]
+fn train_explain_writes_grids_patterns_and_heatmaps() {
+    let out = std::env::temp_dir().join(format!("petlens-explain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
+        .args([
+            "explain",
+            "--filters",
+            "2",
+            "--filter-layers",
+            "block.0.sepconv1",
+            "--photo",
+        ])
+        .arg(fixture("cats-vs-dogs/validation/cat/cat.1000.jpg"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    for file in [
+        "activations/classifier.stem.png",
+        "activations/classifier.block.4.add.png",
+        "activations/segmenter.encoder.0.conv.png",
+        "activations/segmenter.decoder.5.convtranspose.png",
+        "filters/block.0.sepconv1.png",
+        "gradcam.cat.png",
+        "gradcam.dog.png",
+    ] {
+        let image = image::open(out.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(image.width() > 1 && image.height() > 1, "{file}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("explain.json")).unwrap()).unwrap();
+    assert!(["cat", "dog"].contains(&summary["label"].as_str().unwrap()));
+    assert_eq!(summary["layers"].as_array().unwrap().len(), 21 + 12);
+    let _ = std::fs::remove_dir_all(&out);
+}
