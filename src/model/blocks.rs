@@ -220,20 +220,28 @@ impl ResidualBlockConfig {
 impl ResidualBlock {
     /// `[n, c_in, h, w]` -> `[n, c_out, ceil(h / s), ceil(w / s)]`, `s` = 2 when downsampling.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_visiting(x, "", &mut |_, _| true)
-            .unwrap_or_else(|stopped| stopped)
+        let residual = match &self.projection {
+            Some(projection) => projection.forward(x.clone()), // [n, c_out, h / s, w / s]
+            None => x.clone(),
+        };
+        let y = self.second.forward(self.first.forward(x)); // [n, c_out, h, w]
+        let y = match &self.pool {
+            Some(pool) => pool.forward(y), // [n, c_out, h / 2, w / 2]
+            None => y,
+        };
+        y + residual
     }
 
     /// [`ResidualBlock::forward`], handing each layer's output to `visit` as
-    /// `<prefix>.<kind>1`, `<prefix>.<kind>2`, `<prefix>.maxpool` and `<prefix>.add`.
-    /// `Err` carries the last output when `visit` stopped the pass.
+    /// `<prefix>.<kind>1`, `<prefix>.<kind>2`, `<prefix>.maxpool` and `<prefix>.add`;
+    /// `None` when `visit` stopped the pass.
     pub fn forward_visiting(
         &self,
         x: Tensor<4>,
         prefix: &str,
         visit: &mut LayerVisitor<'_>,
-    ) -> Result<Tensor<4>, Tensor<4>> {
-        let mut emit = |name: String, y: Tensor<4>| if visit(name, &y) { Ok(y) } else { Err(y) };
+    ) -> Option<Tensor<4>> {
+        let mut emit = |name: String, y: Tensor<4>| visit(name, &y).then_some(y);
         let residual = match &self.projection {
             Some(projection) => projection.forward(x.clone()), // [n, c_out, h / s, w / s]
             None => x.clone(),

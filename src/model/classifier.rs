@@ -106,8 +106,8 @@ impl Classifier {
         let mut x = x;
         for (i, block) in self.blocks.iter().enumerate() {
             match block.forward_visiting(x, &format!("block.{i}"), visit) {
-                Ok(y) => x = y, // [n, c, h, w], halved per block
-                Err(_) => return,
+                Some(y) => x = y, // [n, c, h, w], halved per block
+                None => return,
             }
         }
     }
