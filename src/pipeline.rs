@@ -9,7 +9,7 @@ use serde::Serialize;
 use web_time::Instant;
 
 use crate::data::{PhotoError, class_map_at, decode_photo, images_to_tensor, resize_for_model};
-use crate::explain::{GradCam, Heatmap, PetClass};
+use crate::explain::{GradCam, Heatmap, LayerActivation, PetClass};
 use crate::model::{Classifier, ClassifierConfig, Segmenter, SegmenterConfig};
 use crate::weights::{self, WeightsError};
 
@@ -191,7 +191,77 @@ impl Pipeline {
 
     /// Grad-CAM of both classes at the last block.
     pub async fn gradcam(&self, verdict: &Verdict) -> Result<[Heatmap; 2], AnalysisError> {
-        let cam = GradCam::new(&self.classifier);
+        self.gradcam_of(GradCam::new(&self.classifier), verdict)
+            .await
+    }
+
+    /// Grad-CAM of both classes after residual block `depth` (`None`: the last), for a photo.
+    pub async fn gradcam_at(
+        &self,
+        photo: &RgbImage,
+        depth: Option<usize>,
+    ) -> Result<[Heatmap; 2], AnalysisError> {
+        let input = resize_for_model(photo, self.classifier_size as u32);
+        let features = self
+            .classifier
+            .features_at(images_to_tensor(&[&input], &self.device), depth); // [1, c, h, w]
+        let verdict = Verdict {
+            p_dog: f32::NAN,
+            features,
+        };
+        let cam = GradCam {
+            classifier: &self.classifier,
+            depth,
+        };
+        self.gradcam_of(cam, &verdict).await
+    }
+
+    /// The activations of one layer for a photo: `classifier.<layer>` or `segmenter.<layer>`
+    /// as listed by [`Pipeline::layer_names`].
+    pub async fn layer_activation(
+        &self,
+        photo: &RgbImage,
+        qualified: &str,
+    ) -> Result<LayerActivation, AnalysisError> {
+        let unknown = || AnalysisError::Backend(format!("no layer named {qualified}"));
+        let (model, layer) = qualified.split_once('.').ok_or_else(unknown)?;
+        let tensor = match model {
+            "classifier" => {
+                let input = resize_for_model(photo, self.classifier_size as u32);
+                self.classifier
+                    .layer(images_to_tensor(&[&input], &self.device), layer)
+            }
+            "segmenter" => {
+                let input = resize_for_model(photo, self.segmenter_size as u32);
+                self.segmenter
+                    .activations(images_to_tensor(&[&input], &self.device))
+                    .into_iter()
+                    .find(|(name, _)| name == layer)
+                    .map(|(_, t)| t)
+            }
+            _ => None,
+        }
+        .ok_or_else(unknown)?;
+        LayerActivation::read(layer.to_string(), tensor)
+            .await
+            .map_err(AnalysisError::Backend)
+    }
+
+    /// Every layer the activation viewer offers, qualified by model (`classifier.stem`, …).
+    pub fn layer_names(&self) -> Vec<String> {
+        let classifier = self.classifier.layer_names().into_iter();
+        let segmenter = self.segmenter.layer_names().into_iter();
+        classifier
+            .map(|n| format!("classifier.{n}"))
+            .chain(segmenter.map(|n| format!("segmenter.{n}")))
+            .collect()
+    }
+
+    async fn gradcam_of(
+        &self,
+        cam: GradCam<'_>,
+        verdict: &Verdict,
+    ) -> Result<[Heatmap; 2], AnalysisError> {
         let cat = cam.heatmap(verdict.features.clone(), PetClass::Cat).await;
         let dog = cam.heatmap(verdict.features.clone(), PetClass::Dog).await;
         match (cat, dog) {

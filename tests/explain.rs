@@ -30,6 +30,11 @@ fn every_classifier_layer_has_a_grid_of_all_its_channels() {
     let names: Vec<&str> = layers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.len(), 1 + 5 * 4, "{names:?}");
     assert_eq!(
+        classifier.layer_names(),
+        names,
+        "names without running the model"
+    );
+    assert_eq!(
         &names[..5],
         &[
             "stem",
@@ -63,6 +68,23 @@ fn every_classifier_layer_has_a_grid_of_all_its_channels() {
             "{name} channel {live}"
         );
     }
+}
+
+#[test]
+fn the_pipeline_reads_any_layer_of_either_model_and_grad_cam_at_any_depth() {
+    let pipeline = common::shipped_pipeline();
+    let names = pipeline.layer_names();
+    assert_eq!(names.len(), 21 + 12);
+    let photo = decode_photo(&fixture_bytes("oxford/images/Abyssinian_1.jpg")).unwrap();
+    let layer =
+        block_on(pipeline.layer_activation(&photo, "segmenter.decoder.5.convtranspose")).unwrap();
+    assert_eq!(layer.shape, [32, 128, 128]);
+    let layer = block_on(pipeline.layer_activation(&photo, "classifier.block.2.maxpool")).unwrap();
+    assert_eq!(layer.shape[0], 128);
+    assert!(block_on(pipeline.layer_activation(&photo, "classifier.nope")).is_err());
+    let [_, dog] = block_on(pipeline.gradcam_at(&photo, Some(2))).unwrap();
+    let [_, last] = block_on(pipeline.gradcam_at(&photo, None)).unwrap();
+    assert!(dog.width > last.width, "an earlier block has a finer grid");
 }
 
 #[test]

@@ -191,8 +191,8 @@ pub async fn load_pipeline(
     Pipeline::from_bytes(&segmenter, &classifier, device).map_err(|e| e.to_string())
 }
 
-/// Fetches a sample photo shipped with the page.
-pub async fn fetch_sample(url: &str) -> Result<Vec<u8>, String> {
+/// Fetches a small static asset (a sample photo, the model card) without caching.
+pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     download(url, &|_| ()).await
 }
 

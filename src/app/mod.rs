@@ -2,7 +2,9 @@
 //! Grad-CAM heatmap computed in the browser.
 
 mod canvas;
+mod card;
 mod engine;
+mod inside;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -66,6 +68,15 @@ struct Shown {
 }
 
 impl Shown {
+    /// Replaces the heatmaps (Grad-CAM at another block) in the analysis and at display size.
+    fn set_heatmaps(&mut self, heatmaps: [crate::explain::Heatmap; 2]) {
+        let (dw, dh) = self.photo.dimensions();
+        self.heatmaps = heatmaps
+            .each_ref()
+            .map(|h| h.upsample(dw as usize, dh as usize));
+        self.analysis.heatmaps = heatmaps;
+    }
+
     fn new(analysis: Analysis) -> Self {
         let (w, h) = analysis.photo.dimensions();
         let (dw, dh) = overlay::display_size(w, h, DISPLAY_MAX_SIDE);
@@ -146,6 +157,10 @@ fn App() -> impl IntoView {
     let heatmap_class = RwSignal::new(PetClass::Dog);
     let opacity = RwSignal::new(0.4f32);
     let load_progress = RwSignal::new(None::<engine::LoadProgress>);
+    let layer_names = RwSignal::new(Vec::<String>::new());
+    // Grad-CAM's block (None: the last) and a counter of heatmap recomputations.
+    let gradcam_depth = RwSignal::new(None::<usize>);
+    let heat_revision = RwSignal::new(0u64);
     let dragging = RwSignal::new(false);
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
 
@@ -160,6 +175,7 @@ fn App() -> impl IntoView {
             load_progress.set(None);
             match loaded {
                 Ok(pipeline) => {
+                    layer_names.set(pipeline.layer_names());
                     *engine.pipeline.borrow_mut() = Some(Rc::new(pipeline));
                     message.set("Pick, drop or paste a photo of a cat or a dog.".into());
                     status.set(Status::Ready);
@@ -206,6 +222,7 @@ fn App() -> impl IntoView {
                             t.decode, t.segment, t.classify, t.gradcam, chosen.name()
                         ));
                         *engine.shown.borrow_mut() = Some(Shown::new(analysis));
+                        gradcam_depth.set(None);
                         revision.update(|r| *r += 1);
                         message.set(format!("{name}: done."));
                         status.set(Status::Ready);
@@ -230,6 +247,7 @@ fn App() -> impl IntoView {
         let engine = engine.clone();
         Effect::new(move |_| {
             revision.track();
+            heat_revision.track();
             let layers = Layers {
                 mask: show_mask.get(),
                 heatmap: show_heatmap.get(),
@@ -323,7 +341,7 @@ fn App() -> impl IntoView {
         move |stem: &'static str| {
             let run = run.clone();
             leptos::task::spawn_local(async move {
-                match engine::fetch_sample(&format!("samples/{stem}.jpg")).await {
+                match engine::fetch_bytes(&format!("samples/{stem}.jpg")).await {
                     Ok(bytes) => run(bytes, format!("{stem}.jpg")),
                     Err(e) => {
                         error.set(Some(format!("The sample {stem} could not be loaded: {e}")))
@@ -345,6 +363,43 @@ fn App() -> impl IntoView {
             }
         })
         .collect_view();
+
+    // Grad-CAM after an earlier block: a finer, less abstract map.
+    let on_depth = {
+        let engine = engine.clone();
+        move |ev: leptos::ev::Event| {
+            let depth = event_target_value(&ev).parse::<usize>().ok();
+            gradcam_depth.set(depth);
+            let pipeline = engine.pipeline.borrow().clone();
+            let photo = engine
+                .shown
+                .borrow()
+                .as_ref()
+                .map(|s| s.analysis.photo.clone());
+            let (Some(pipeline), Some(photo)) = (pipeline, photo) else {
+                return;
+            };
+            let engine = engine.clone();
+            let generation = engine.generation.get();
+            status.set(Status::Working);
+            leptos::task::spawn_local(async move {
+                let heatmaps = pipeline.gradcam_at(&photo, depth).await;
+                if engine.generation.get() != generation {
+                    return;
+                }
+                status.set(Status::Ready);
+                match heatmaps {
+                    Ok(heatmaps) => {
+                        if let Some(shown) = engine.shown.borrow_mut().as_mut() {
+                            shown.set_heatmaps(heatmaps);
+                        }
+                        heat_revision.update(|r| *r += 1);
+                    }
+                    Err(e) => error.set(Some(format!("Grad-CAM failed: {e}"))),
+                }
+            });
+        }
+    };
 
     let download = {
         let engine = engine.clone();
@@ -464,6 +519,14 @@ fn App() -> impl IntoView {
                         <option value="dog" selected>"dog"</option>
                         <option value="cat">"cat"</option>
                     </select>
+                    <label>" at "<select data-testid="gradcam-depth" on:change=on_depth
+                        prop:value=move || gradcam_depth.get().map(|d| d.to_string()).unwrap_or_else(|| "last".into())>
+                        <option value="last">"the last block"</option>
+                        <option value="0">"block 0"</option>
+                        <option value="1">"block 1"</option>
+                        <option value="2">"block 2"</option>
+                        <option value="3">"block 3"</option>
+                    </select></label>
                     <label>" opacity "<input type="range" min="0" max="1" step="0.05" data-testid="opacity"
                         prop:value=move || opacity.get().to_string()
                         on:input=move |ev| opacity.set(event_target_value(&ev).parse().unwrap_or(0.4)) /></label>
@@ -477,6 +540,8 @@ fn App() -> impl IntoView {
                     <button data-testid="download-composite" on:click=download_composite prop:disabled=move || revision.get() == 0>"Download this view (PNG)"</button>
                 </div>
             </section>
+            <inside::Inside engine=engine.clone() revision=revision layers=layer_names />
+            <card::ModelCard />
             <footer>
                 <p>"Models: the segmenter and the Xception-like classifier of chapter 9 of "<em>"Deep Learning with Python"</em>
                    " (Chollet, 2nd ed.), trained with burn; see the "<a href="models/card.json">"model card"</a>"."</p>

@@ -122,6 +122,20 @@ impl Classifier {
         out
     }
 
+    /// The names [`Classifier::visit_layers`] hands out, without running the model.
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut names = vec!["stem".to_string()];
+        for (i, block) in self.blocks.iter().enumerate() {
+            names.push(format!("block.{i}.{}1", block.first.conv.kind()));
+            names.push(format!("block.{i}.{}2", block.second.conv.kind()));
+            if block.pool.is_some() {
+                names.push(format!("block.{i}.maxpool"));
+            }
+            names.push(format!("block.{i}.add"));
+        }
+        names
+    }
+
     /// One layer's output (the pass stops there), or `None` for an unknown name.
     pub fn layer(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
         let mut found = None;

@@ -94,6 +94,13 @@ impl Segmenter {
         softmax(self.forward(x), 1)
     }
 
+    /// The names [`Segmenter::activations`] gives, without running the model.
+    pub fn layer_names(&self) -> Vec<String> {
+        let encoder = (0..self.encoder.len()).map(|i| format!("encoder.{i}.conv"));
+        let decoder = (0..self.decoder.len()).map(|i| format!("decoder.{i}.convtranspose"));
+        encoder.chain(decoder).collect()
+    }
+
     /// The output of every unit, named, for the activation viewer. `[1, 3, s, s]` in.
     pub fn activations(&self, x: Tensor<4>) -> Vec<(String, Tensor<4>)> {
         let mut out = Vec::new();

@@ -1,0 +1,284 @@
+//! "Look inside the network": the activations of any layer for the current photo (click a
+//! channel to see it over the photo), and filter patterns by gradient ascent, computed in the
+//! browser on the same backend as the analysis.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use image::RgbaImage;
+use leptos::prelude::*;
+
+use super::{Engine, canvas};
+use crate::explain::{FilterAscent, FilterError, LayerActivation, filters::pattern_grid};
+
+/// The layer shown first: early enough to still look like the photo.
+const DEFAULT_LAYER: &str = "classifier.block.0.sepconv1";
+/// Filters in a pattern grid.
+const GRID_FILTERS: usize = 16;
+
+/// Channel `k` of `layer` over the photo (display size), blended at 60%.
+fn channel_over_photo(layer: &LayerActivation, k: usize, photo: &image::RgbImage) -> RgbaImage {
+    let tile = layer.channel_image(k);
+    let (w, h) = photo.dimensions();
+    let tile = image::imageops::resize(&tile, w, h, image::imageops::FilterType::Triangle);
+    RgbaImage::from_fn(w, h, |x, y| {
+        let (p, c) = (photo.get_pixel(x, y).0, tile.get_pixel(x, y).0);
+        let mix = |i: usize| (0.4 * f32::from(p[i]) + 0.6 * f32::from(c[i])) as u8;
+        image::Rgba([mix(0), mix(1), mix(2), 255])
+    })
+}
+
+fn to_rgba(image: &image::RgbImage) -> RgbaImage {
+    image::DynamicImage::ImageRgb8(image.clone()).into_rgba8()
+}
+
+#[component]
+pub fn Inside(
+    engine: Rc<Engine>,
+    revision: RwSignal<u64>,
+    layers: RwSignal<Vec<String>>,
+) -> impl IntoView {
+    let layer = RwSignal::new(DEFAULT_LAYER.to_string());
+    let info = RwSignal::new(String::new());
+    let channel = RwSignal::new(None::<usize>);
+    let problem = RwSignal::new(None::<String>);
+    let grid_ref = NodeRef::<leptos::html::Canvas>::new();
+    let channel_ref = NodeRef::<leptos::html::Canvas>::new();
+    let shown_layer: Rc<RefCell<Option<LayerActivation>>> = Rc::default();
+    let latest = Rc::new(Cell::new(0u64));
+
+    // Recompute the grid when the photo or the layer changes; a newer request wins.
+    {
+        let (engine, shown_layer, latest) = (engine.clone(), shown_layer.clone(), latest.clone());
+        Effect::new(move |_| {
+            revision.track();
+            let name = layer.get();
+            let pipeline = engine.pipeline.borrow().clone();
+            let photo = engine
+                .shown
+                .borrow()
+                .as_ref()
+                .map(|s| s.analysis.photo.clone());
+            let (Some(pipeline), Some(photo)) = (pipeline, photo) else {
+                return;
+            };
+            let ticket = latest.get() + 1;
+            latest.set(ticket);
+            let (shown_layer, latest) = (shown_layer.clone(), latest.clone());
+            info.set(format!("{name}: computing…"));
+            leptos::task::spawn_local(async move {
+                let result = pipeline.layer_activation(&photo, &name).await;
+                if latest.get() != ticket {
+                    return;
+                }
+                match result {
+                    Ok(activation) => {
+                        let [c, h, w] = activation.shape;
+                        info.set(format!(
+                            "{name}: {c} channels of {w}x{h}, {:.0}% all zero for this photo",
+                            activation.zero_share() * 100.0
+                        ));
+                        if let Some(canvas) = grid_ref.get_untracked()
+                            && let Err(e) =
+                                canvas::draw(&canvas, &to_rgba(&activation.grid().image))
+                        {
+                            problem.set(Some(format!("drawing failed: {e:?}")));
+                        }
+                        *shown_layer.borrow_mut() = Some(activation);
+                        channel.set(None);
+                    }
+                    Err(e) => problem.set(Some(format!("{name}: {e}"))),
+                }
+            });
+        });
+    }
+
+    // A click on the grid picks the channel under the pointer.
+    let on_grid_click = {
+        let (engine, shown_layer) = (engine.clone(), shown_layer.clone());
+        move |ev: leptos::ev::MouseEvent| {
+            let (Some(canvas), Some(activation)) = (grid_ref.get(), shown_layer.borrow().clone())
+            else {
+                return;
+            };
+            let scale = f64::from(canvas.width()) / f64::from(canvas.client_width().max(1));
+            let [c, h, w] = activation.shape;
+            let col = (f64::from(ev.offset_x()) * scale) as usize / (w + 1);
+            let row = (f64::from(ev.offset_y()) * scale) as usize / (h + 1);
+            let k = row * crate::explain::activations::GRID_COLUMNS + col;
+            if col >= crate::explain::activations::GRID_COLUMNS || k >= c {
+                return;
+            }
+            let photo = engine.shown.borrow().as_ref().map(|s| s.photo.clone());
+            if let (Some(photo), Some(target)) = (photo, channel_ref.get()) {
+                if let Err(e) = canvas::draw(&target, &channel_over_photo(&activation, k, &photo)) {
+                    problem.set(Some(format!("drawing failed: {e:?}")));
+                }
+                channel.set(Some(k));
+            }
+        }
+    };
+
+    let options = move || {
+        layers
+            .get()
+            .into_iter()
+            .map(|name| {
+                let selected = name == DEFAULT_LAYER;
+                let label = name.clone();
+                view! { <option value=name selected=selected>{label}</option> }
+            })
+            .collect_view()
+    };
+
+    view! {
+        <section class="inside" data-testid="inside">
+            <h2>"Look inside the network"</h2>
+            <Show when=move || revision.get() == 0>
+                <p class="hint">"Analyse a photo first: its activations appear here."</p>
+            </Show>
+            <label>"Layer "
+                <select data-testid="layer-picker" on:change=move |ev| layer.set(event_target_value(&ev))>{options}</select>
+            </label>
+            <p data-testid="layer-info">{move || info.get()}</p>
+            <canvas class="grid" node_ref=grid_ref data-testid="activation-grid" on:click=on_grid_click
+                title="Click a channel to see it over the photo"></canvas>
+            <Show when=move || channel.get().is_some()>
+                <p>{move || format!("channel {} over the photo", channel.get().unwrap_or(0))}</p>
+            </Show>
+            <canvas class="channel" node_ref=channel_ref data-testid="channel-view"
+                data-channel=move || channel.get().map(|k| k.to_string()).unwrap_or_default()></canvas>
+            <Show when=move || problem.get().is_some()>
+                <p class="error" role="alert">{move || problem.get().unwrap_or_default()}</p>
+            </Show>
+            <FilterPatterns engine=engine layers=layers />
+        </section>
+    }
+}
+
+/// Gradient ascent for one filter, or a grid of the first filters, with progress and cancel.
+#[component]
+fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl IntoView {
+    let layer = RwSignal::new(DEFAULT_LAYER.to_string());
+    let filter = RwSignal::new(0usize);
+    let progress = RwSignal::new(None::<(usize, usize)>);
+    let outcome = RwSignal::new(String::new());
+    let activations = RwSignal::new(String::new());
+    let pattern_ref = NodeRef::<leptos::html::Canvas>::new();
+    // Bumped by Cancel and by every new run: a run stops when its number is stale.
+    let run_id = Rc::new(Cell::new(0u64));
+
+    let start = {
+        let run_id = run_id.clone();
+        move |count: usize| {
+            let Some(pipeline) = engine.pipeline.borrow().clone() else {
+                return;
+            };
+            let id = run_id.get() + 1;
+            run_id.set(id);
+            let run_id = run_id.clone();
+            let name = layer.get_untracked();
+            let qualified = name.trim_start_matches("classifier.").to_string();
+            let first = if count == 1 {
+                filter.get_untracked()
+            } else {
+                0
+            };
+            let ascent = FilterAscent::default();
+            let total = count * ascent.steps;
+            progress.set(Some((0, total)));
+            outcome.set(format!("{name}: gradient ascent…"));
+            leptos::task::spawn_local(async move {
+                let mut patterns = Vec::new();
+                let mut rises = Vec::new();
+                for (done, k) in (first..first + count).enumerate() {
+                    let run_id = run_id.clone();
+                    let result = ascent
+                        .run(
+                            &pipeline.classifier,
+                            &qualified,
+                            k,
+                            pipeline.classifier_size,
+                            &pipeline.device,
+                            async |step, _| {
+                                progress.set(Some((done * ascent.steps + step + 1, total)));
+                                gloo::timers::future::TimeoutFuture::new(0).await;
+                                run_id.get() == id
+                            },
+                        )
+                        .await;
+                    match result {
+                        Ok(pattern) => {
+                            rises.push((pattern.activations[0], pattern.activations[ascent.steps]));
+                            patterns.push(pattern.image);
+                        }
+                        Err(FilterError::Cancelled) => {
+                            outcome.set(format!("{name}: cancelled"));
+                            progress.set(None);
+                            return;
+                        }
+                        Err(e) => {
+                            outcome.set(format!("{name}: {e}"));
+                            progress.set(None);
+                            return;
+                        }
+                    }
+                }
+                let image = pattern_grid(&patterns, 8);
+                if let Some(canvas) = pattern_ref.get_untracked() {
+                    let _ = canvas::draw(&canvas, &to_rgba(&image));
+                }
+                activations.set(serde_json::json!(rises).to_string());
+                outcome.set(match count {
+                    1 => format!(
+                        "{name}, filter {first}: mean activation {:.3} -> {:.3}",
+                        rises[0].0, rises[0].1
+                    ),
+                    n => format!("{name}: the first {n} filters"),
+                });
+                progress.set(None);
+            });
+        }
+    };
+    let start_one = {
+        let start = start.clone();
+        move |_| start(1)
+    };
+    let start_grid = move |_| start(GRID_FILTERS);
+    let cancel = move |_| run_id.set(run_id.get() + 1);
+
+    // Gradient ascent runs through the classifier only.
+    let options = move || {
+        layers
+            .get()
+            .into_iter()
+            .filter(|n| n.starts_with("classifier."))
+            .map(|name| {
+                let selected = name == DEFAULT_LAYER;
+                let label = name.clone();
+                view! { <option value=name selected=selected>{label}</option> }
+            })
+            .collect_view()
+    };
+
+    view! {
+        <div class="filters">
+            <h3>"Filter patterns"</h3>
+            <p class="hint">"What input a filter responds to most: 30 steps of gradient ascent from grey noise (the chapter's recipe)."</p>
+            <div class="layers">
+                <label>"Layer "<select data-testid="filter-layer" on:change=move |ev| layer.set(event_target_value(&ev))>{options}</select></label>
+                <label>"Filter "<input type="number" min="0" value="0" data-testid="filter-index"
+                    on:input=move |ev| filter.set(event_target_value(&ev).parse().unwrap_or(0)) /></label>
+                <button data-testid="filter-generate" on:click=start_one prop:disabled=move || progress.get().is_some()>"Generate"</button>
+                <button data-testid="filter-grid" on:click=start_grid prop:disabled=move || progress.get().is_some()>{format!("Grid of the first {GRID_FILTERS}")}</button>
+                <button data-testid="filter-cancel" on:click=cancel prop:disabled=move || progress.get().is_none()>"Cancel"</button>
+            </div>
+            <Show when=move || progress.get().is_some()>
+                <progress data-testid="filter-progress" max=move || progress.get().map_or(1, |p| p.1)
+                    value=move || progress.get().map_or(0, |p| p.0)></progress>
+            </Show>
+            <p data-testid="filter-outcome" data-activations=move || activations.get()>{move || outcome.get()}</p>
+            <canvas class="pattern" node_ref=pattern_ref data-testid="filter-pattern"></canvas>
+        </div>
+    }
+}
