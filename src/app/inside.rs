@@ -13,8 +13,8 @@ use crate::explain::{FilterAscent, FilterError, LayerActivation, filters::patter
 
 /// The layer shown first: early enough to still look like the photo.
 const DEFAULT_LAYER: &str = "classifier.block.0.sepconv1";
-/// Filters in a pattern grid.
-const GRID_FILTERS: usize = 16;
+/// Filters in a pattern grid: the first 16 or 64 of a layer, as in the chapter.
+const GRID_SIZES: [usize; 2] = [16, 64];
 
 /// Channel `k` of `layer` over the photo (display size), blended at 60%.
 fn channel_over_photo(layer: &LayerActivation, k: usize, photo: &image::RgbImage) -> RgbaImage {
@@ -161,6 +161,7 @@ pub fn Inside(
 fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl IntoView {
     let layer = RwSignal::new(DEFAULT_LAYER.to_string());
     let filter = RwSignal::new(0usize);
+    let grid_size = RwSignal::new(GRID_SIZES[0]);
     let progress = RwSignal::new(None::<(usize, usize)>);
     let outcome = RwSignal::new(String::new());
     let activations = RwSignal::new(String::new());
@@ -244,7 +245,7 @@ fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl Int
         let start = start.clone();
         move |_| start(1)
     };
-    let start_grid = move |_| start(GRID_FILTERS);
+    let start_grid = move |_| start(grid_size.get_untracked());
     let cancel = move |_| run_id.set(run_id.get() + 1);
 
     // Gradient ascent runs through the classifier only.
@@ -270,7 +271,11 @@ fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl Int
                 <label>"Filter "<input type="number" min="0" value="0" data-testid="filter-index"
                     on:input=move |ev| filter.set(event_target_value(&ev).parse().unwrap_or(0)) /></label>
                 <button data-testid="filter-generate" on:click=start_one prop:disabled=move || progress.get().is_some()>"Generate"</button>
-                <button data-testid="filter-grid" on:click=start_grid prop:disabled=move || progress.get().is_some()>{format!("Grid of the first {GRID_FILTERS}")}</button>
+                <button data-testid="filter-grid" on:click=start_grid prop:disabled=move || progress.get().is_some()>"Grid of the first"</button>
+                <select data-testid="filter-count" aria-label="filters in the grid"
+                    on:change=move |ev| grid_size.set(event_target_value(&ev).parse().unwrap_or(GRID_SIZES[0]))>
+                    {GRID_SIZES.map(|n| view! { <option value=n.to_string()>{n}</option> })}
+                </select>
                 <button data-testid="filter-cancel" on:click=cancel prop:disabled=move || progress.get().is_none()>"Cancel"</button>
             </div>
             <Show when=move || progress.get().is_some()>

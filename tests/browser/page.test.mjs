@@ -4,7 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, upload, result, canvasDigest, trimapPetFraction, pngSize, fixtures, output } from './harness.mjs';
+import { serve, launch, open, waitStatus, upload, settled, result, canvasDigest, trimapPetFraction, pngSize, fixtures, output } from './harness.mjs';
 
 const timings = {};
 const CAT_PHOTO = 'cats-vs-dogs/validation/cat/cat.1000.jpg';
@@ -17,6 +17,8 @@ for (const backend of ['cpu', 'webgpu']) {
       server = await serve();
       browser = await launch({ webgpu: backend === 'webgpu' });
       ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
+      await page.waitForSelector('[data-testid=status]');
+      await page.screenshot({ path: path.join(output, `${backend}-loading.png`) });
       await waitStatus(page, 'ready');
       await page.screenshot({ path: path.join(output, `${backend}-ready.png`) });
     });
@@ -34,7 +36,13 @@ for (const backend of ['cpu', 'webgpu']) {
     // validation accuracy is in www/models/card.json: not every photo is).
     test('verdicts on a real cat and a real dog', async () => {
       for (const [photo, label] of [[CAT_PHOTO, 'cat'], [DOG_PHOTO, 'dog']]) {
-        await upload(page, path.join(fixtures, photo));
+        await settled(page, async () => {
+          await page.setInputFiles('[data-testid=photo-input]', path.join(fixtures, photo));
+          if (label === 'cat') {
+            await waitStatus(page, 'working');
+            await page.screenshot({ path: path.join(output, `${backend}-working.png`) });
+          }
+        });
         const r = await result(page);
         assert.equal(r.backend, backend);
         assert.equal(r.label, label, photo);
