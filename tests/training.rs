@@ -306,3 +306,44 @@ fn wrong_data_directory_exits_2_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no image/trimap pairs"));
 }
+
+#[test]
+fn bench_prints_one_json_line_per_model() {
+    let output = train_bin()
+        .args([
+            "bench",
+            "--models",
+            "classifier,seed_segmenter_160",
+            "--batch-size",
+            "2",
+            "--steps",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["model"], "classifier");
+    assert_eq!(lines[1]["model"], "seed_segmenter_160");
+    assert_eq!(lines[1]["image_size"], 160);
+    for line in &lines {
+        assert_eq!(line["backend"], "flex");
+        assert!(line["train_images_per_s"].as_f64().unwrap() > 0.0);
+        assert!(line["infer_ms"].as_f64().unwrap() > 0.0);
+    }
+    let unknown = train_bin()
+        .args(["bench", "--models", "resnet"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown model resnet"));
+}

@@ -1,6 +1,7 @@
 //! The page (Leptos, client-side rendered): drop in a photo, see the mask, the verdict and the
 //! Grad-CAM heatmap computed in the browser.
 
+mod bench;
 mod canvas;
 mod card;
 mod engine;
@@ -158,6 +159,7 @@ fn App() -> impl IntoView {
     let opacity = RwSignal::new(0.4f32);
     let load_progress = RwSignal::new(None::<engine::LoadProgress>);
     let layer_names = RwSignal::new(Vec::<String>::new());
+    let bench_report = RwSignal::new(None::<String>);
     // Grad-CAM's block (None: the last) and a counter of heatmap recomputations.
     let gradcam_depth = RwSignal::new(None::<usize>);
     let heat_revision = RwSignal::new(0u64);
@@ -176,7 +178,15 @@ fn App() -> impl IntoView {
             match loaded {
                 Ok(pipeline) => {
                     layer_names.set(pipeline.layer_names());
-                    *engine.pipeline.borrow_mut() = Some(Rc::new(pipeline));
+                    let pipeline = Rc::new(pipeline);
+                    *engine.pipeline.borrow_mut() = Some(pipeline.clone());
+                    if let Some(runs) = bench::requested_runs() {
+                        let report = bench::run(&pipeline, runs, chosen.name()).await;
+                        bench_report.set(Some(match report {
+                            Ok(report) => report.to_string(),
+                            Err(e) => serde_json::json!({"error": e}).to_string(),
+                        }));
+                    }
                     message.set("Pick, drop or paste a photo of a cat or a dog.".into());
                     status.set(Status::Ready);
                 }
@@ -540,6 +550,9 @@ fn App() -> impl IntoView {
                     <button data-testid="download-composite" on:click=download_composite prop:disabled=move || revision.get() == 0>"Download this view (PNG)"</button>
                 </div>
             </section>
+            <Show when=move || bench_report.get().is_some()>
+                <pre class="bench" data-testid="bench">{move || bench_report.get().unwrap_or_default()}</pre>
+            </Show>
             <inside::Inside engine=engine.clone() revision=revision layers=layer_names />
             <card::ModelCard />
             <footer>

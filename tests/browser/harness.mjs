@@ -17,20 +17,23 @@ fs.mkdirSync(output, { recursive: true });
 const types = {
   '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
   '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.bpk': 'application/octet-stream',
+  '.mjs': 'text/javascript',
 };
 
 /** Serves dist/ at / and tests/fixtures/ at /fixtures/. `fail` maps a path to an HTTP status,
  * 'truncate' (the first half only) or another path served in its place, to simulate broken
  * downloads and stale files. */
-export async function serve({ fail = {} } = {}) {
+export async function serve({ fail = {}, mounts = {} } = {}) {
   const requests = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
     requests.push(url.pathname);
     const rule = fail[url.pathname];
     if (typeof rule === 'number') { res.writeHead(rule); res.end(); return; }
-    const base = url.pathname.startsWith('/fixtures/') ? fixtures : dist;
-    const rel = url.pathname.startsWith('/fixtures/') ? url.pathname.slice('/fixtures/'.length) : url.pathname;
+    const all = { '/fixtures/': fixtures, ...mounts };
+    const prefix = Object.keys(all).find((p) => url.pathname.startsWith(p));
+    const base = prefix ? all[prefix] : dist;
+    const rel = prefix ? url.pathname.slice(prefix.length) : url.pathname;
     const served = typeof rule === 'string' && rule.startsWith('/') ? rule.slice(1) : rel;
     let file = path.join(base, decodeURIComponent(served));
     if (!file.startsWith(base)) { res.writeHead(403); res.end(); return; }

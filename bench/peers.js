@@ -1,0 +1,77 @@
+// petlens's shipped segmenter (width 32, 128 px) and classifier (the chapter's Xception-like,
+// 112 px) built layer for layer in TensorFlow.js, timed on its wasm and plain-JS CPU backends.
+/* global tf */
+const RUNS = Number(new URLSearchParams(location.search).get('runs') ?? 20);
+
+function convBnRelu(x, filters, strides, transposed) {
+  const Conv = transposed ? tf.layers.conv2dTranspose : tf.layers.conv2d;
+  x = Conv({ filters, kernelSize: 3, strides, padding: 'same', useBias: false }).apply(x);
+  x = tf.layers.batchNormalization().apply(x);
+  return tf.layers.reLU().apply(x);
+}
+
+function segmenter(size = 128, w = 32) {
+  const input = tf.input({ shape: [size, size, 3] });
+  let x = input;
+  for (const [f, s] of [[w, 2], [w, 1], [2 * w, 2], [2 * w, 1], [4 * w, 2], [4 * w, 1]]) x = convBnRelu(x, f, s, false);
+  for (const [f, s] of [[4 * w, 1], [4 * w, 2], [2 * w, 1], [2 * w, 2], [w, 1], [w, 2]]) x = convBnRelu(x, f, s, true);
+  const out = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'softmax' }).apply(x);
+  return tf.model({ inputs: input, outputs: out });
+}
+
+function classifier(size = 112) {
+  const input = tf.input({ shape: [size, size, 3] });
+  let x = tf.layers.conv2d({ filters: 32, kernelSize: 5, useBias: false }).apply(input);
+  for (const f of [32, 64, 128, 256, 512]) {
+    let residual = x;
+    for (let i = 0; i < 2; i++) {
+      x = tf.layers.batchNormalization().apply(x);
+      x = tf.layers.reLU().apply(x);
+      x = tf.layers.separableConv2d({ filters: f, kernelSize: 3, padding: 'same', useBias: false }).apply(x);
+    }
+    x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }).apply(x);
+    residual = tf.layers.conv2d({ filters: f, kernelSize: 1, strides: 2, padding: 'same', useBias: false }).apply(residual);
+    x = tf.layers.add().apply([x, residual]);
+  }
+  x = tf.layers.globalAveragePooling2d({}).apply(x);
+  x = tf.layers.dropout({ rate: 0.5 }).apply(x);
+  const out = tf.layers.dense({ units: 1, activation: 'sigmoid' }).apply(x);
+  return tf.model({ inputs: input, outputs: out });
+}
+
+async function time(model, size) {
+  const x = tf.randomUniform([1, size, size, 3]);
+  const once = async () => {
+    const start = performance.now();
+    const y = model.predict(x);
+    await y.data();
+    y.dispose();
+    return performance.now() - start;
+  };
+  await once();
+  const ms = [];
+  for (let i = 0; i < RUNS; i++) ms.push(await once());
+  ms.sort((a, b) => a - b);
+  const at = (q) => ms[Math.min(ms.length - 1, Math.ceil(q * ms.length) - 1)];
+  return { median_ms: at(0.5), p90_ms: at(0.9) };
+}
+
+(async () => {
+  const report = { runs: RUNS, tfjs: tf.version.tfjs };
+  try {
+    tf.wasm.setWasmPaths('/tfjs/tfjs-backend-wasm/dist/');
+    for (const backend of ['wasm', 'cpu']) {
+      await tf.setBackend(backend);
+      await tf.ready();
+      report[backend] = {
+        segment: await time(segmenter(), 128),
+        classify: await time(classifier(), 112),
+        simd: backend === 'wasm' ? await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') : undefined,
+      };
+    }
+  } catch (e) {
+    report.error = String(e);
+  }
+  document.getElementById('report').textContent = JSON.stringify(report);
+  document.getElementById('report').dataset.done = '1';
+})();
