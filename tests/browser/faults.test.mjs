@@ -100,7 +100,7 @@ describe('unusual and hostile photos, on the cpu backend', () => {
 
   test('rapid uploads: the latest photo wins', async () => {
     const photos = ['cats-vs-dogs/validation/cat/cat.1000.jpg', 'oxford/images/Abyssinian_1.jpg',
-      'cats-vs-dogs/validation/dog/dog.1000.jpg'].map((p) => ({
+      'cats-vs-dogs/validation/dog/dog.1003.jpg'].map((p) => ({
       name: path.basename(p), mimeType: 'image/jpeg', buffer: fs.readFileSync(path.join(fixtures, p)),
     }));
     await settled(page, async () => {
@@ -110,13 +110,13 @@ describe('unusual and hostile photos, on the cpu backend', () => {
     await page.waitForTimeout(1500);
     const r = await result(page);
     assert.equal(r.label, 'dog');
-    assert.match(await page.textContent('.status'), /dog\.1000\.jpg: done/);
+    assert.match(await page.textContent('.status'), /dog\.1003\.jpg: done/);
     const [w, h] = await page.evaluate(async (src) => {
       const img = new Image();
       img.src = src;
       await img.decode();
       return [img.naturalWidth, img.naturalHeight];
-    }, '/fixtures/cats-vs-dogs/validation/dog/dog.1000.jpg');
+    }, '/fixtures/cats-vs-dogs/validation/dog/dog.1003.jpg');
     assert.deepEqual([r.width, r.height], [w, h]);
   });
 

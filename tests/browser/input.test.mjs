@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { serve, launch, open, waitStatus, settled, result, pngSize, fixtures, output } from './harness.mjs';
 
-const DOG_PHOTO = 'cats-vs-dogs/validation/dog/dog.1000.jpg';
+const DOG_PHOTO = 'cats-vs-dogs/validation/dog/dog.1003.jpg';
 const CAT_PHOTO = 'cats-vs-dogs/validation/cat/cat.1000.jpg';
 
 /** A DataTransfer in the page holding the fixture `photo` as a File. */

@@ -8,7 +8,7 @@ import { serve, launch, open, waitStatus, upload, settled, result, canvasDigest,
 
 const timings = {};
 const CAT_PHOTO = 'cats-vs-dogs/validation/cat/cat.1000.jpg';
-const DOG_PHOTO = 'cats-vs-dogs/validation/dog/dog.1000.jpg';
+const DOG_PHOTO = 'cats-vs-dogs/validation/dog/dog.1003.jpg';
 
 for (const backend of ['cpu', 'webgpu']) {
   describe(`page on the ${backend} backend`, () => {
