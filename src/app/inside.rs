@@ -32,6 +32,19 @@ fn to_rgba(image: &image::RgbImage) -> RgbaImage {
     image::DynamicImage::ImageRgb8(image.clone()).into_rgba8()
 }
 
+/// `<option>`s for the layers `keep` accepts, the default layer selected.
+fn layer_options(layers: Vec<String>, keep: impl Fn(&str) -> bool) -> impl IntoView {
+    layers
+        .into_iter()
+        .filter(|name| keep(name))
+        .map(|name| {
+            let selected = name == DEFAULT_LAYER;
+            let label = name.clone();
+            view! { <option value=name selected=selected>{label}</option> }
+        })
+        .collect_view()
+}
+
 #[component]
 pub fn Inside(
     engine: Rc<Engine>,
@@ -53,13 +66,7 @@ pub fn Inside(
         Effect::new(move |_| {
             revision.track();
             let name = layer.get();
-            let pipeline = engine.pipeline.borrow().clone();
-            let photo = engine
-                .shown
-                .borrow()
-                .as_ref()
-                .map(|s| s.analysis.photo.clone());
-            let (Some(pipeline), Some(photo)) = (pipeline, photo) else {
+            let Some((pipeline, photo)) = engine.current() else {
                 return;
             };
             let ticket = latest.get() + 1;
@@ -119,17 +126,7 @@ pub fn Inside(
         }
     };
 
-    let options = move || {
-        layers
-            .get()
-            .into_iter()
-            .map(|name| {
-                let selected = name == DEFAULT_LAYER;
-                let label = name.clone();
-                view! { <option value=name selected=selected>{label}</option> }
-            })
-            .collect_view()
-    };
+    let options = move || layer_options(layers.get(), |_| true);
 
     view! {
         <section class="inside" data-testid="inside">
@@ -249,18 +246,7 @@ fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl Int
     let cancel = move |_| run_id.set(run_id.get() + 1);
 
     // Gradient ascent runs through the classifier only.
-    let options = move || {
-        layers
-            .get()
-            .into_iter()
-            .filter(|n| n.starts_with("classifier."))
-            .map(|name| {
-                let selected = name == DEFAULT_LAYER;
-                let label = name.clone();
-                view! { <option value=name selected=selected>{label}</option> }
-            })
-            .collect_view()
-    };
+    let options = move || layer_options(layers.get(), |n| n.starts_with("classifier."));
 
     view! {
         <div class="filters">

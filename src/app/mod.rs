@@ -114,6 +114,15 @@ struct Engine {
     generation: Cell<u64>,
 }
 
+impl Engine {
+    /// The models and the photo on screen, when both are there.
+    fn current(&self) -> Option<(Rc<Pipeline>, RgbImage)> {
+        let pipeline = self.pipeline.borrow().clone()?;
+        let photo = self.shown.borrow().as_ref()?.analysis.photo.clone();
+        Some((pipeline, photo))
+    }
+}
+
 fn result_json(analysis: &Analysis, backend: Backend) -> String {
     let t = analysis.timings;
     serde_json::json!({
@@ -380,13 +389,7 @@ fn App() -> impl IntoView {
         move |ev: leptos::ev::Event| {
             let depth = event_target_value(&ev).parse::<usize>().ok();
             gradcam_depth.set(depth);
-            let pipeline = engine.pipeline.borrow().clone();
-            let photo = engine
-                .shown
-                .borrow()
-                .as_ref()
-                .map(|s| s.analysis.photo.clone());
-            let (Some(pipeline), Some(photo)) = (pipeline, photo) else {
+            let Some((pipeline, photo)) = engine.current() else {
                 return;
             };
             let engine = engine.clone();

@@ -61,15 +61,19 @@ fn filter_loss(activation: Tensor<4>, filter: usize) -> Tensor<1> {
         .mean()
 }
 
-async fn scalar(t: Tensor<1>) -> Result<f32, FilterError> {
-    let values: Vec<f32> = t
-        .into_data_async()
+/// A tensor's values, read back asynchronously (the browser cannot block on the GPU).
+async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, FilterError> {
+    t.into_data_async()
         .await
         .map_err(|e| FilterError::Backend(format!("{e:?}")))?
         .convert::<f32>()
         .try_to_vec()
-        .map_err(|e| FilterError::Backend(format!("{e:?}")))?;
-    values
+        .map_err(|e| FilterError::Backend(format!("{e:?}")))
+}
+
+async fn scalar(t: Tensor<1>) -> Result<f32, FilterError> {
+    read(t)
+        .await?
         .first()
         .copied()
         .ok_or_else(|| FilterError::Backend("empty loss".into()))
@@ -134,13 +138,7 @@ impl FilterAscent {
             .layer(image.clone(), layer)
             .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?;
         activations.push(scalar(filter_loss(last, filter)).await?);
-        let values: Vec<f32> = image
-            .into_data_async()
-            .await
-            .map_err(|e| FilterError::Backend(format!("{e:?}")))?
-            .convert::<f32>()
-            .try_to_vec()
-            .map_err(|e| FilterError::Backend(format!("{e:?}")))?;
+        let values = read(image).await?;
         Ok(FilterPattern {
             image: deprocess(&values, size),
             activations,
