@@ -55,6 +55,8 @@ pub fn Inside(
     let info = RwSignal::new(String::new());
     let channel = RwSignal::new(None::<usize>);
     let problem = RwSignal::new(None::<String>);
+    // The grid on screen belongs to an older photo or layer while a new one is computed.
+    let stale = RwSignal::new(false);
     let grid_ref = NodeRef::<leptos::html::Canvas>::new();
     let channel_ref = NodeRef::<leptos::html::Canvas>::new();
     let shown_layer: Rc<RefCell<Option<LayerActivation>>> = Rc::default();
@@ -73,11 +75,13 @@ pub fn Inside(
             latest.set(ticket);
             let (shown_layer, latest) = (shown_layer.clone(), latest.clone());
             info.set(format!("{name}: computing…"));
+            stale.set(true);
             leptos::task::spawn_local(async move {
                 let result = pipeline.layer_activation(&photo, &name).await;
                 if latest.get() != ticket {
                     return;
                 }
+                stale.set(false);
                 match result {
                     Ok(activation) => {
                         let [c, h, w] = activation.shape;
@@ -138,7 +142,7 @@ pub fn Inside(
                 <select data-testid="layer-picker" on:change=move |ev| layer.set(event_target_value(&ev))>{options}</select>
             </label>
             <p data-testid="layer-info">{move || info.get()}</p>
-            <canvas class="grid" node_ref=grid_ref data-testid="activation-grid" on:click=on_grid_click
+            <canvas class="grid" class:stale=move || stale.get() node_ref=grid_ref data-testid="activation-grid" on:click=on_grid_click
                 title="Click a channel to see it over the photo"></canvas>
             <Show when=move || channel.get().is_some()>
                 <p>{move || format!("channel {} over the photo", channel.get().unwrap_or(0))}</p>
