@@ -5,7 +5,7 @@
 mod common;
 
 use burn::prelude::*;
-use common::{block_on, fixture, fixture_bytes, shipped};
+use common::{block_on, fixture, fixture_bytes, run_ok, shipped, train_bin};
 use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
 use petlens::explain::{FilterAscent, FilterError, LayerActivation};
 use petlens::model::{Classifier, ClassifierConfig};
@@ -150,24 +150,19 @@ fn unknown_layers_and_filters_and_cancel_are_errors() {
 fn train_explain_writes_grids_patterns_and_heatmaps() {
     let out = std::env::temp_dir().join(format!("petlens-explain-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_train"))
-        .args([
-            "explain",
-            "--filters",
-            "2",
-            "--filter-layers",
-            "block.0.sepconv1",
-            "--photo",
-        ])
-        .arg(fixture("cats-vs-dogs/validation/cat/cat.1000.jpg"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+    run_ok(
+        train_bin()
+            .args([
+                "explain",
+                "--filters",
+                "2",
+                "--filter-layers",
+                "block.0.sepconv1",
+                "--photo",
+            ])
+            .arg(fixture("cats-vs-dogs/validation/cat/cat.1000.jpg"))
+            .arg("--out")
+            .arg(&out),
     );
     for file in [
         "activations/classifier.stem.png",

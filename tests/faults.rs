@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::fixture;
-
-fn train_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_train"))
-}
+use common::{fixture, train_bin};
 
 fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("petlens-faults-{name}-{}", std::process::id()));

@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use burn::optim::AdamConfig;
 use burn::prelude::*;
-use common::fixture;
+use common::{fixture, run_ok, train_bin};
 use petlens::data::datasets::{self, Examples};
 use petlens::model::{ClassifierConfig, SegmenterConfig};
 use petlens::train::fit::train_step;
@@ -113,10 +111,6 @@ fn a_few_steps_on_the_wgpu_backend_lower_the_loss() {
     assert!(after < before * 0.9, "loss {before} -> {after}");
 }
 
-fn train_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_train"))
-}
-
 fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("petlens-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -128,29 +122,24 @@ fn checkpoint_resumes_and_eval_prints_json() {
     let out = tempdir("resume");
     let ship = out.join("ship");
     let run = |extra: &[&str]| {
-        let status = train_bin()
-            .args(["segmenter", "--data"])
-            .arg(fixture("oxford"))
-            .args([
-                "--image-size",
-                "64",
-                "--batch-size",
-                "3",
-                "--epochs",
-                "2",
-                "--quiet",
-                "--out",
-            ])
-            .arg(&out)
-            .arg("--ship")
-            .arg(&ship)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
+        run_ok(
+            train_bin()
+                .args(["segmenter", "--data"])
+                .arg(fixture("oxford"))
+                .args([
+                    "--image-size",
+                    "64",
+                    "--batch-size",
+                    "3",
+                    "--epochs",
+                    "2",
+                    "--quiet",
+                    "--out",
+                ])
+                .arg(&out)
+                .arg("--ship")
+                .arg(&ship)
+                .args(extra),
         );
     };
     run(&["--max-steps", "2"]);
@@ -183,17 +172,12 @@ fn checkpoint_resumes_and_eval_prints_json() {
         assert!(!is_blank(&curves.to_rgb8()), "{png:?} has lines and labels");
     }
 
-    let eval = train_bin()
-        .args(["eval", "segmenter", "--data"])
-        .arg(fixture("oxford"))
-        .arg("--weights")
-        .arg(ship.join("segmenter.bpk"))
-        .output()
-        .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
+    let eval = run_ok(
+        train_bin()
+            .args(["eval", "segmenter", "--data"])
+            .arg(fixture("oxford"))
+            .arg("--weights")
+            .arg(ship.join("segmenter.bpk")),
     );
     let stdout = String::from_utf8(eval.stdout).unwrap();
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -209,15 +193,10 @@ fn checkpoint_resumes_and_eval_prints_json() {
 
 #[test]
 fn eval_classifier_prints_accuracy_and_confusion() {
-    let eval = train_bin()
-        .args(["eval", "classifier", "--data"])
-        .arg(fixture("cats-vs-dogs/validation"))
-        .output()
-        .unwrap();
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
+    let eval = run_ok(
+        train_bin()
+            .args(["eval", "classifier", "--data"])
+            .arg(fixture("cats-vs-dogs/validation")),
     );
     let stdout = String::from_utf8(eval.stdout).unwrap();
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -246,20 +225,15 @@ fn is_blank(image: &image::RgbImage) -> bool {
 fn curves_of_the_shipped_history_are_drawn() {
     let out = tempdir("curves").join("classifier.png");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let status = train_bin()
-        .args([
-            "curves",
-            "--history",
-            "www/models/classifier.history.json",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+    run_ok(
+        train_bin()
+            .args([
+                "curves",
+                "--history",
+                "www/models/classifier.history.json",
+                "--out",
+            ])
+            .arg(&out),
     );
     let curves = image::open(&out).unwrap().to_rgb8();
     // Both line colours of the chapter's plots (blue training, orange validation) are present.
@@ -309,23 +283,15 @@ fn wrong_data_directory_exits_2_with_a_clear_message() {
 
 #[test]
 fn bench_prints_one_json_line_per_model() {
-    let output = train_bin()
-        .args([
-            "bench",
-            "--models",
-            "classifier,seed_segmenter_160",
-            "--batch-size",
-            "2",
-            "--steps",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_ok(train_bin().args([
+        "bench",
+        "--models",
+        "classifier,seed_segmenter_160",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+    ]));
     let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 use burn::prelude::*;
 use petlens::pipeline::Pipeline;
@@ -39,4 +40,20 @@ pub fn shipped_pipeline() -> Pipeline {
 /// Runs a future to completion on this thread (the pipeline's reads are async for the browser).
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     pollster::block_on(future)
+}
+
+/// The `train` binary built for these tests.
+pub fn train_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+}
+
+/// Runs `command` and returns its output, failing the test with its stderr unless it succeeded.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().expect("the command starts");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
