@@ -128,6 +128,19 @@ async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, Anal
         .map_err(|e| AnalysisError::Backend(format!("{e:?}")))
 }
 
+/// Grad-CAM of both classes from one feature map `[1, c, h, w]`.
+async fn heatmaps_of(
+    cam: GradCam<'_>,
+    features: &Tensor<4>,
+) -> Result<[Heatmap; 2], AnalysisError> {
+    let cat = cam.heatmap(features.clone(), PetClass::Cat).await;
+    let dog = cam.heatmap(features.clone(), PetClass::Dog).await;
+    match (cat, dog) {
+        (Ok(cat), Ok(dog)) => Ok([cat, dog]),
+        (Err(e), _) | (_, Err(e)) => Err(AnalysisError::Backend(e)),
+    }
+}
+
 impl Pipeline {
     /// Loads the shipped architectures' weights (burnpack bytes, as fetched by the page).
     pub fn from_bytes(
@@ -191,8 +204,7 @@ impl Pipeline {
 
     /// Grad-CAM of both classes at the last block.
     pub async fn gradcam(&self, verdict: &Verdict) -> Result<[Heatmap; 2], AnalysisError> {
-        self.gradcam_of(GradCam::new(&self.classifier), verdict)
-            .await
+        heatmaps_of(GradCam::new(&self.classifier), &verdict.features).await
     }
 
     /// Grad-CAM of both classes after residual block `depth` (`None`: the last), for a photo.
@@ -205,15 +217,11 @@ impl Pipeline {
         let features = self
             .classifier
             .features_at(images_to_tensor(&[&input], &self.device), depth); // [1, c, h, w]
-        let verdict = Verdict {
-            p_dog: f32::NAN,
-            features,
-        };
         let cam = GradCam {
             classifier: &self.classifier,
             depth,
         };
-        self.gradcam_of(cam, &verdict).await
+        heatmaps_of(cam, &features).await
     }
 
     /// The activations of one layer for a photo: `classifier.<layer>` or `segmenter.<layer>`
@@ -255,19 +263,6 @@ impl Pipeline {
             .map(|n| format!("classifier.{n}"))
             .chain(segmenter.map(|n| format!("segmenter.{n}")))
             .collect()
-    }
-
-    async fn gradcam_of(
-        &self,
-        cam: GradCam<'_>,
-        verdict: &Verdict,
-    ) -> Result<[Heatmap; 2], AnalysisError> {
-        let cat = cam.heatmap(verdict.features.clone(), PetClass::Cat).await;
-        let dog = cam.heatmap(verdict.features.clone(), PetClass::Dog).await;
-        match (cat, dog) {
-            (Ok(cat), Ok(dog)) => Ok([cat, dog]),
-            (Err(e), _) | (_, Err(e)) => Err(AnalysisError::Backend(e)),
-        }
     }
 
     /// The whole analysis of one photo.
