@@ -6,6 +6,7 @@
 pub mod data;
 pub mod explain;
 pub mod model;
+pub mod ops;
 pub mod overlay;
 pub mod pipeline;
 pub mod weights;

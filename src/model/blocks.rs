@@ -7,6 +7,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use crate::ops::{depthwise_conv2d, pointwise_conv2d};
+
 /// Configuration of a [`SeparableConv2d`].
 #[derive(Config, Debug)]
 pub struct SeparableConv2dConfig {
@@ -52,10 +54,21 @@ impl SeparableConv2dConfig {
 
 impl SeparableConv2d {
     /// `[n, c_in, h, w]` -> `[n, c_out, h, w]`.
+    ///
+    /// Both steps run through [`crate::ops`] (burn's grouped and `1 x 1` convolutions are slow to
+    /// differentiate on the CPU); the layer keeps burn's [`Conv2d`]s as the holders of its
+    /// weights, so that records stay those of plain convolutions.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.depthwise.forward(x); // [n, c_in, h, w]
-        self.pointwise.forward(x) // [n, c_out, h, w]
+        let [_, _, k, _] = self.depthwise.weight.dims();
+        let x = depthwise_conv2d(x, self.depthwise.weight.val(), (k - 1) / 2); // [n, c_in, h, w]
+        pointwise(&self.pointwise, x) // [n, c_out, h, w]
     }
+}
+
+/// A `1 x 1` [`Conv2d`] applied as [`pointwise_conv2d`] (same weights, same result).
+fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let bias = conv.bias.as_ref().map(|bias| bias.val());
+    pointwise_conv2d(x, conv.weight.val(), bias, conv.stride[0])
 }
 
 /// Configuration of a [`ConvBnRelu`] unit.
@@ -221,7 +234,7 @@ impl ResidualBlock {
     /// `[n, c_in, h, w]` -> `[n, c_out, ceil(h / s), ceil(w / s)]`, `s` = 2 when downsampling.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let residual = match &self.projection {
-            Some(projection) => projection.forward(x.clone()), // [n, c_out, h / s, w / s]
+            Some(projection) => pointwise(projection, x.clone()), // [n, c_out, h / s, w / s]
             None => x.clone(),
         };
         let y = self.second.forward(self.first.forward(x)); // [n, c_out, h, w]
@@ -243,7 +256,7 @@ impl ResidualBlock {
     ) -> Option<Tensor<4>> {
         let mut emit = |name: String, y: Tensor<4>| visit(name, &y).then_some(y);
         let residual = match &self.projection {
-            Some(projection) => projection.forward(x.clone()), // [n, c_out, h / s, w / s]
+            Some(projection) => pointwise(projection, x.clone()), // [n, c_out, h / s, w / s]
             None => x.clone(),
         };
         let y = emit(

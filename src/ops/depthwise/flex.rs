@@ -1,0 +1,122 @@
+//! The `flex` (CPU) implementation: the slice kernels of [`super::kernels`] on `f32` tensors;
+//! other element types keep burn's grouped convolution.
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::{DType, TensorData};
+
+use super::DepthwiseConvBackend;
+use super::kernels::{self, DepthwiseShape};
+
+impl DepthwiseConvBackend for Flex {
+    fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, padding: usize) -> FlexTensor {
+        let Some(shape) = f32_shape(&x, &weight, padding) else {
+            return burn_conv(x, weight, padding);
+        };
+        let out = kernels::forward(&f32s(&x), &f32s(&weight), shape);
+        tensor(
+            out,
+            [
+                shape.batch,
+                shape.channels,
+                shape.out_height(),
+                shape.out_width(),
+            ],
+        )
+    }
+
+    fn depthwise_conv2d_x_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        padding: usize,
+    ) -> FlexTensor {
+        let Some(shape) = f32_shape(&x, &weight, padding).filter(|_| is_f32(&grad)) else {
+            return burn_x_backward(x, weight, grad, padding);
+        };
+        let dx = kernels::input_grad(&f32s(&weight), &f32s(&grad), shape);
+        tensor(dx, [shape.batch, shape.channels, shape.height, shape.width])
+    }
+
+    fn depthwise_conv2d_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        padding: usize,
+    ) -> FlexTensor {
+        let Some(shape) = f32_shape(&x, &weight, padding).filter(|_| is_f32(&grad)) else {
+            return burn_weight_backward(x, weight, grad, padding);
+        };
+        let dw = kernels::weight_grad(&f32s(&x), &f32s(&grad), shape);
+        tensor(dw, [shape.channels, 1, shape.kernel, shape.kernel])
+    }
+}
+
+/// The kernel's sizes when both tensors are `f32` and the weight is a square depthwise filter
+/// bank that fits the padded input; `None` sends the call to burn's own convolution.
+fn f32_shape(x: &FlexTensor, weight: &FlexTensor, padding: usize) -> Option<DepthwiseShape> {
+    use burn::backend::TensorMetadata;
+    let (xs, ws) = (x.shape(), weight.shape());
+    let square = ws.num_dims() == 4 && ws[1] == 1 && ws[2] == ws[3];
+    let fits = xs.num_dims() == 4 && square && ws[0] == xs[1];
+    let shape = DepthwiseShape {
+        batch: xs[0],
+        channels: xs[1],
+        height: xs[2],
+        width: xs[3],
+        kernel: ws[2],
+        padding,
+    };
+    let has_output = fits && shape.out_height() > 0 && shape.out_width() > 0;
+    (is_f32(x) && is_f32(weight) && has_output).then_some(shape)
+}
+
+fn is_f32(t: &FlexTensor) -> bool {
+    t.dtype() == DType::F32
+}
+
+/// The tensor's values in row-major order (copied only when its layout is not contiguous).
+fn f32s(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(slice) => std::borrow::Cow::Borrowed(slice),
+        None => std::borrow::Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .unwrap_or_default()
+                .to_vec(),
+        ),
+    }
+}
+
+fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn burn_conv(x: FlexTensor, weight: FlexTensor, padding: usize) -> FlexTensor {
+    use burn::backend::ops::ModuleOps;
+    let options = super::depthwise_options(&x, padding);
+    Flex::conv2d(x, weight, None, options)
+}
+
+fn burn_x_backward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    grad: FlexTensor,
+    padding: usize,
+) -> FlexTensor {
+    use burn::backend::ops::ModuleOps;
+    let options = super::depthwise_options(&x, padding);
+    Flex::conv2d_x_backward(x, weight, grad, options)
+}
+
+fn burn_weight_backward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    grad: FlexTensor,
+    padding: usize,
+) -> FlexTensor {
+    use burn::backend::ops::ModuleOps;
+    let options = super::depthwise_options(&x, padding);
+    Flex::conv2d_weight_backward(x, weight, grad, options)
+}

@@ -1,0 +1,189 @@
+//! Plain-slice kernels of the depthwise convolution and its two gradients, on contiguous `f32`
+//! NCHW data. burn's generic backward for grouped convolutions loops over the groups one
+//! convolution at a time (hundreds of tiny convolutions per layer here); these walk each
+//! channel plane once.
+
+/// Sizes of a depthwise convolution: stride 1, square `kernel`, symmetric zero `padding`, one
+/// filter per channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepthwiseShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: usize,
+    pub padding: usize,
+}
+
+impl DepthwiseShape {
+    /// Output rows: `height + 2 * padding - kernel + 1`.
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding + 1).saturating_sub(self.kernel)
+    }
+
+    /// Output columns: `width + 2 * padding - kernel + 1`.
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding + 1).saturating_sub(self.kernel)
+    }
+
+    fn in_plane(&self) -> usize {
+        self.height * self.width
+    }
+
+    fn out_plane(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    fn taps(&self) -> usize {
+        self.kernel * self.kernel
+    }
+}
+
+/// The output positions `lo..hi` along one axis whose input position `out + offset - padding`
+/// lies inside `0..in_len`, for kernel tap `offset`.
+fn valid_range(offset: usize, padding: usize, in_len: usize, out_len: usize) -> (usize, usize) {
+    let lo = padding.saturating_sub(offset).min(out_len);
+    let hi = (in_len + padding).saturating_sub(offset).min(out_len);
+    (lo, hi.max(lo))
+}
+
+/// `out[bc]` = depthwise convolution of input plane `bc` with the filter of its channel.
+/// `x`: `[n, c, h, w]`, `weight`: `[c, 1, k, k]`; returns `[n, c, h_out, w_out]`.
+pub fn forward(x: &[f32], weight: &[f32], shape: DepthwiseShape) -> Vec<f32> {
+    let (out_h, out_w, k, p) = (
+        shape.out_height(),
+        shape.out_width(),
+        shape.kernel,
+        shape.padding,
+    );
+    let mut out = vec![0.0; shape.batch * shape.channels * shape.out_plane()];
+    for_each_plane(&mut out, shape.out_plane(), |bc, plane| {
+        let input = &x[bc * shape.in_plane()..][..shape.in_plane()];
+        let filter = &weight[(bc % shape.channels) * shape.taps()..][..shape.taps()];
+        for oh in 0..out_h {
+            let row = &mut plane[oh * out_w..][..out_w];
+            for i in 0..k {
+                let Some(ih) = (oh + i).checked_sub(p).filter(|&ih| ih < shape.height) else {
+                    continue;
+                };
+                for j in 0..k {
+                    let (lo, hi) = valid_range(j, p, shape.width, out_w);
+                    let src = &input[ih * shape.width + lo + j - p..][..hi - lo];
+                    axpy(filter[i * k + j], src, &mut row[lo..hi]);
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Gradient with respect to the input: every input position collects the output gradients it
+/// contributed to, weighted by the tap that connected them. `grad`: `[n, c, h_out, w_out]`;
+/// returns `[n, c, h, w]`.
+pub fn input_grad(weight: &[f32], grad: &[f32], shape: DepthwiseShape) -> Vec<f32> {
+    let (out_h, out_w, k, p) = (
+        shape.out_height(),
+        shape.out_width(),
+        shape.kernel,
+        shape.padding,
+    );
+    let mut dx = vec![0.0; shape.batch * shape.channels * shape.in_plane()];
+    for_each_plane(&mut dx, shape.in_plane(), |bc, plane| {
+        let g = &grad[bc * shape.out_plane()..][..shape.out_plane()];
+        let filter = &weight[(bc % shape.channels) * shape.taps()..][..shape.taps()];
+        for ih in 0..shape.height {
+            let row = &mut plane[ih * shape.width..][..shape.width];
+            for i in 0..k {
+                // The output row that read input row `ih` through tap row `i`.
+                let Some(oh) = (ih + p).checked_sub(i).filter(|&oh| oh < out_h) else {
+                    continue;
+                };
+                for j in 0..k {
+                    let (lo, hi) = valid_range(j, p, shape.width, out_w);
+                    let src = &g[oh * out_w + lo..][..hi - lo];
+                    axpy(filter[i * k + j], src, &mut row[lo + j - p..][..hi - lo]);
+                }
+            }
+        }
+    });
+    dx
+}
+
+/// Gradient with respect to the filters: tap `(i, j)` of channel `c` is the correlation of the
+/// output gradient with the input shifted by that tap, summed over the batch. `x`: `[n, c, h, w]`,
+/// `grad`: `[n, c, h_out, w_out]`; returns `[c, 1, k, k]`.
+pub fn weight_grad(x: &[f32], grad: &[f32], shape: DepthwiseShape) -> Vec<f32> {
+    let (out_h, out_w, k, p) = (
+        shape.out_height(),
+        shape.out_width(),
+        shape.kernel,
+        shape.padding,
+    );
+    let mut dw = vec![0.0; shape.channels * shape.taps()];
+    for_each_plane(&mut dw, shape.taps(), |c, taps| {
+        for b in 0..shape.batch {
+            let bc = b * shape.channels + c;
+            let input = &x[bc * shape.in_plane()..][..shape.in_plane()];
+            let g = &grad[bc * shape.out_plane()..][..shape.out_plane()];
+            for oh in 0..out_h {
+                let g_row = &g[oh * out_w..][..out_w];
+                for i in 0..k {
+                    let Some(ih) = (oh + i).checked_sub(p).filter(|&ih| ih < shape.height) else {
+                        continue;
+                    };
+                    for j in 0..k {
+                        let (lo, hi) = valid_range(j, p, shape.width, out_w);
+                        let src = &input[ih * shape.width + lo + j - p..][..hi - lo];
+                        taps[i * k + j] += dot(&g_row[lo..hi], src);
+                    }
+                }
+            }
+        }
+    });
+    dw
+}
+
+/// `y += a * x`, element by element.
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// Dot product with eight independent partial sums, so that the compiler can vectorise it
+/// (a single running float sum has to be added in order).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in a8.zip(b8) {
+        for lane in 0..8 {
+            lanes[lane] += a[lane] * b[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Runs `f(index, chunk)` on every `len`-sized chunk of `out`: on all cores natively, in order
+/// on wasm (single-threaded there).
+fn for_each_plane(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
+    if len == 0 {
+        return;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i, chunk));
+    }
+    #[cfg(target_arch = "wasm32")]
+    out.chunks_mut(len)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i, chunk));
+}

@@ -1,0 +1,75 @@
+//! Depthwise convolution (one `k x k` filter per channel, stride 1) as a backend extension.
+//!
+//! burn's `flex` CPU backend computes the gradients of grouped convolutions one group at a
+//! time: for the Xception-like classifier's 728-channel depthwise layers that is hundreds of
+//! small convolutions and copies per layer and per step, and it dominated training time (see
+//! BENCHMARKS.md). [`DepthwiseConvBackend`] gives `flex` direct kernels for the forward pass and
+//! both gradients ([`kernels`]), gives `Autodiff` a backward step that calls them, and leaves
+//! every other backend on burn's own convolution.
+
+mod autodiff;
+mod flex;
+pub mod kernels;
+
+use burn::backend::ops::ConvOptions;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Dispatch, backend_extension};
+use burn::prelude::*;
+
+/// A depthwise convolution with stride 1 and symmetric zero padding, and its two gradients.
+///
+/// The default bodies are burn's grouped convolution; backends with a faster kernel override
+/// them.
+#[backend_extension(Flex, Cube: cfg(any(feature = "wgpu", feature = "cuda", target_arch = "wasm32")), Autodiff)]
+pub trait DepthwiseConvBackend: burn::backend::Backend {
+    /// `x`: `[n, c, h, w]`, `weight`: `[c, 1, k, k]` -> `[n, c, h + 2p - k + 1, w + 2p - k + 1]`.
+    fn depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let options = depthwise_options(&x, padding);
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// Gradient of [`Self::depthwise_conv2d`] with respect to `x` (same shape as `x`).
+    fn depthwise_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let options = depthwise_options(&x, padding);
+        Self::conv2d_x_backward(x, weight, grad, options)
+    }
+
+    /// Gradient of [`Self::depthwise_conv2d`] with respect to `weight` (same shape as `weight`).
+    fn depthwise_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let options = depthwise_options(&x, padding);
+        Self::conv2d_weight_backward(x, weight, grad, options)
+    }
+}
+
+/// burn's options for the same convolution: `groups` = channels.
+fn depthwise_options<T: burn::backend::TensorMetadata>(x: &T, padding: usize) -> ConvOptions<2> {
+    let channels = x.shape()[1];
+    ConvOptions::new([1, 1], [padding, padding], [1, 1], channels)
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda", target_arch = "wasm32"))]
+impl DepthwiseConvBackend for burn::backend::Cube {}
+
+/// Depthwise convolution of `x` (`[n, c, h, w]`) with `weight` (`[c, 1, k, k]`), stride 1 and
+/// `padding` zeros on every side, on whatever device the tensors live, differentiable.
+pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, padding: usize) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::depthwise_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        padding,
+    ))
+}
