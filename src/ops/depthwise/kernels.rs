@@ -3,6 +3,8 @@
 //! convolution at a time (hundreds of tiny convolutions per layer here); these walk each
 //! channel plane once.
 
+use crate::ops::for_each_chunk;
+
 /// Sizes of a depthwise convolution: stride 1, square `kernel`, symmetric zero `padding`, one
 /// filter per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +59,7 @@ pub fn forward(x: &[f32], weight: &[f32], shape: DepthwiseShape) -> Vec<f32> {
         shape.padding,
     );
     let mut out = vec![0.0; shape.batch * shape.channels * shape.out_plane()];
-    for_each_plane(&mut out, shape.out_plane(), |bc, plane| {
+    for_each_chunk(&mut out, shape.out_plane(), |bc, plane| {
         let input = &x[bc * shape.in_plane()..][..shape.in_plane()];
         let filter = &weight[(bc % shape.channels) * shape.taps()..][..shape.taps()];
         for oh in 0..out_h {
@@ -88,7 +90,7 @@ pub fn input_grad(weight: &[f32], grad: &[f32], shape: DepthwiseShape) -> Vec<f3
         shape.padding,
     );
     let mut dx = vec![0.0; shape.batch * shape.channels * shape.in_plane()];
-    for_each_plane(&mut dx, shape.in_plane(), |bc, plane| {
+    for_each_chunk(&mut dx, shape.in_plane(), |bc, plane| {
         let g = &grad[bc * shape.out_plane()..][..shape.out_plane()];
         let filter = &weight[(bc % shape.channels) * shape.taps()..][..shape.taps()];
         for ih in 0..shape.height {
@@ -120,7 +122,7 @@ pub fn weight_grad(x: &[f32], grad: &[f32], shape: DepthwiseShape) -> Vec<f32> {
         shape.padding,
     );
     let mut dw = vec![0.0; shape.channels * shape.taps()];
-    for_each_plane(&mut dw, shape.taps(), |c, taps| {
+    for_each_chunk(&mut dw, shape.taps(), |c, taps| {
         for b in 0..shape.batch {
             let bc = b * shape.channels + c;
             let input = &x[bc * shape.in_plane()..][..shape.in_plane()];
@@ -167,23 +169,4 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
-}
-
-/// Runs `f(index, chunk)` on every `len`-sized chunk of `out`: on all cores natively, in order
-/// on wasm (single-threaded there).
-fn for_each_plane(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
-    if len == 0 {
-        return;
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, chunk)| f(i, chunk));
-    }
-    #[cfg(target_arch = "wasm32")]
-    out.chunks_mut(len)
-        .enumerate()
-        .for_each(|(i, chunk)| f(i, chunk));
 }

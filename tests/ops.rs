@@ -1,12 +1,13 @@
-//! The project's depthwise convolution (a burn backend extension with its own CPU kernels and
-//! backward step) against burn's own grouped convolution: same outputs, same gradients.
+//! The project's operations (burn backend extensions with their own CPU kernels and backward
+//! steps, and the matrix-product pointwise convolution) against burn's own: same outputs, same
+//! gradients.
 #![cfg(not(target_arch = "wasm32"))]
 
 use burn::backend::ops::ConvOptions;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::module::conv2d;
-use petlens::ops::depthwise_conv2d;
+use petlens::ops::{depthwise_conv2d, max_pool2d_same, pointwise_conv2d};
 
 /// burn's reference: a grouped convolution with one group per channel.
 fn burn_depthwise(x: Tensor<4>, weight: Tensor<4>, padding: usize) -> Tensor<4> {
@@ -97,4 +98,91 @@ fn gradient_reaches_a_leaf_on_the_plain_device_through_the_model_weights() {
         x.grad(&loss.backward()).expect("input gradient")
     };
     assert!(relative_error(dx, reference) < 1e-5);
+}
+
+/// The max pooling the classifier's blocks use, as burn computes it.
+fn burn_max_pool(x: Tensor<4>, kernel: usize, stride: usize) -> Tensor<4> {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::pool::MaxPool2dConfig;
+    MaxPool2dConfig::new([kernel, kernel])
+        .with_strides([stride, stride])
+        .with_padding(PaddingConfig2d::Same)
+        .init()
+        .forward(x)
+}
+
+/// Even and odd sizes (the "same" padding is asymmetric for even ones), 3x3/2 as in the
+/// classifier, and a 2x2/2 and a 3x3/1.
+const POOL_CASES: [([usize; 4], usize, usize); 5] = [
+    ([2, 3, 8, 8], 3, 2),
+    ([2, 3, 7, 9], 3, 2),
+    ([1, 4, 45, 45], 3, 2),
+    ([2, 2, 6, 5], 2, 2),
+    ([1, 3, 5, 6], 3, 1),
+];
+
+#[test]
+fn max_pool_matches_burns_same_padded_pooling() {
+    let device = Device::flex();
+    for (shape, k, s) in POOL_CASES {
+        let x = normal(shape, &device);
+        let ours = max_pool2d_same(x.clone(), k, s);
+        let reference = burn_max_pool(x, k, s);
+        assert_eq!(ours.dims(), reference.dims(), "{shape:?} k{k} s{s}");
+        assert_eq!(relative_error(ours, reference), 0.0, "{shape:?} k{k} s{s}");
+    }
+}
+
+#[test]
+fn max_pool_gradient_matches_burns() {
+    let device = Device::flex().autodiff();
+    for (shape, k, s) in POOL_CASES {
+        let x = normal(shape, &device);
+        let probe = normal(max_pool2d_same(x.clone(), k, s).dims(), &device);
+        let grad_of = |pool: fn(Tensor<4>, usize, usize) -> Tensor<4>| {
+            let x = x.clone().require_grad();
+            let loss = (pool(x.clone(), k, s) * probe.clone()).sum();
+            x.grad(&loss.backward()).expect("input gradient")
+        };
+        let err = relative_error(grad_of(max_pool2d_same), grad_of(burn_max_pool));
+        assert!(err < 1e-6, "{shape:?} k{k} s{s}: gradient error {err}");
+    }
+}
+
+#[test]
+fn pointwise_convolution_and_its_gradients_match_burns_1x1_convolution() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    let device = Device::flex().autodiff();
+    // Stride 1 (separable convolutions) and stride 2 on odd and even sizes (projections).
+    for (shape, stride) in [([2, 6, 9, 9], 1), ([2, 6, 9, 9], 2), ([3, 4, 8, 10], 2)] {
+        let conv = Conv2dConfig::new([shape[1], 5], [1, 1])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Same)
+            .init(&device);
+        let x = normal(shape, &device).require_grad();
+        let weight = conv.weight.val();
+        let bias = conv.bias.as_ref().map(|b| b.val());
+        let ours = pointwise_conv2d(x.clone(), weight.clone(), bias, stride);
+        let reference = conv.forward(x.clone());
+        assert_eq!(ours.dims(), reference.dims(), "{shape:?} s{stride}");
+        let probe = normal(ours.dims(), &device);
+        let ours_grads = (ours.clone() * probe.clone()).sum().backward();
+        let reference_grads = (reference.clone() * probe).sum().backward();
+        let grad = |t: &Tensor<4>, g| t.grad(g).expect("gradient");
+        assert!(
+            relative_error(ours, reference) < 1e-5,
+            "{shape:?} s{stride}"
+        );
+        let err_x = relative_error(grad(&x, &ours_grads), grad(&x, &reference_grads));
+        let err_w = relative_error(grad(&weight, &ours_grads), grad(&weight, &reference_grads));
+        assert!(
+            err_x < 1e-5,
+            "{shape:?} s{stride}: input gradient error {err_x}"
+        );
+        assert!(
+            err_w < 1e-5,
+            "{shape:?} s{stride}: weight gradient error {err_w}"
+        );
+    }
 }

@@ -1,0 +1,118 @@
+//! Plain-slice kernels of "same"-padded max pooling and its gradient on contiguous `f32` NCHW
+//! data, one channel plane at a time.
+
+/// Sizes of a square max pooling with "same" padding (TensorFlow's and burn's
+/// `PaddingConfig2d::Same`: `ceil(size / stride)` outputs, the padding split with the odd pixel
+/// at the end; padded positions never win).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    pub planes: usize,
+    pub height: usize,
+    pub width: usize,
+    pub kernel: usize,
+    pub stride: usize,
+}
+
+impl PoolShape {
+    pub fn out_height(&self) -> usize {
+        self.height.div_ceil(self.stride)
+    }
+
+    pub fn out_width(&self) -> usize {
+        self.width.div_ceil(self.stride)
+    }
+
+    /// Padding before the first row and before the first column.
+    pub fn padding_start(&self) -> [usize; 2] {
+        [
+            same_padding(self.kernel, self.stride, self.height).0,
+            same_padding(self.kernel, self.stride, self.width).0,
+        ]
+    }
+
+    fn in_plane(&self) -> usize {
+        self.height * self.width
+    }
+
+    fn out_plane(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    /// Input positions `lo..hi` of output position `out` along an axis of `len` with `pad`
+    /// leading padding.
+    fn window(&self, out: usize, pad: usize, len: usize) -> (usize, usize) {
+        let start = out * self.stride;
+        let lo = start.saturating_sub(pad);
+        let hi = (start + self.kernel).saturating_sub(pad).min(len);
+        (lo, hi.max(lo))
+    }
+
+    /// Offset, within its plane, of the largest input of output `(oh, ow)` (the first one in
+    /// row-major order on ties).
+    fn argmax(&self, plane: &[f32], [pad_h, pad_w]: [usize; 2], oh: usize, ow: usize) -> usize {
+        let (r0, r1) = self.window(oh, pad_h, self.height);
+        let (c0, c1) = self.window(ow, pad_w, self.width);
+        let mut best = r0 * self.width + c0;
+        for r in r0..r1 {
+            for c in c0..c1 {
+                let at = r * self.width + c;
+                if plane[at] > plane[best] {
+                    best = at;
+                }
+            }
+        }
+        best
+    }
+}
+
+/// `(before, after)` padding of "same" pooling along an axis of `len`.
+pub fn same_padding(kernel: usize, stride: usize, len: usize) -> (usize, usize) {
+    let out = len.div_ceil(stride);
+    let total = ((out.max(1) - 1) * stride + kernel).saturating_sub(len);
+    (total / 2, total - total / 2)
+}
+
+/// `x`: `[planes, h, w]` -> `[planes, ceil(h / s), ceil(w / s)]`.
+pub fn forward(x: &[f32], shape: PoolShape) -> Vec<f32> {
+    let mut out = vec![0.0; shape.planes * shape.out_plane()];
+    crate::ops::for_each_chunk(&mut out, shape.out_plane(), |p, plane_out| {
+        let plane = &x[p * shape.in_plane()..][..shape.in_plane()];
+        let [pad_h, pad_w] = shape.padding_start();
+        let mut column_max = vec![f32::NEG_INFINITY; shape.width];
+        for (oh, out_row) in plane_out.chunks_mut(shape.out_width()).enumerate() {
+            // The largest value of each column over the window's rows, then of each window
+            // along that row: k + k comparisons per output instead of k * k.
+            let (r0, r1) = shape.window(oh, pad_h, shape.height);
+            column_max.copy_from_slice(&plane[r0 * shape.width..][..shape.width]);
+            for r in r0 + 1..r1 {
+                let row = &plane[r * shape.width..][..shape.width];
+                for (m, &v) in column_max.iter_mut().zip(row) {
+                    *m = m.max(v);
+                }
+            }
+            for (ow, value) in out_row.iter_mut().enumerate() {
+                let (c0, c1) = shape.window(ow, pad_w, shape.width);
+                *value = column_max[c0..c1]
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            }
+        }
+    });
+    out
+}
+
+/// Gradient with respect to the input: each output's gradient goes to the input that won its
+/// window. `grad`: `[planes, h_out, w_out]` -> `[planes, h, w]`.
+pub fn input_grad(x: &[f32], grad: &[f32], shape: PoolShape) -> Vec<f32> {
+    let mut dx = vec![0.0; shape.planes * shape.in_plane()];
+    crate::ops::for_each_chunk(&mut dx, shape.in_plane(), |p, plane_dx| {
+        let plane = &x[p * shape.in_plane()..][..shape.in_plane()];
+        let g = &grad[p * shape.out_plane()..][..shape.out_plane()];
+        let pads = shape.padding_start();
+        for (i, g) in g.iter().enumerate() {
+            let (oh, ow) = (i / shape.out_width(), i % shape.out_width());
+            plane_dx[shape.argmax(plane, pads, oh, ow)] += g;
+        }
+    });
+    dx
+}
