@@ -186,3 +186,78 @@ fn pointwise_convolution_and_its_gradients_match_burns_1x1_convolution() {
         );
     }
 }
+
+#[test]
+fn batch_norm_matches_burns_in_training_and_inference() {
+    use burn::nn::BatchNormConfig;
+    use petlens::ops::batch_norm;
+    let device = Device::flex().autodiff();
+    for shape in [[4, 3, 5, 6], [2, 8, 9, 9], [3, 2, 1, 1]] {
+        let channels = shape[1];
+        // Non-trivial scale and shift, and inputs far from zero mean.
+        let mut ours_norm = BatchNormConfig::new(channels).init(&device);
+        ours_norm.gamma = ours_norm.gamma.map(|g| {
+            let noise = normal([channels, 1, 1, 1], &g.device()).reshape([channels]);
+            (g + noise).detach().require_grad()
+        });
+        ours_norm.beta = ours_norm.beta.map(|b| {
+            let noise = normal([channels, 1, 1, 1], &b.device()).reshape([channels]);
+            (b + noise).detach().require_grad()
+        });
+        let burn_norm = ours_norm.clone();
+        let x = normal(shape, &device) * 3.0 + 5.0;
+        let probe = normal(shape, &device);
+
+        let run = |norm: &burn::nn::BatchNorm, ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours {
+                batch_norm(norm, x.clone())
+            } else {
+                norm.forward(x.clone())
+            };
+            let grads = (y.clone() * probe.clone()).sum().backward();
+            let dx = x.grad(&grads).expect("input gradient");
+            let dgamma = norm.gamma.val().grad(&grads).expect("gamma gradient");
+            let dbeta = norm.beta.val().grad(&grads).expect("beta gradient");
+            (
+                y,
+                dx,
+                dgamma.reshape([1, channels, 1, 1]),
+                dbeta.reshape([1, channels, 1, 1]),
+            )
+        };
+        let (y, dx, dgamma, dbeta) = run(&ours_norm, true);
+        let (ref_y, ref_dx, ref_dgamma, ref_dbeta) = run(&burn_norm, false);
+        assert!(relative_error(y, ref_y) < 1e-5, "{shape:?} output");
+        assert!(
+            relative_error(dx, ref_dx) < 1e-4,
+            "{shape:?} input gradient"
+        );
+        assert!(
+            relative_error(dgamma, ref_dgamma) < 1e-4,
+            "{shape:?} gamma gradient"
+        );
+        assert!(
+            relative_error(dbeta, ref_dbeta) < 1e-5,
+            "{shape:?} beta gradient"
+        );
+        // Both updated their running statistics the same way.
+        let running = |n: &burn::nn::BatchNorm| {
+            Tensor::cat(vec![n.running_mean.value(), n.running_var.value()], 0)
+                .reshape([1, 2, channels, 1])
+        };
+        assert!(
+            relative_error(running(&ours_norm), running(&burn_norm)) < 1e-5,
+            "{shape:?} running"
+        );
+
+        // Inference (no autodiff) from those running statistics.
+        let (ours_eval, burn_eval) = (ours_norm.valid(), burn_norm.valid());
+        let x_eval = x.clone().inner();
+        let err = relative_error(
+            batch_norm(&ours_eval, x_eval.clone()),
+            burn_eval.forward(x_eval),
+        );
+        assert!(err < 1e-5, "{shape:?} inference: {err}");
+    }
+}

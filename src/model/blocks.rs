@@ -7,7 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::ops::{depthwise_conv2d, max_pool2d_same, pointwise_conv2d};
+use crate::ops::{batch_norm, depthwise_conv2d, max_pool2d_same, pointwise_conv2d};
 
 /// Configuration of a [`SeparableConv2d`].
 #[derive(Config, Debug)]
@@ -115,7 +115,7 @@ impl ConvBnReluConfig {
 impl ConvBnRelu {
     /// `[n, c_in, h, w]` -> `[n, c_out, h / stride, w / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(self.conv.forward(x)))
+        relu(batch_norm(&self.norm, self.conv.forward(x)))
     }
 }
 
@@ -180,7 +180,7 @@ impl PreActConv {
 
     /// `[n, c_in, h, w]` -> `[n, c_out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(relu(self.norm.forward(x)))
+        self.conv.forward(relu(batch_norm(&self.norm, x)))
     }
 }
 
@@ -317,6 +317,6 @@ impl TransposedConvBnReluConfig {
 impl TransposedConvBnRelu {
     /// `[n, c_in, h, w]` -> `[n, c_out, h * stride, w * stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(self.conv.forward(x)))
+        relu(batch_norm(&self.norm, self.conv.forward(x)))
     }
 }

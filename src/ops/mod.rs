@@ -2,10 +2,12 @@
 //! CPU kernels are the bottleneck (see BENCHMARKS.md): each has plain-slice kernels for `flex`,
 //! a backward step for `Autodiff`, and tests against burn's own operation (`tests/ops.rs`).
 
+pub mod batchnorm;
 pub mod depthwise;
 pub mod maxpool;
 pub mod pointwise;
 
+pub use batchnorm::{BatchNormBackend, batch_norm};
 pub use depthwise::{DepthwiseConvBackend, depthwise_conv2d};
 pub use maxpool::{MaxPoolBackend, max_pool2d_same};
 pub use pointwise::pointwise_conv2d;
@@ -31,4 +33,25 @@ pub(crate) fn for_each_chunk(
     out.chunks_mut(len)
         .enumerate()
         .for_each(|(i, chunk)| f(i, chunk));
+}
+
+/// Whether tensors on `device` (with or without autodiff) live on burn's `flex` CPU backend,
+/// where the project's kernels apply.
+pub(crate) fn runs_on_flex(device: &burn::tensor::Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
+}
+
+/// A `flex` tensor's values as `f32` in row-major order, borrowed when it already is contiguous
+/// `f32` and converted or copied otherwise.
+pub(crate) fn f32s(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    if t.dtype() == burn::tensor::DType::F32
+        && let Some(slice) = t.as_slice::<f32>()
+    {
+        return std::borrow::Cow::Borrowed(slice);
+    }
+    let data = t.clone().into_data().convert::<f32>();
+    std::borrow::Cow::Owned(data.try_to_vec::<f32>().unwrap_or_default())
 }

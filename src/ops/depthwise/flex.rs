@@ -8,6 +8,7 @@ use burn::tensor::{DType, TensorData};
 
 use super::DepthwiseConvBackend;
 use super::kernels::{self, DepthwiseShape};
+use crate::ops::f32s;
 
 impl DepthwiseConvBackend for Flex {
     fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, padding: usize) -> FlexTensor {
@@ -74,19 +75,6 @@ fn f32_shape(x: &FlexTensor, weight: &FlexTensor, padding: usize) -> Option<Dept
 
 fn is_f32(t: &FlexTensor) -> bool {
     t.dtype() == DType::F32
-}
-
-/// The tensor's values in row-major order (copied only when its layout is not contiguous).
-fn f32s(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(slice) => std::borrow::Cow::Borrowed(slice),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .unwrap_or_default()
-                .to_vec(),
-        ),
-    }
 }
 
 fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {

@@ -2,10 +2,11 @@
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Flex, TensorMetadata};
-use burn::tensor::{DType, TensorData};
+use burn::tensor::TensorData;
 
 use super::MaxPoolBackend;
 use super::kernels::{self, PoolShape};
+use crate::ops::f32s;
 
 impl MaxPoolBackend for Flex {
     fn max_pool2d_same(x: FlexTensor, kernel: usize, stride: usize) -> FlexTensor {
@@ -39,16 +40,4 @@ fn pool_shape(x: &FlexTensor, kernel: usize, stride: usize) -> (PoolShape, [usiz
         stride: stride.max(1),
     };
     (shape, dims)
-}
-
-/// The tensor's values as `f32` in row-major order (converted or copied only when the tensor
-/// is not already contiguous `f32`).
-fn f32s(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    if t.dtype() == DType::F32
-        && let Some(slice) = t.as_slice::<f32>()
-    {
-        return std::borrow::Cow::Borrowed(slice);
-    }
-    let data = t.clone().into_data().convert::<f32>();
-    std::borrow::Cow::Owned(data.try_to_vec::<f32>().unwrap_or_default())
 }

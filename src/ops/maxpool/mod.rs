@@ -11,10 +11,12 @@ mod flex;
 pub mod kernels;
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Dispatch, DispatchDevice, backend_extension};
+use burn::backend::{Dispatch, backend_extension};
 use burn::prelude::*;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
+
+use super::runs_on_flex;
 
 /// Square max pooling with "same" padding, and its gradient.
 #[backend_extension(Flex, Autodiff)]
@@ -47,12 +49,4 @@ pub fn max_pool2d_same(x: Tensor<4>, kernel: usize, stride: usize) -> Tensor<4> 
         .with_stride([stride, stride])
         .with_padding_pairs(padding);
     max_pool2d(x, options)
-}
-
-/// Whether tensors on `device` (with or without autodiff) live on burn's `flex` CPU backend.
-fn runs_on_flex(device: &Device) -> bool {
-    matches!(
-        device.clone().inner().as_dispatch(),
-        DispatchDevice::Flex(_)
-    )
 }
