@@ -89,8 +89,8 @@ fn update_running_stats(norm: &BatchNorm, stats: Tensor<2>) {
     let [_, channels] = stats.dims();
     let device = stats.device();
     let m = norm.momentum;
-    let batch_mean = stats.clone().slice([0..1]).reshape([channels]);
-    let batch_var = stats.slice([1..2]).reshape([channels]);
+    let batch_mean = stats.clone().narrow(0, 0, 1).reshape([channels]);
+    let batch_var = stats.narrow(0, 1, 1).reshape([channels]);
     let mean = norm.running_mean.value_sync().to_device(&device);
     let var = norm.running_var.value_sync().to_device(&device);
     let mean = mean.mul_scalar(1.0 - m).add(batch_mean.mul_scalar(m));
