@@ -4,7 +4,7 @@
 // (SwiftShader), and the same architectures in TensorFlow.js (wasm and plain-JS CPU backends,
 // installed from npm into bench/.peers on first use) in the same browser. Prints one JSON line
 // per figure, the last one the ratios petlens / best peer.
-//   node bench/browser.mjs [runs=20]
+//   node bench/browser.mjs [runs=20] [backends=cpu,webgpu]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -16,6 +16,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const peers = path.join(here, '.peers');
 
 const runs = Number(process.argv[2] ?? 20);
+const backends = (process.argv[3] ?? 'cpu,webgpu').split(',');
 
 /** Bytes and gzip bytes of everything the page downloads on a first visit. */
 function sizes() {
@@ -59,7 +60,7 @@ async function peerLatency() {
 
 const ours = {};
 console.log(JSON.stringify({ figure: 'download_bytes', ...sizes() }));
-for (const backend of ['cpu', 'webgpu']) {
+for (const backend of backends) {
   const server = await serve();
   const browser = await launch({ webgpu: backend === 'webgpu' });
   try {

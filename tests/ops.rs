@@ -28,8 +28,10 @@ fn relative_error(ours: Tensor<4>, reference: Tensor<4>) -> f32 {
 }
 
 /// Shapes `[n, c, h, w]`, kernel, padding: the chapter's 3x3 "same", a 5x5, no padding,
-/// non-square planes, and a kernel wider than the unpadded input.
-const CASES: [([usize; 4], usize, usize); 5] = [
+/// non-square planes, a kernel wider than the unpadded input, and more padding than the kernel
+/// reaches.
+const CASES: [([usize; 4], usize, usize); 6] = [
+    ([2, 3, 4, 5], 3, 3),
     ([2, 8, 12, 12], 3, 1),
     ([3, 5, 9, 14], 5, 2),
     ([2, 4, 10, 7], 3, 0),

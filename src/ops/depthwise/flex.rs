@@ -1,5 +1,8 @@
-//! The `flex` (CPU) implementation: the slice kernels of [`super::kernels`] on `f32` tensors;
-//! other element types keep burn's grouped convolution.
+//! The `flex` (CPU) implementation. The forward pass is flex's own depthwise fast path (faster
+//! than a plain-slice kernel, measured in one run: 0.35 against 0.56 ms for a 32 x 56 x 56
+//! input on one thread); the input gradient is that same pass over the output gradient with the
+//! filters turned 180 degrees; the filter gradient, which burn computes one channel at a time,
+//! is [`super::kernels::weight_grad`]. Other element types keep burn's grouped convolution.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -12,19 +15,7 @@ use crate::ops::f32s;
 
 impl DepthwiseConvBackend for Flex {
     fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, padding: usize) -> FlexTensor {
-        let Some(shape) = f32_shape(&x, &weight, padding) else {
-            return burn_conv(x, weight, padding);
-        };
-        let out = kernels::forward(&f32s(&x), &f32s(&weight), shape);
-        tensor(
-            out,
-            [
-                shape.batch,
-                shape.channels,
-                shape.out_height(),
-                shape.out_width(),
-            ],
-        )
+        burn_conv(x, weight, padding)
     }
 
     fn depthwise_conv2d_x_backward(
@@ -36,8 +27,19 @@ impl DepthwiseConvBackend for Flex {
         let Some(shape) = f32_shape(&x, &weight, padding).filter(|_| is_f32(&grad)) else {
             return burn_x_backward(x, weight, grad, padding);
         };
-        let dx = kernels::input_grad(&f32s(&weight), &f32s(&grad), shape);
-        tensor(dx, [shape.batch, shape.channels, shape.height, shape.width])
+        match (shape.kernel - 1).checked_sub(padding) {
+            // The transposed convolution of a stride-1 convolution is a convolution with the
+            // flipped filters and the complementary padding.
+            Some(flipped_padding) => {
+                use burn::backend::ops::FloatTensorOps;
+                let flipped = Flex::float_flip(weight, &[2, 3]);
+                burn_conv(grad, flipped, flipped_padding)
+            }
+            None => {
+                let dx = kernels::input_grad(&f32s(&weight), &f32s(&grad), shape);
+                tensor(dx, [shape.batch, shape.channels, shape.height, shape.width])
+            }
+        }
     }
 
     fn depthwise_conv2d_weight_backward(

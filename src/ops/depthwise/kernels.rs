@@ -1,4 +1,4 @@
-//! Plain-slice kernels of the depthwise convolution and its two gradients, on contiguous `f32`
+//! Plain-slice kernels of the two gradients of the depthwise convolution, on contiguous `f32`
 //! NCHW data. burn's generic backward for grouped convolutions loops over the groups one
 //! convolution at a time (hundreds of tiny convolutions per layer here); these walk each
 //! channel plane once.
@@ -47,36 +47,6 @@ fn valid_range(offset: usize, padding: usize, in_len: usize, out_len: usize) -> 
     let lo = padding.saturating_sub(offset).min(out_len);
     let hi = (in_len + padding).saturating_sub(offset).min(out_len);
     (lo, hi.max(lo))
-}
-
-/// `out[bc]` = depthwise convolution of input plane `bc` with the filter of its channel.
-/// `x`: `[n, c, h, w]`, `weight`: `[c, 1, k, k]`; returns `[n, c, h_out, w_out]`.
-pub fn forward(x: &[f32], weight: &[f32], shape: DepthwiseShape) -> Vec<f32> {
-    let (out_h, out_w, k, p) = (
-        shape.out_height(),
-        shape.out_width(),
-        shape.kernel,
-        shape.padding,
-    );
-    let mut out = vec![0.0; shape.batch * shape.channels * shape.out_plane()];
-    for_each_chunk(&mut out, shape.out_plane(), |bc, plane| {
-        let input = &x[bc * shape.in_plane()..][..shape.in_plane()];
-        let filter = &weight[(bc % shape.channels) * shape.taps()..][..shape.taps()];
-        for oh in 0..out_h {
-            let row = &mut plane[oh * out_w..][..out_w];
-            for i in 0..k {
-                let Some(ih) = (oh + i).checked_sub(p).filter(|&ih| ih < shape.height) else {
-                    continue;
-                };
-                for j in 0..k {
-                    let (lo, hi) = valid_range(j, p, shape.width, out_w);
-                    let src = &input[ih * shape.width + lo + j - p..][..hi - lo];
-                    axpy(filter[i * k + j], src, &mut row[lo..hi]);
-                }
-            }
-        }
-    });
-    out
 }
 
 /// Gradient with respect to the input: every input position collects the output gradients it

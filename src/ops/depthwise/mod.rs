@@ -3,9 +3,9 @@
 //! burn's `flex` CPU backend computes the gradients of grouped convolutions one group at a
 //! time: for the Xception-like classifier's 728-channel depthwise layers that is hundreds of
 //! small convolutions and copies per layer and per step, and it dominated training time (see
-//! BENCHMARKS.md). [`DepthwiseConvBackend`] gives `flex` direct kernels for the forward pass and
-//! both gradients ([`kernels`]), gives `Autodiff` a backward step that calls them, and leaves
-//! every other backend on burn's own convolution.
+//! BENCHMARKS.md). [`DepthwiseConvBackend`] gives `flex` direct gradient kernels ([`kernels`]),
+//! gives `Autodiff` a backward step that calls them, and leaves every other backend on burn's
+//! own convolution.
 
 mod autodiff;
 mod flex;
