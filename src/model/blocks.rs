@@ -65,8 +65,12 @@ impl SeparableConv2d {
     }
 }
 
-/// A `1 x 1` [`Conv2d`] applied as [`pointwise_conv2d`] (same weights, same result).
+/// A `1 x 1` [`Conv2d`] applied as [`pointwise_conv2d`] on the CPU backend (same weights, same
+/// result, faster gradients); other backends keep their own convolution kernels.
 fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if !crate::ops::runs_on_flex(&x.device()) {
+        return conv.forward(x);
+    }
     let bias = conv.bias.as_ref().map(|bias| bias.val());
     pointwise_conv2d(x, conv.weight.val(), bias, conv.stride[0])
 }
