@@ -9,15 +9,14 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, TensorData};
 
-use super::DepthwiseConvBackend;
 use super::kernels::{self, DepthwiseShape};
+use super::{
+    DepthwiseConvBackend, grouped_conv2d, grouped_conv2d_weight_backward, grouped_conv2d_x_backward,
+};
 use crate::ops::f32s;
 
+/// The forward pass is the trait's default: flex's own grouped convolution.
 impl DepthwiseConvBackend for Flex {
-    fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, padding: usize) -> FlexTensor {
-        burn_conv(x, weight, padding)
-    }
-
     fn depthwise_conv2d_x_backward(
         x: FlexTensor,
         weight: FlexTensor,
@@ -25,7 +24,7 @@ impl DepthwiseConvBackend for Flex {
         padding: usize,
     ) -> FlexTensor {
         let Some(shape) = f32_shape(&x, &weight, padding).filter(|_| is_f32(&grad)) else {
-            return burn_x_backward(x, weight, grad, padding);
+            return grouped_conv2d_x_backward::<Flex>(x, weight, grad, padding);
         };
         match (shape.kernel - 1).checked_sub(padding) {
             // The transposed convolution of a stride-1 convolution is a convolution with the
@@ -33,7 +32,7 @@ impl DepthwiseConvBackend for Flex {
             Some(flipped_padding) => {
                 use burn::backend::ops::FloatTensorOps;
                 let flipped = Flex::float_flip(weight, &[2, 3]);
-                burn_conv(grad, flipped, flipped_padding)
+                grouped_conv2d::<Flex>(grad, flipped, flipped_padding)
             }
             None => {
                 let dx = kernels::input_grad(&f32s(&weight), &f32s(&grad), shape);
@@ -49,7 +48,7 @@ impl DepthwiseConvBackend for Flex {
         padding: usize,
     ) -> FlexTensor {
         let Some(shape) = f32_shape(&x, &weight, padding).filter(|_| is_f32(&grad)) else {
-            return burn_weight_backward(x, weight, grad, padding);
+            return grouped_conv2d_weight_backward::<Flex>(x, weight, grad, padding);
         };
         let dw = kernels::weight_grad(&f32s(&x), &f32s(&grad), shape);
         tensor(dw, [shape.channels, 1, shape.kernel, shape.kernel])
@@ -81,32 +80,4 @@ fn is_f32(t: &FlexTensor) -> bool {
 
 fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
     FlexTensor::from_data(TensorData::new(values, shape))
-}
-
-fn burn_conv(x: FlexTensor, weight: FlexTensor, padding: usize) -> FlexTensor {
-    use burn::backend::ops::ModuleOps;
-    let options = super::depthwise_options(&x, padding);
-    Flex::conv2d(x, weight, None, options)
-}
-
-fn burn_x_backward(
-    x: FlexTensor,
-    weight: FlexTensor,
-    grad: FlexTensor,
-    padding: usize,
-) -> FlexTensor {
-    use burn::backend::ops::ModuleOps;
-    let options = super::depthwise_options(&x, padding);
-    Flex::conv2d_x_backward(x, weight, grad, options)
-}
-
-fn burn_weight_backward(
-    x: FlexTensor,
-    weight: FlexTensor,
-    grad: FlexTensor,
-    padding: usize,
-) -> FlexTensor {
-    use burn::backend::ops::ModuleOps;
-    let options = super::depthwise_options(&x, padding);
-    Flex::conv2d_weight_backward(x, weight, grad, options)
 }

@@ -28,8 +28,7 @@ pub trait DepthwiseConvBackend: burn::backend::Backend {
         weight: FloatTensor<Self>,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let options = depthwise_options(&x, padding);
-        Self::conv2d(x, weight, None, options)
+        grouped_conv2d::<Self>(x, weight, padding)
     }
 
     /// Gradient of [`Self::depthwise_conv2d`] with respect to `x` (same shape as `x`).
@@ -39,8 +38,7 @@ pub trait DepthwiseConvBackend: burn::backend::Backend {
         grad: FloatTensor<Self>,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let options = depthwise_options(&x, padding);
-        Self::conv2d_x_backward(x, weight, grad, options)
+        grouped_conv2d_x_backward::<Self>(x, weight, grad, padding)
     }
 
     /// Gradient of [`Self::depthwise_conv2d`] with respect to `weight` (same shape as `weight`).
@@ -50,15 +48,46 @@ pub trait DepthwiseConvBackend: burn::backend::Backend {
         grad: FloatTensor<Self>,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let options = depthwise_options(&x, padding);
-        Self::conv2d_weight_backward(x, weight, grad, options)
+        grouped_conv2d_weight_backward::<Self>(x, weight, grad, padding)
     }
 }
 
 /// burn's options for the same convolution: `groups` = channels.
-fn depthwise_options<T: burn::backend::TensorMetadata>(x: &T, padding: usize) -> ConvOptions<2> {
+fn depthwise_options(x: &impl burn::backend::TensorMetadata, padding: usize) -> ConvOptions<2> {
     let channels = x.shape()[1];
     ConvOptions::new([1, 1], [padding, padding], [1, 1], channels)
+}
+
+/// burn's grouped convolution: the default body, and `flex`'s fallback for other element types.
+fn grouped_conv2d<B: burn::backend::Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    padding: usize,
+) -> FloatTensor<B> {
+    let options = depthwise_options(&x, padding);
+    B::conv2d(x, weight, None, options)
+}
+
+/// burn's input gradient of [`grouped_conv2d`].
+fn grouped_conv2d_x_backward<B: burn::backend::Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    padding: usize,
+) -> FloatTensor<B> {
+    let options = depthwise_options(&x, padding);
+    B::conv2d_x_backward(x, weight, grad, options)
+}
+
+/// burn's filter gradient of [`grouped_conv2d`] (one group at a time).
+fn grouped_conv2d_weight_backward<B: burn::backend::Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    padding: usize,
+) -> FloatTensor<B> {
+    let options = depthwise_options(&x, padding);
+    B::conv2d_weight_backward(x, weight, grad, options)
 }
 
 #[cfg(any(feature = "wgpu", feature = "cuda", target_arch = "wasm32"))]
