@@ -263,3 +263,95 @@ fn batch_norm_matches_burns_in_training_and_inference() {
         assert!(err < 1e-5, "{shape:?} inference: {err}");
     }
 }
+
+/// `[n, c_in, h, w]`, `c_out`, kernel, stride, padding `(before, after)` per axis: the
+/// segmenter's "same" 3x3 (symmetric at stride 1, one extra row and column after at stride 2
+/// on even sizes), the classifier's 5x5 "valid" stem, non-square planes, odd sizes, and more
+/// padding than the window reaches.
+const DENSE_CASES: [([usize; 4], usize, usize, usize, [(usize, usize); 2]); 6] = [
+    ([2, 3, 8, 8], 4, 3, 1, [(1, 1), (1, 1)]),
+    ([2, 5, 10, 10], 6, 3, 2, [(0, 1), (0, 1)]),
+    ([3, 3, 12, 9], 4, 5, 1, [(0, 0), (0, 0)]),
+    ([2, 4, 9, 7], 3, 3, 2, [(1, 1), (1, 1)]),
+    ([1, 2, 5, 6], 3, 3, 1, [(3, 2), (2, 3)]),
+    ([4, 7, 6, 5], 5, 1, 2, [(0, 0), (0, 0)]),
+];
+
+#[test]
+fn dense_convolution_and_its_gradients_match_burns() {
+    use burn::backend::ops::ConvOptions;
+    use petlens::ops::dense_conv2d;
+    let device = Device::flex().autodiff();
+    for (shape, c_out, k, stride, padding) in DENSE_CASES {
+        let label = format!("{shape:?} -> {c_out}, k{k} s{stride} p{padding:?}");
+        let options = ConvOptions::new_with_padding([stride, stride], padding, [1, 1], 1);
+        let x = normal(shape, &device).require_grad();
+        let weight = normal([c_out, shape[1], k, k], &device).require_grad();
+        let bias = Tensor::<1>::random([c_out], Distribution::Normal(0.0, 1.0), &device)
+            .require_grad();
+        let run = |conv: fn(_, _, _, ConvOptions<2>) -> Tensor<4>| {
+            conv(x.clone(), weight.clone(), Some(bias.clone()), options.clone())
+        };
+        let (ours, reference) = (run(dense_conv2d), run(conv2d));
+        assert_eq!(ours.dims(), reference.dims(), "{label}");
+        let probe = normal(ours.dims(), &device);
+        let ours_grads = (ours.clone() * probe.clone()).sum().backward();
+        let reference_grads = (reference.clone() * probe).sum().backward();
+        assert!(relative_error(ours, reference) < 1e-5, "{label}");
+        for (name, err) in [
+            ("input", relative_error(x.grad(&ours_grads).unwrap(), x.grad(&reference_grads).unwrap())),
+            ("weight", relative_error(weight.grad(&ours_grads).unwrap(), weight.grad(&reference_grads).unwrap())),
+        ] {
+            assert!(err < 1e-5, "{label}: {name} gradient error {err}");
+        }
+        let bias_err = (bias.grad(&ours_grads).unwrap() - bias.grad(&reference_grads).unwrap())
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(bias_err < 1e-3, "{label}: bias gradient error {bias_err}");
+    }
+}
+
+#[test]
+fn transposed_convolution_and_its_gradients_match_burns() {
+    use burn::backend::ops::ConvTransposeOptions;
+    use burn::tensor::module::conv_transpose2d;
+    use petlens::ops::dense_conv_transpose2d;
+    let device = Device::flex().autodiff();
+    // The segmenter's decoder units (3x3, padding 1, stride 1, and stride 2 with one output
+    // padding row and column, which doubles the size), odd and non-square inputs, a 4x4 window.
+    let cases = [
+        ([2, 4, 5, 5], 3, 3, 1, 1, 0),
+        ([2, 4, 5, 6], 3, 3, 2, 1, 1),
+        ([3, 2, 7, 4], 5, 3, 2, 1, 1),
+        ([1, 3, 4, 4], 2, 4, 2, 1, 0),
+        ([2, 3, 3, 5], 4, 3, 1, 0, 0),
+    ];
+    for (shape, c_out, k, stride, padding, padding_out) in cases {
+        let label = format!("{shape:?} -> {c_out}, k{k} s{stride} p{padding} o{padding_out}");
+        let options = ConvTransposeOptions::new(
+            [stride, stride],
+            [padding, padding],
+            [padding_out, padding_out],
+            [1, 1],
+            1,
+        );
+        let x = normal(shape, &device).require_grad();
+        let weight = normal([shape[1], c_out, k, k], &device).require_grad();
+        let run = |conv: fn(_, _, _, ConvTransposeOptions<2>) -> Tensor<4>| {
+            conv(x.clone(), weight.clone(), None, options.clone())
+        };
+        let (ours, reference) = (run(dense_conv_transpose2d), run(conv_transpose2d));
+        assert_eq!(ours.dims(), reference.dims(), "{label}");
+        let probe = normal(ours.dims(), &device);
+        let ours_grads = (ours.clone() * probe.clone()).sum().backward();
+        let reference_grads = (reference.clone() * probe).sum().backward();
+        assert!(relative_error(ours, reference) < 1e-5, "{label}");
+        for (name, err) in [
+            ("input", relative_error(x.grad(&ours_grads).unwrap(), x.grad(&reference_grads).unwrap())),
+            ("weight", relative_error(weight.grad(&ours_grads).unwrap(), weight.grad(&reference_grads).unwrap())),
+        ] {
+            assert!(err < 1e-5, "{label}: {name} gradient error {err}");
+        }
+    }
+}

@@ -7,7 +7,11 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::ops::{batch_norm, depthwise_conv2d, max_pool2d_same, pointwise_conv2d};
+use crate::ops::maxpool::kernels::same_padding;
+use crate::ops::{
+    batch_norm, dense_conv_transpose2d, dense_conv2d, depthwise_conv2d, max_pool2d_same,
+    pointwise_conv2d,
+};
 
 /// Configuration of a [`SeparableConv2d`].
 #[derive(Config, Debug)]
@@ -75,6 +79,39 @@ fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     pointwise_conv2d(x, conv.weight.val(), bias, conv.stride[0])
 }
 
+/// `conv.forward(x)` for a dense [`Conv2d`], through [`dense_conv2d`] (same weights, same
+/// result, faster on the CPU).
+pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    use burn::backend::ops::ConvOptions;
+    let [_, _, h, w] = x.dims();
+    let [k_h, k_w] = conv.kernel_size;
+    let padding = match conv.padding {
+        PaddingConfig2d::Same => [
+            same_padding(k_h, conv.stride[0], h),
+            same_padding(k_w, conv.stride[1], w),
+        ],
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+    };
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    let bias = conv.bias.as_ref().map(|bias| bias.val());
+    dense_conv2d(x, conv.weight.val(), bias, options)
+}
+
+/// `conv.forward(x)` for a [`ConvTranspose2d`], through [`dense_conv_transpose2d`].
+fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    use burn::backend::ops::ConvTransposeOptions;
+    let options = ConvTransposeOptions::new(
+        conv.stride,
+        conv.padding,
+        conv.padding_out,
+        conv.dilation,
+        conv.groups,
+    );
+    let bias = conv.bias.as_ref().map(|bias| bias.val());
+    dense_conv_transpose2d(x, conv.weight.val(), bias, options)
+}
+
 /// A "same"-padded [`MaxPool2d`] applied as [`max_pool2d_same`] (same result, faster on the CPU).
 fn max_pool(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     max_pool2d_same(x, pool.kernel_size[0], pool.stride[0])
@@ -119,7 +156,7 @@ impl ConvBnReluConfig {
 impl ConvBnRelu {
     /// `[n, c_in, h, w]` -> `[n, c_out, h / stride, w / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(batch_norm(&self.norm, self.conv.forward(x)))
+        relu(batch_norm(&self.norm, conv2d(&self.conv, x)))
     }
 }
 
@@ -149,7 +186,7 @@ impl SpatialConv {
     /// `[n, c_in, h, w]` -> `[n, c_out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            SpatialConv::Plain(conv) => conv.forward(x),
+            SpatialConv::Plain(conv) => conv2d(conv, x),
             SpatialConv::Separable(conv) => conv.forward(x),
         }
     }
@@ -321,6 +358,6 @@ impl TransposedConvBnReluConfig {
 impl TransposedConvBnRelu {
     /// `[n, c_in, h, w]` -> `[n, c_out, h * stride, w * stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(batch_norm(&self.norm, self.conv.forward(x)))
+        relu(batch_norm(&self.norm, conv_transpose2d(&self.conv, x)))
     }
 }

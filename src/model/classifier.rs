@@ -5,7 +5,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use super::blocks::{LayerVisitor, ResidualBlock, ResidualBlockConfig};
+use super::blocks::{LayerVisitor, ResidualBlock, ResidualBlockConfig, conv2d};
 
 /// Configuration of the [`Classifier`].
 #[derive(Config, Debug)]
@@ -63,7 +63,7 @@ impl Classifier {
     /// `[n, 3, s, s]` in [0, 1] -> `[n, c, h, w]`.
     pub fn features_at(&self, x: Tensor<4>, depth: Option<usize>) -> Tensor<4> {
         let take = depth.map_or(self.blocks.len(), |d| (d + 1).min(self.blocks.len()));
-        let x = self.stem.forward(x); // [n, 32, s - 4, s - 4]
+        let x = conv2d(&self.stem, x); // [n, 32, s - 4, s - 4]
         self.blocks[..take]
             .iter()
             .fold(x, |x, block| block.forward(x)) // [n, c, h, w], halved per block
@@ -99,7 +99,7 @@ impl Classifier {
     /// Runs the convolutional base, handing every layer's output to `visit` (`stem`, then
     /// `block.<i>.sepconv1`, `.sepconv2`, `.maxpool`, `.add` per block) until it returns false.
     pub fn visit_layers(&self, x: Tensor<4>, visit: &mut LayerVisitor<'_>) {
-        let x = self.stem.forward(x); // [n, 32, s - 4, s - 4]
+        let x = conv2d(&self.stem, x); // [n, 32, s - 4, s - 4]
         if !visit("stem".into(), &x) {
             return;
         }

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::blocks::{
-    ConvBnRelu, ConvBnReluConfig, TransposedConvBnRelu, TransposedConvBnReluConfig,
+    ConvBnRelu, ConvBnReluConfig, TransposedConvBnRelu, TransposedConvBnReluConfig, conv2d,
 };
 
 /// The segmentation classes, in the order of the model's output channels (trimap value - 1).
@@ -86,7 +86,7 @@ impl Segmenter {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.encoder.iter().fold(x, |x, unit| unit.forward(x)); // [n, 4w, s/8, s/8]
         let x = self.decoder.iter().fold(x, |x, unit| unit.forward(x)); // [n, w, s, s]
-        self.classes.forward(x) // [n, classes, s, s]
+        conv2d(&self.classes, x) // [n, classes, s, s]
     }
 
     /// Per-pixel class probabilities. `[n, 3, s, s]` -> `[n, classes, s, s]`, summing to 1 over dim 1.

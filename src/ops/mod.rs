@@ -3,11 +3,14 @@
 //! a backward step for `Autodiff`, and tests against burn's own operation (`tests/ops.rs`).
 
 pub mod batchnorm;
+pub mod conv;
 pub mod depthwise;
+mod gemm;
 pub mod maxpool;
 pub mod pointwise;
 
 pub use batchnorm::{BatchNormBackend, batch_norm};
+pub use conv::{DenseConvBackend, dense_conv_transpose2d, dense_conv2d};
 pub use depthwise::{DepthwiseConvBackend, depthwise_conv2d};
 pub use maxpool::{MaxPoolBackend, max_pool2d_same};
 pub use pointwise::pointwise_conv2d;
@@ -54,4 +57,38 @@ pub(crate) fn f32s(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, 
     }
     let data = t.clone().into_data().convert::<f32>();
     std::borrow::Cow::Owned(data.try_to_vec::<f32>().unwrap_or_default())
+}
+
+/// The sum over `count` items of what `add(index, acc)` adds into a zeroed `len`-long
+/// accumulator: items are spread over all cores natively (one accumulator per worker, summed at
+/// the end) and run in order on wasm.
+pub(crate) fn sum_over(
+    count: usize,
+    len: usize,
+    add: impl Fn(usize, &mut [f32]) + Send + Sync,
+) -> Vec<f32> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        (0..count)
+            .into_par_iter()
+            .fold(
+                || vec![0.0; len],
+                |mut acc, i| {
+                    add(i, &mut acc);
+                    acc
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
+            })
+            .unwrap_or_else(|| vec![0.0; len])
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let mut acc = vec![0.0; len];
+        (0..count).for_each(|i| add(i, &mut acc));
+        acc
+    }
 }
