@@ -264,11 +264,17 @@ fn batch_norm_matches_burns_in_training_and_inference() {
     }
 }
 
+type DenseCase = ([usize; 4], usize, usize, usize, [(usize, usize); 2]);
+
 /// `[n, c_in, h, w]`, `c_out`, kernel, stride, padding `(before, after)` per axis: the
 /// segmenter's "same" 3x3 (symmetric at stride 1, one extra row and column after at stride 2
-/// on even sizes), the classifier's 5x5 "valid" stem, non-square planes, odd sizes, and more
-/// padding than the window reaches.
-const DENSE_CASES: [([usize; 4], usize, usize, usize, [(usize, usize); 2]); 6] = [
+/// on even sizes) and its class scores (many channels to 3), the classifier's 5x5 "valid"
+/// stem, non-square planes, odd sizes, more padding than the window reaches, and a plane so wide that the kernels unroll one output row
+/// at a time (more than 4 MB of patches per row), so that a band lies entirely in the padding
+/// above the input.
+const DENSE_CASES: [DenseCase; 8] = [
+    ([1, 64, 2, 1900], 40, 3, 1, [(1, 1), (1, 1)]),
+    ([2, 16, 7, 9], 3, 3, 1, [(1, 1), (1, 1)]),
     ([2, 3, 8, 8], 4, 3, 1, [(1, 1), (1, 1)]),
     ([2, 5, 10, 10], 6, 3, 2, [(0, 1), (0, 1)]),
     ([3, 3, 12, 9], 4, 5, 1, [(0, 0), (0, 0)]),
@@ -287,10 +293,15 @@ fn dense_convolution_and_its_gradients_match_burns() {
         let options = ConvOptions::new_with_padding([stride, stride], padding, [1, 1], 1);
         let x = normal(shape, &device).require_grad();
         let weight = normal([c_out, shape[1], k, k], &device).require_grad();
-        let bias = Tensor::<1>::random([c_out], Distribution::Normal(0.0, 1.0), &device)
-            .require_grad();
+        let bias =
+            Tensor::<1>::random([c_out], Distribution::Normal(0.0, 1.0), &device).require_grad();
         let run = |conv: fn(_, _, _, ConvOptions<2>) -> Tensor<4>| {
-            conv(x.clone(), weight.clone(), Some(bias.clone()), options.clone())
+            conv(
+                x.clone(),
+                weight.clone(),
+                Some(bias.clone()),
+                options.clone(),
+            )
         };
         let (ours, reference) = (run(dense_conv2d), run(conv2d));
         assert_eq!(ours.dims(), reference.dims(), "{label}");
@@ -299,8 +310,20 @@ fn dense_convolution_and_its_gradients_match_burns() {
         let reference_grads = (reference.clone() * probe).sum().backward();
         assert!(relative_error(ours, reference) < 1e-5, "{label}");
         for (name, err) in [
-            ("input", relative_error(x.grad(&ours_grads).unwrap(), x.grad(&reference_grads).unwrap())),
-            ("weight", relative_error(weight.grad(&ours_grads).unwrap(), weight.grad(&reference_grads).unwrap())),
+            (
+                "input",
+                relative_error(
+                    x.grad(&ours_grads).unwrap(),
+                    x.grad(&reference_grads).unwrap(),
+                ),
+            ),
+            (
+                "weight",
+                relative_error(
+                    weight.grad(&ours_grads).unwrap(),
+                    weight.grad(&reference_grads).unwrap(),
+                ),
+            ),
         ] {
             assert!(err < 1e-5, "{label}: {name} gradient error {err}");
         }
@@ -348,8 +371,20 @@ fn transposed_convolution_and_its_gradients_match_burns() {
         let reference_grads = (reference.clone() * probe).sum().backward();
         assert!(relative_error(ours, reference) < 1e-5, "{label}");
         for (name, err) in [
-            ("input", relative_error(x.grad(&ours_grads).unwrap(), x.grad(&reference_grads).unwrap())),
-            ("weight", relative_error(weight.grad(&ours_grads).unwrap(), weight.grad(&reference_grads).unwrap())),
+            (
+                "input",
+                relative_error(
+                    x.grad(&ours_grads).unwrap(),
+                    x.grad(&reference_grads).unwrap(),
+                ),
+            ),
+            (
+                "weight",
+                relative_error(
+                    weight.grad(&ours_grads).unwrap(),
+                    weight.grad(&reference_grads).unwrap(),
+                ),
+            ),
         ] {
             assert!(err < 1e-5, "{label}: {name} gradient error {err}");
         }

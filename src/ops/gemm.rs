@@ -88,7 +88,13 @@ fn fits(len: usize, [rows, cols]: [usize; 2], row_stride: usize, col_stride: usi
 ///
 /// # Panics
 /// If the shapes do not chain.
-pub(crate) fn matmul(dst: MatMut<'_>, lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: bool, parallel: bool) {
+pub(crate) fn matmul(
+    dst: MatMut<'_>,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    accumulate: bool,
+    parallel: bool,
+) {
     assert!(
         dst.rows == lhs.rows && dst.cols == rhs.cols && lhs.cols == rhs.rows,
         "matmul shapes: [{}, {}] = [{}, {}] x [{}, {}]",

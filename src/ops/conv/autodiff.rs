@@ -108,8 +108,11 @@ impl<B: DenseConvBackend, C: CheckpointStrategy> DenseConvBackend for Autodiff<B
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let weight_state = prep.checkpoint(&weight);
-                let out =
-                    B::dense_conv_transpose2d(x.into_primitive(), weight.into_primitive(), geometry);
+                let out = B::dense_conv_transpose2d(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    geometry,
+                );
                 prep.finish((x_state, weight_state, geometry), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::dense_conv_transpose2d(
@@ -126,7 +129,8 @@ impl<B: DenseConvBackend, C: CheckpointStrategy> DenseConvBackend for Autodiff<B
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
         // Reached only when differentiating twice: the result is a constant for the graph.
-        let dx = B::dense_conv2d_x_backward(weight.into_primitive(), grad.into_primitive(), geometry);
+        let dx =
+            B::dense_conv2d_x_backward(weight.into_primitive(), grad.into_primitive(), geometry);
         FloatTensor::<Self>::new(dx)
     }
 
@@ -136,7 +140,8 @@ impl<B: DenseConvBackend, C: CheckpointStrategy> DenseConvBackend for Autodiff<B
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
         // Reached only when differentiating twice: the result is a constant for the graph.
-        let dw = B::dense_conv2d_weight_backward(x.into_primitive(), grad.into_primitive(), geometry);
+        let dw =
+            B::dense_conv2d_weight_backward(x.into_primitive(), grad.into_primitive(), geometry);
         FloatTensor::<Self>::new(dw)
     }
 }

@@ -3,11 +3,13 @@
 //! into a `[c_in·k_h·k_w, pixels]` matrix, and
 //!
 //! - the forward pass is `y = W · cols`,
-//! - the input gradient is `cols_grad = Wᵀ · dy`, added back onto the input positions ("col2im"),
-//! - the filter gradient is `dW += dy · colsᵀ`, summed over images and bands.
+//! - the filter gradient is `dW += dy · colsᵀ`, summed over images and bands,
+//! - the input gradient is itself a forward pass: at stride 1, of `dy` by the filters turned
+//!   180 degrees; at stride 2, one per output phase ("sub-pixel" convolutions, see [`Phase`]);
+//!   what fits neither is `Wᵀ · dy` added back onto the input positions ("col2im").
 //!
-//! Each is one full-width matrix product. A band keeps the unrolled matrix near 1 MB, so that it
-//! is still in cache when the product reads it.
+//! Each is one full-width matrix product. A band bounds the unrolled matrix to a few MB, about
+//! the size of the last-level cache, so that the product reads it back from there.
 
 use std::ops::Range;
 
@@ -29,8 +31,9 @@ pub struct ConvShape {
     pub padding: [usize; 2],
 }
 
-/// Unrolled-patch floats a band aims at (1 MB of `f32`).
-const BAND_FLOATS: usize = 1 << 18;
+/// Unrolled-patch floats a band aims at (4 MB of `f32`: larger bands measured faster up to
+/// this size in `train bench`, fewer and wider matrix products).
+const BAND_FLOATS: usize = 1 << 20;
 
 impl ConvShape {
     fn input_len(&self) -> usize {
@@ -62,12 +65,24 @@ impl ConvShape {
 
     /// The output columns `ox` whose window column `kx` falls inside the input, as a range.
     fn valid_columns(&self, kx: usize) -> Range<usize> {
-        valid_range(self.output[1], self.stride[1], self.padding[1], kx, self.input[1])
+        valid_range(
+            self.output[1],
+            self.stride[1],
+            self.padding[1],
+            kx,
+            self.input[1],
+        )
     }
 }
 
 /// Outputs `o < count` with `0 <= o * stride + offset - padding < size`.
-fn valid_range(count: usize, stride: usize, padding: usize, offset: usize, size: usize) -> Range<usize> {
+fn valid_range(
+    count: usize,
+    stride: usize,
+    padding: usize,
+    offset: usize,
+    size: usize,
+) -> Range<usize> {
     let start = padding.saturating_sub(offset).div_ceil(stride);
     let end = if size + padding > offset {
         ((size + padding - offset - 1) / stride + 1).min(count)
@@ -153,8 +168,10 @@ fn unroll_contiguous(
     let last = (plane.len() as isize - shift).clamp(first as isize, dst.len() as isize) as usize;
     dst[..first].fill(0.0);
     dst[last..].fill(0.0);
-    let start = (shift + first as isize) as usize;
-    dst[first..last].copy_from_slice(&plane[start..start + (last - first)]);
+    if first < last {
+        let start = (shift + first as isize) as usize;
+        dst[first..last].copy_from_slice(&plane[start..start + (last - first)]);
+    }
     let valid = shape.valid_columns(kx);
     for row in dst.chunks_exact_mut(shape.output[1]) {
         row[..valid.start].fill(0.0);
@@ -192,7 +209,36 @@ fn col2im(shape: &ConvShape, cols: &[f32], band: Range<usize>, dx: &mut [f32]) {
 }
 
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in, k_h, k_w]` -> `[n, c_out, out_h, out_w]`.
+///
+/// A stride-1 convolution down to far fewer channels (the segmenter's class scores: 32 or 64
+/// channels to 3) is the adjoint of its [`flipped`] convolution: `Wᵀ · x` per band, scattered,
+/// unrolls `c_out·k·k` rows instead of `c_in·k·k`.
 pub fn forward(x: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
+    match narrowing(&shape) {
+        Some(flipped) => scatter_input_grad(&flip_filters(weight, &shape), x, flipped),
+        None => unrolled_forward(x, weight, shape),
+    }
+}
+
+/// Gradient with respect to the filters, summed over the batch: `[c_out, c_in, k_h, k_w]`.
+///
+/// For a stride-1 convolution down to far fewer channels, the filter gradient of its
+/// [`flipped`] convolution (`dy` unrolled instead of `x`), turned back.
+pub fn weight_grad(x: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
+    match narrowing(&shape) {
+        Some(flipped) => flip_filters(&unrolled_weight_grad(dy, x, flipped), &flipped),
+        None => unrolled_weight_grad(x, dy, shape),
+    }
+}
+
+/// The [`flipped`] convolution of a stride-1 convolution with at most half as many output as
+/// input channels, where unrolling the output side is the cheaper way round.
+fn narrowing(shape: &ConvShape) -> Option<ConvShape> {
+    flipped(shape).filter(|_| 2 * shape.channels_out <= shape.channels_in)
+}
+
+/// [`forward`] with the input unrolled.
+fn unrolled_forward(x: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
     let mut y = vec![0.0; shape.batch * shape.output_len()];
     let (patch, pixels, out_w) = (shape.patch_len(), shape.output_pixels(), shape.output[1]);
     let weight = MatRef::rows(weight, [shape.channels_out, patch], patch);
@@ -279,13 +325,18 @@ impl Phase {
         let [k_h, k_w] = shape.kernel;
         let [taps_y, taps_x] = self.conv.kernel;
         let [s_y, s_x] = shape.stride;
-        let mut filters = Vec::with_capacity(shape.channels_in * shape.channels_out * taps_y * taps_x);
+        let mut filters =
+            Vec::with_capacity(shape.channels_in * shape.channels_out * taps_y * taps_x);
         for i in 0..shape.channels_in {
             for o in 0..shape.channels_out {
                 let window = &weight[(o * shape.channels_in + i) * k_h * k_w..][..k_h * k_w];
                 for t_y in (0..taps_y).rev() {
                     let row = &window[(self.first_tap[0] + t_y * s_y) * k_w..][..k_w];
-                    filters.extend((0..taps_x).rev().map(|t_x| row[self.first_tap[1] + t_x * s_x]));
+                    filters.extend(
+                        (0..taps_x)
+                            .rev()
+                            .map(|t_x| row[self.first_tap[1] + t_x * s_x]),
+                    );
                 }
             }
         }
@@ -336,7 +387,9 @@ fn flip_filters(weight: &[f32], shape: &ConvShape) -> Vec<f32> {
     for (o, filters) in weight.chunks_exact(shape.channels_in * window).enumerate() {
         for (i, filter) in filters.chunks_exact(window).enumerate() {
             let dst = &mut flipped[(i * shape.channels_out + o) * window..][..window];
-            dst.iter_mut().zip(filter.iter().rev()).for_each(|(d, s)| *d = *s);
+            dst.iter_mut()
+                .zip(filter.iter().rev())
+                .for_each(|(d, s)| *d = *s);
         }
     }
     flipped
@@ -355,15 +408,21 @@ fn scatter_input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> 
             let (start, width) = (band.start * out_w, band.len() * out_w);
             cols.resize(patch * width, 0.0);
             let dy = MatRef::rows(&dy[start..], [shape.channels_out, width], pixels);
-            matmul(MatMut::rows(&mut cols, [patch, width], width), weight_t, dy, false, parallel);
+            matmul(
+                MatMut::rows(&mut cols, [patch, width], width),
+                weight_t,
+                dy,
+                false,
+                parallel,
+            );
             col2im(&shape, &cols, band, dx);
         }
     });
     dx
 }
 
-/// Gradient with respect to the filters, summed over the batch: `[c_out, c_in, k_h, k_w]`.
-pub fn weight_grad(x: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
+/// [`weight_grad`] with the input unrolled.
+fn unrolled_weight_grad(x: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     let (patch, pixels, out_w) = (shape.patch_len(), shape.output_pixels(), shape.output[1]);
     let parallel = shape.batch == 1;
     crate::ops::sum_over(shape.batch, shape.channels_out * patch, |b, dw| {
