@@ -22,8 +22,10 @@ const types = {
 
 /** Serves dist/ at / and tests/fixtures/ at /fixtures/. `fail` maps a path to an HTTP status,
  * 'truncate' (the first half only) or another path served in its place, to simulate broken
- * downloads and stale files. */
-export async function serve({ fail = {}, mounts = {} } = {}) {
+ * downloads and stale files. `revalidate` makes it answer like a static file host (an ETag,
+ * `cache-control: no-cache`, 304 when unchanged), so that a second visit reuses the browser's
+ * HTTP cache; off in the tests, whose pages must never see a stale file. */
+export async function serve({ fail = {}, mounts = {}, revalidate = false } = {}) {
   const requests = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
@@ -39,11 +41,15 @@ export async function serve({ fail = {}, mounts = {} } = {}) {
     if (!file.startsWith(base)) { res.writeHead(403); res.end(); return; }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!fs.existsSync(file)) { res.writeHead(404); res.end(); return; }
+    const stat = fs.statSync(file);
+    const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+    if (revalidate && req.headers['if-none-match'] === etag) { res.writeHead(304, { etag }); res.end(); return; }
     let body = fs.readFileSync(file);
     if (rule === 'truncate') body = body.subarray(0, body.length >> 1);
     res.writeHead(200, {
       'content-type': types[path.extname(file)] ?? 'application/octet-stream',
       'content-length': body.length,
+      ...(revalidate ? { etag, 'cache-control': 'no-cache' } : {}),
     });
     res.end(body);
   });
