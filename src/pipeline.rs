@@ -165,9 +165,16 @@ impl Pipeline {
         classifier: &[u8],
         device: &Device,
     ) -> Result<Self, WeightsError> {
+        // Decoded on the CPU and moved to `device` afterwards: the weights are stored in f16,
+        // which a WebGPU adapter without `shader-f16` cannot hold even for the cast to f32.
+        let cpu = Device::flex();
         Ok(Self {
-            segmenter: weights::from_bytes(segmenter_config.init(device), segmenter)?.valid(),
-            classifier: weights::from_bytes(classifier_config.init(device), classifier)?.valid(),
+            segmenter: weights::from_bytes(segmenter_config.init(&cpu), segmenter)?
+                .to_device(device)
+                .valid(),
+            classifier: weights::from_bytes(classifier_config.init(&cpu), classifier)?
+                .to_device(device)
+                .valid(),
             segmenter_size: segmenter_config.image_size,
             classifier_size: classifier_config.image_size,
             device: device.clone(),
