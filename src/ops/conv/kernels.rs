@@ -3,7 +3,9 @@
 //! into a `[c_in·k_h·k_w, pixels]` matrix, and
 //!
 //! - the forward pass is `y = W · cols`,
-//! - the filter gradient is `dW += dy · colsᵀ`, summed over images and bands,
+//! - the filter gradient is `dW += dy · colsᵀ`, summed over images and bands
+//!   (for a stride-1 convolution down to few channels, both go through the flipped convolution
+//!   instead, which unrolls the narrow side; see [`forward`]),
 //! - the input gradient is itself a forward pass: at stride 1, of `dy` by the filters turned
 //!   180 degrees; at stride 2, one per output phase ("sub-pixel" convolutions, see [`Phase`]);
 //!   what fits neither is `Wᵀ · dy` added back onto the input positions ("col2im").
