@@ -264,6 +264,27 @@ fn batch_norm_matches_burns_in_training_and_inference() {
     }
 }
 
+/// Asserts that `ours` matches `reference` and that a random linear read-out of each gives the
+/// same gradients for the input and the weight; returns both sets of gradients.
+fn assert_same_with_gradients(
+    label: &str,
+    ours: Tensor<4>,
+    reference: Tensor<4>,
+    [x, weight]: [&Tensor<4>; 2],
+) -> (burn::tensor::Gradients, burn::tensor::Gradients) {
+    assert_eq!(ours.dims(), reference.dims(), "{label}");
+    let probe = normal(ours.dims(), &ours.device());
+    let ours_grads = (ours.clone() * probe.clone()).sum().backward();
+    let reference_grads = (reference.clone() * probe).sum().backward();
+    assert!(relative_error(ours, reference) < 1e-5, "{label}");
+    for (name, t) in [("input", x), ("weight", weight)] {
+        let (a, b) = (t.grad(&ours_grads), t.grad(&reference_grads));
+        let err = relative_error(a.expect("gradient"), b.expect("gradient"));
+        assert!(err < 1e-5, "{label}: {name} gradient error {err}");
+    }
+    (ours_grads, reference_grads)
+}
+
 type DenseCase = ([usize; 4], usize, usize, usize, [(usize, usize); 2]);
 
 /// `[n, c_in, h, w]`, `c_out`, kernel, stride, padding `(before, after)` per axis: the
@@ -304,29 +325,8 @@ fn dense_convolution_and_its_gradients_match_burns() {
             )
         };
         let (ours, reference) = (run(dense_conv2d), run(conv2d));
-        assert_eq!(ours.dims(), reference.dims(), "{label}");
-        let probe = normal(ours.dims(), &device);
-        let ours_grads = (ours.clone() * probe.clone()).sum().backward();
-        let reference_grads = (reference.clone() * probe).sum().backward();
-        assert!(relative_error(ours, reference) < 1e-5, "{label}");
-        for (name, err) in [
-            (
-                "input",
-                relative_error(
-                    x.grad(&ours_grads).unwrap(),
-                    x.grad(&reference_grads).unwrap(),
-                ),
-            ),
-            (
-                "weight",
-                relative_error(
-                    weight.grad(&ours_grads).unwrap(),
-                    weight.grad(&reference_grads).unwrap(),
-                ),
-            ),
-        ] {
-            assert!(err < 1e-5, "{label}: {name} gradient error {err}");
-        }
+        let (ours_grads, reference_grads) =
+            assert_same_with_gradients(&label, ours, reference, [&x, &weight]);
         let bias_err = (bias.grad(&ours_grads).unwrap() - bias.grad(&reference_grads).unwrap())
             .abs()
             .max()
@@ -365,28 +365,6 @@ fn transposed_convolution_and_its_gradients_match_burns() {
             conv(x.clone(), weight.clone(), None, options.clone())
         };
         let (ours, reference) = (run(dense_conv_transpose2d), run(conv_transpose2d));
-        assert_eq!(ours.dims(), reference.dims(), "{label}");
-        let probe = normal(ours.dims(), &device);
-        let ours_grads = (ours.clone() * probe.clone()).sum().backward();
-        let reference_grads = (reference.clone() * probe).sum().backward();
-        assert!(relative_error(ours, reference) < 1e-5, "{label}");
-        for (name, err) in [
-            (
-                "input",
-                relative_error(
-                    x.grad(&ours_grads).unwrap(),
-                    x.grad(&reference_grads).unwrap(),
-                ),
-            ),
-            (
-                "weight",
-                relative_error(
-                    weight.grad(&ours_grads).unwrap(),
-                    weight.grad(&reference_grads).unwrap(),
-                ),
-            ),
-        ] {
-            assert!(err < 1e-5, "{label}: {name} gradient error {err}");
-        }
+        assert_same_with_gradients(&label, ours, reference, [&x, &weight]);
     }
 }

@@ -11,12 +11,22 @@ use burn::backend::tensor::FloatTensor;
 
 use super::{ConvGeometry, DenseConvBackend};
 
-/// The recorded convolution: the checkpointed input and weight, and the geometry.
+/// A recorded dense or transposed convolution: the checkpointed input and weight, the geometry,
+/// and which of the two it was.
 #[derive(Debug)]
-struct DenseConv2dBackward;
+struct DenseConvBackward;
 
-impl<B: DenseConvBackend> Backward<B, 2> for DenseConv2dBackward {
-    type State = (NodeId, NodeId, ConvGeometry);
+/// Which operation a [`DenseConvBackward`] step differentiates.
+#[derive(Clone, Copy, Debug)]
+enum Direction {
+    Conv,
+    /// A transposed convolution: its input gradient is the convolution it transposes, and its
+    /// weight gradient that convolution's weight gradient with the output gradient as input.
+    Transposed,
+}
+
+impl<B: DenseConvBackend> Backward<B, 2> for DenseConvBackward {
+    type State = (NodeId, NodeId, ConvGeometry, Direction);
 
     fn backward(
         self,
@@ -26,46 +36,50 @@ impl<B: DenseConvBackend> Backward<B, 2> for DenseConv2dBackward {
     ) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state, geometry) = ops.state;
+        let (x_state, weight_state, geometry, direction) = ops.state;
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
         if let Some(node) = node_x {
-            let dx = B::dense_conv2d_x_backward(weight, grad.clone(), geometry);
+            let dx = match direction {
+                Direction::Conv => B::dense_conv2d_x_backward(weight, grad.clone(), geometry),
+                Direction::Transposed => B::dense_conv2d(grad.clone(), weight, geometry),
+            };
             grads.register::<B>(node.id, dx);
         }
         if let Some(node) = node_weight {
-            let dw = B::dense_conv2d_weight_backward(x, grad, geometry);
+            let dw = match direction {
+                Direction::Conv => B::dense_conv2d_weight_backward(x, grad, geometry),
+                Direction::Transposed => B::dense_conv2d_weight_backward(grad, x, geometry),
+            };
             grads.register::<B>(node.id, dw);
         }
     }
 }
 
-/// The recorded transposed convolution. Its input gradient is the convolution it transposes;
-/// its weight gradient is that convolution's weight gradient with the output gradient as input.
-#[derive(Debug)]
-struct DenseConvTranspose2dBackward;
-
-impl<B: DenseConvBackend> Backward<B, 2> for DenseConvTranspose2dBackward {
-    type State = (NodeId, NodeId, ConvGeometry);
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 2>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_weight] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state, geometry) = ops.state;
-        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
-        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
-        if let Some(node) = node_x {
-            let dx = B::dense_conv2d(grad.clone(), weight, geometry);
-            grads.register::<B>(node.id, dx);
+/// Runs `forward` on the inner backend, recording the step when either input is tracked.
+fn record<B: DenseConvBackend, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    geometry: ConvGeometry,
+    direction: Direction,
+) -> FloatTensor<Autodiff<B, C>> {
+    let forward = |x, weight| match direction {
+        Direction::Conv => B::dense_conv2d(x, weight, geometry),
+        Direction::Transposed => B::dense_conv_transpose2d(x, weight, geometry),
+    };
+    match DenseConvBackward
+        .prepare::<C>([x.node(), weight.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let weight_state = prep.checkpoint(&weight);
+            let out = forward(x.into_primitive(), weight.into_primitive());
+            prep.finish((x_state, weight_state, geometry, direction), out)
         }
-        if let Some(node) = node_weight {
-            let dw = B::dense_conv2d_weight_backward(grad, x, geometry);
-            grads.register::<B>(node.id, dw);
+        OpsKind::UnTracked(prep) => {
+            prep.finish(forward(x.into_primitive(), weight.into_primitive()))
         }
     }
 }
@@ -76,23 +90,7 @@ impl<B: DenseConvBackend, C: CheckpointStrategy> DenseConvBackend for Autodiff<B
         weight: FloatTensor<Self>,
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
-        match DenseConv2dBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let out = B::dense_conv2d(x.into_primitive(), weight.into_primitive(), geometry);
-                prep.finish((x_state, weight_state, geometry), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::dense_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                geometry,
-            )),
-        }
+        record::<B, C>(x, weight, geometry, Direction::Conv)
     }
 
     fn dense_conv_transpose2d(
@@ -100,27 +98,7 @@ impl<B: DenseConvBackend, C: CheckpointStrategy> DenseConvBackend for Autodiff<B
         weight: FloatTensor<Self>,
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
-        match DenseConvTranspose2dBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let out = B::dense_conv_transpose2d(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    geometry,
-                );
-                prep.finish((x_state, weight_state, geometry), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::dense_conv_transpose2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                geometry,
-            )),
-        }
+        record::<B, C>(x, weight, geometry, Direction::Transposed)
     }
 
     fn dense_conv2d_x_backward(
