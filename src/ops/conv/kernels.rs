@@ -264,7 +264,8 @@ fn unrolled_forward(x: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
 ///
 /// At stride 1 it is the forward convolution of `dy` by the filters turned 180 degrees with
 /// input and output channels swapped, which unrolls `c_out·k·k` rows per input pixel instead of
-/// scattering `c_in·k·k` per output pixel back; strided convolutions scatter.
+/// scattering `c_in·k·k` per output pixel back; a strided convolution's is one such forward pass
+/// per [`Phase`]. Only a padding wider than the window scatters.
 pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     if let Some(flipped_shape) = flipped(&shape) {
         return forward(dy, &flip_filters(weight, &shape), flipped_shape);
@@ -293,14 +294,18 @@ struct Phase {
 
 impl Phase {
     /// `None` when the phase would read `dy` from beyond its first row or column (a padding
-    /// larger than the window), which [`scatter_input_grad`] handles instead.
+    /// larger than the window), which [`scatter_input_grad`] handles instead. A phase no tap
+    /// reaches (a window narrower than the stride) has no taps and a zero gradient.
     fn new(shape: &ConvShape, offset: [usize; 2]) -> Option<Self> {
         let axis = |i: usize| {
             let (s, k) = (shape.stride[i], shape.kernel[i]);
             let first_tap = (offset[i] + shape.padding[i]) % s;
             let taps = k.saturating_sub(first_tap).div_ceil(s);
             let lead = (offset[i] + shape.padding[i] - first_tap) / s;
-            let padding = taps.checked_sub(1)?.checked_sub(lead)?;
+            let padding = match taps {
+                0 => 0,
+                _ => (taps - 1).checked_sub(lead)?,
+            };
             let size = shape.input[i].saturating_sub(offset[i]).div_ceil(s);
             Some((first_tap, taps, padding, size))
         };
