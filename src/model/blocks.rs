@@ -7,10 +7,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::ops::maxpool::kernels::same_padding;
 use crate::ops::{
     batch_norm, dense_conv_transpose2d, dense_conv2d, depthwise_conv2d, max_pool2d_same,
-    pointwise_conv2d,
+    pointwise_conv2d, same_padding,
 };
 
 /// Configuration of a [`SeparableConv2d`].
@@ -69,12 +68,9 @@ impl SeparableConv2d {
     }
 }
 
-/// A `1 x 1` [`Conv2d`] applied as [`pointwise_conv2d`] on the CPU backend (same weights, same
-/// result, faster gradients); other backends keep their own convolution kernels.
+/// A `1 x 1` [`Conv2d`] applied as [`pointwise_conv2d`] (same weights, same result, faster
+/// gradients on the CPU).
 fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if !crate::ops::runs_on_flex(&x.device()) {
-        return conv.forward(x);
-    }
     let bias = conv.bias.as_ref().map(|bias| bias.val());
     pointwise_conv2d(x, conv.weight.val(), bias, conv.stride[0])
 }

@@ -15,6 +15,14 @@ pub use depthwise::{DepthwiseConvBackend, depthwise_conv2d};
 pub use maxpool::{MaxPoolBackend, max_pool2d_same};
 pub use pointwise::pointwise_conv2d;
 
+/// `(before, after)` zero padding of a "same" window (convolution or pooling) along an axis of
+/// `len`, as burn's `PaddingConfig2d::Same` (and TensorFlow) place it: the odd one goes after.
+pub fn same_padding(kernel: usize, stride: usize, len: usize) -> (usize, usize) {
+    let out = len.div_ceil(stride);
+    let total = ((out.max(1) - 1) * stride + kernel).saturating_sub(len);
+    (total / 2, total - total / 2)
+}
+
 /// Runs `f(index, chunk)` on every `len`-sized chunk of `out`: on all cores natively, in order
 /// on wasm (single-threaded there).
 pub(crate) fn for_each_chunk(

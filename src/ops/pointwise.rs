@@ -4,10 +4,15 @@
 //! convolution: the weight gradient becomes one matrix-vector product per input channel over an
 //! unrolled copy of the input. Written as a matrix product, both gradients are plain matrix
 //! products too (`g · xᵀ` and `Wᵀ · g`), which `flex` runs with its GEMM at full width; the
-//! forward pass is the same GEMM burn's `1 x 1` fast path runs.
+//! forward pass is the same GEMM burn's `1 x 1` fast path runs. Other backends keep burn's
+//! convolution, which was faster on WebGPU.
 
+use burn::backend::ops::ConvOptions;
 use burn::prelude::*;
 use burn::tensor::Slice;
+use burn::tensor::module::conv2d;
+
+use super::runs_on_flex;
 
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in, 1, 1]`, optional `bias`: `[c_out]`, taking
 /// every `stride`-th row and column (burn's "same" padding for a `1 x 1` window is none) ->
@@ -18,6 +23,10 @@ pub fn pointwise_conv2d(
     bias: Option<Tensor<1>>,
     stride: usize,
 ) -> Tensor<4> {
+    if !runs_on_flex(&x.device()) {
+        let options = ConvOptions::new([stride, stride], [0, 0], [1, 1], 1);
+        return conv2d(x, weight, bias, options);
+    }
     let x = subsample(x, stride); // [n, c_in, h', w']
     let [n, c_in, h, w] = x.dims();
     let [c_out, ..] = weight.dims();

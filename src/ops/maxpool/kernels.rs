@@ -1,6 +1,8 @@
 //! Plain-slice kernels of "same"-padded max pooling and its gradient on contiguous `f32` NCHW
 //! data, one channel plane at a time.
 
+use crate::ops::same_padding;
+
 /// Sizes of a square max pooling with "same" padding (TensorFlow's and burn's
 /// `PaddingConfig2d::Same`: `ceil(size / stride)` outputs, the padding split with the odd pixel
 /// at the end; padded positions never win).
@@ -63,13 +65,6 @@ impl PoolShape {
         }
         best
     }
-}
-
-/// `(before, after)` padding of "same" pooling along an axis of `len`.
-pub fn same_padding(kernel: usize, stride: usize, len: usize) -> (usize, usize) {
-    let out = len.div_ceil(stride);
-    let total = ((out.max(1) - 1) * stride + kernel).saturating_sub(len);
-    (total / 2, total - total / 2)
 }
 
 /// The larger of two values. Not `f32::max`: on wasm32 that is a call to `fmaxf` (the

@@ -16,7 +16,7 @@ use burn::prelude::*;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
-use super::runs_on_flex;
+use super::{runs_on_flex, same_padding};
 
 /// Square max pooling with "same" padding, and its gradient.
 #[backend_extension(Flex, Autodiff)]
@@ -42,8 +42,8 @@ pub fn max_pool2d_same(x: Tensor<4>, kernel: usize, stride: usize) -> Tensor<4> 
     }
     let [_, _, h, w] = x.dims();
     let padding = [
-        kernels::same_padding(kernel, stride, h),
-        kernels::same_padding(kernel, stride, w),
+        same_padding(kernel, stride, h),
+        same_padding(kernel, stride, w),
     ];
     let options = MaxPoolOptions::new([kernel, kernel])
         .with_stride([stride, stride])
