@@ -119,7 +119,7 @@ fn elapsed_ms(start: Instant) -> f64 {
 }
 
 /// Reads a tensor back (asynchronously: the browser cannot block on the GPU).
-async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, AnalysisError> {
+pub async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, AnalysisError> {
     tensor
         .into_data_async()
         .await

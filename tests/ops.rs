@@ -114,9 +114,10 @@ fn burn_max_pool(x: Tensor<4>, kernel: usize, stride: usize) -> Tensor<4> {
 }
 
 /// Even and odd sizes (the "same" padding is asymmetric for even ones), 3x3/2 as in the
-/// classifier, and a 2x2/2 and a 3x3/1.
-const POOL_CASES: [([usize; 4], usize, usize); 5] = [
+/// classifier, a 2x2/2, a 3x3/1, and a 5x5/3 (windows over three phases of a row).
+const POOL_CASES: [([usize; 4], usize, usize); 6] = [
     ([2, 3, 8, 8], 3, 2),
+    ([1, 2, 10, 11], 5, 3),
     ([2, 3, 7, 9], 3, 2),
     ([1, 4, 45, 45], 3, 2),
     ([2, 2, 6, 5], 2, 2),

@@ -46,6 +46,11 @@ pub async fn pick_device(requested: Option<Backend>) -> (Device, Backend, Option
     if requested == Some(Backend::Cpu) {
         return (Device::flex(), Backend::Cpu, None);
     }
+    if !browser_has_webgpu() {
+        let reason = "this browser does not offer WebGPU; using the CPU".to_string();
+        return (Device::flex(), Backend::Cpu, Some(reason));
+    }
+    register_webgpu_compiler();
     match Device::wgpu_options().init_async().await {
         Ok(device) => (device, Backend::WebGpu, None),
         Err(e) => (
@@ -54,6 +59,34 @@ pub async fn pick_device(requested: Option<Backend>) -> (Device, Backend, Option
             Some(format!("WebGPU is not available here ({e}); using the CPU")),
         ),
     }
+}
+
+/// Whether `navigator.gpu` exists (without it burn's WebGPU device cannot start).
+fn browser_has_webgpu() -> bool {
+    web_sys::window().is_some_and(|window| {
+        let gpu = js_sys::Reflect::get(&window.navigator(), &"gpu".into());
+        gpu.is_ok_and(|gpu| !gpu.is_undefined())
+    })
+}
+
+/// Runs the module's static constructors, once, before the first WebGPU device is created.
+///
+/// burn's WebGPU stack (cubecl's kernel IR, built on `pliron`) registers about 4,900 IR
+/// definitions through `inventory`, which on wasm32 become linker constructors. A module that
+/// never calls `__wasm_call_ctors` itself gets a call to it from the linker at the start of
+/// *every* exported function (each `malloc`, `free` and JS-value slot the JS glue asks for), and
+/// the browser compiles those 4,900 functions on the first call: about 0.8 s of every start-up,
+/// and a constant tax on every call into the module after (see BENCHMARKS.md). Calling it here
+/// tells the linker that the module runs its constructors itself; nothing but the WebGPU kernel
+/// compiler reads those registrations, so the CPU backend never pays for them.
+fn register_webgpu_compiler() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: the linker-generated constructor list, run exactly once (the `Once`) and before
+    // any code that reads what the constructors register (the WebGPU device and its kernels).
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
 }
 
 const CACHE_NAME: &str = "petlens-models-v1";
@@ -197,7 +230,7 @@ pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Lets the browser paint and handle input between heavy stages.
-async fn yield_to_browser() {
+pub async fn yield_to_browser() {
     TimeoutFuture::new(0).await;
 }
 

@@ -109,6 +109,26 @@ for (const backend of ['cpu', 'webgpu']) {
       assert.ok((await result(page)).label);
     });
 
+    test('the bench mode reports every stage and both models alone', async () => {
+      const bench = await browser.context.newPage();
+      try {
+        await bench.goto(`${server.url}/?backend=${backend}&bench=2`);
+        await bench.waitForSelector('[data-testid=bench]', { timeout: 300_000 });
+        const report = JSON.parse(await bench.textContent('[data-testid=bench]'));
+        assert.equal(report.backend, backend);
+        assert.equal(report.runs, 2);
+        const figures = ['decode', 'segment', 'classify', 'gradcam', 'total'].map((stage) => report[stage]);
+        figures.push(report.models.segmenter, report.models.classifier);
+        for (const figure of figures) {
+          assert.ok(figure.median_ms > 0 && figure.p90_ms >= figure.median_ms, JSON.stringify(figure));
+        }
+        // The models alone do less than the stages that also resize the photo.
+        assert.ok(report.models.classifier.median_ms < report.total.median_ms);
+      } finally {
+        await bench.close();
+      }
+    });
+
     test('no console errors and no request outside the page', async () => {
       assert.deepEqual(errors, []);
       assert.ok(server.requests.every((p) => !p.startsWith('http')), 'only local paths');

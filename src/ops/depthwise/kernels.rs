@@ -49,6 +49,62 @@ fn valid_range(offset: usize, padding: usize, in_len: usize, out_len: usize) -> 
     (lo, hi.max(lo))
 }
 
+/// Forward pass of a `K x K` depthwise convolution. `x`: `[n, c, h, w]`, `weight`:
+/// `[c, 1, K, K]` (`shape.kernel == K`); returns `[n, c, h_out, w_out]`.
+///
+/// Each plane is first copied into a zero-padded one, so that every output is a whole window
+/// with no edge cases; each output is then the sum of its `K * K` products, and with `K` known
+/// at compile time the loop over a row's outputs vectorises with all taps unrolled: one store
+/// per output. (flex's kernel adds one tap at a time into the output row in memory, `K * K`
+/// loads and stores of every output, and a first version here that summed blocks of eight
+/// outputs over a run-time tap loop was slower than that, bound by its chain of additions.)
+pub fn forward<const K: usize>(x: &[f32], weight: &[f32], shape: DepthwiseShape) -> Vec<f32> {
+    let out_w = shape.out_width();
+    let padded_w = shape.width + 2 * shape.padding;
+    let mut y = vec![0.0; shape.batch * shape.channels * shape.out_plane()];
+    for_each_chunk(&mut y, shape.out_plane(), |bc, out| {
+        let plane = &x[bc * shape.in_plane()..][..shape.in_plane()];
+        let taps = &weight[(bc % shape.channels) * K * K..][..K * K];
+        let filter: [[f32; K]; K] =
+            std::array::from_fn(|i| std::array::from_fn(|j| taps[i * K + j]));
+        let padded = padded_plane(plane, shape);
+        for (oh, out_row) in out.chunks_mut(out_w).enumerate() {
+            let rows = std::array::from_fn(|i| &padded[(oh + i) * padded_w..][..out_w + K - 1]);
+            window_sums(rows, &filter, out_row);
+        }
+    });
+    y
+}
+
+/// `plane` (`h x w`) inside `padding` zeros on every side: `(h + 2p) x (w + 2p)`.
+fn padded_plane(plane: &[f32], shape: DepthwiseShape) -> Vec<f32> {
+    let p = shape.padding;
+    let padded_w = shape.width + 2 * p;
+    let mut padded = vec![0.0; (shape.height + 2 * p) * padded_w];
+    for (row, padded_row) in plane
+        .chunks_exact(shape.width)
+        .zip(padded.chunks_exact_mut(padded_w).skip(p))
+    {
+        padded_row[p..p + shape.width].copy_from_slice(row);
+    }
+    padded
+}
+
+/// One output row: `out[o] = sum over taps (i, j) of filter[i][j] * rows[i][o + j]`, where
+/// `rows` are the `K` padded input rows the output row reads, `out.len() + K - 1` long.
+#[inline(always)]
+fn window_sums<const K: usize>(rows: [&[f32]; K], filter: &[[f32; K]; K], out: &mut [f32]) {
+    for (o, value) in out.iter_mut().enumerate() {
+        let mut sum = 0.0;
+        for (row, taps) in rows.iter().zip(filter) {
+            for (j, &w) in taps.iter().enumerate() {
+                sum += w * row[o + j];
+            }
+        }
+        *value = sum;
+    }
+}
+
 /// Gradient with respect to the input: every input position collects the output gradients it
 /// contributed to, weighted by the tap that connected them. `grad`: `[n, c, h_out, w_out]`;
 /// returns `[n, c, h, w]`.

@@ -83,6 +83,7 @@ pub fn forward(x: &[f32], shape: PoolShape) -> Vec<f32> {
         let [pad_h, pad_w] = shape.padding_start();
         // Column maxima with -inf on both sides, so that every window is a whole slice.
         let mut padded = vec![f32::NEG_INFINITY; pad_w + shape.width + shape.kernel];
+        let mut phases = Vec::new();
         for (oh, out_row) in plane_out.chunks_mut(shape.out_width()).enumerate() {
             // The largest value of each column over the window's rows, then of each window
             // along that row: k + k comparisons per output instead of k * k.
@@ -95,13 +96,41 @@ pub fn forward(x: &[f32], shape: PoolShape) -> Vec<f32> {
                     *m = larger(*m, v);
                 }
             }
-            let windows = padded.windows(shape.kernel).step_by(shape.stride);
-            for (value, window) in out_row.iter_mut().zip(windows) {
-                *value = window.iter().fold(f32::NEG_INFINITY, |a, &b| larger(a, b));
-            }
+            window_maxima(&padded, shape.kernel, shape.stride, &mut phases, out_row);
         }
     });
     out
+}
+
+/// The maximum of each window along a row: `out[j] = max(row[j * stride..][..kernel])`, for
+/// a `row` long enough for every window.
+///
+/// The row is first split into its `stride` phases (`phases[r][m] = row[m * stride + r]`, in
+/// the reused buffer `phases`): each of the `kernel` taps is then a contiguous run of one
+/// phase, and its running maximum over the outputs vectorises (strided reads do not).
+fn window_maxima(
+    row: &[f32],
+    kernel: usize,
+    stride: usize,
+    phases: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let phase_len = row.len().div_ceil(stride);
+    phases.clear();
+    phases.resize(stride * phase_len, f32::NEG_INFINITY);
+    for (m, group) in row.chunks(stride).enumerate() {
+        for (r, &v) in group.iter().enumerate() {
+            phases[r * phase_len + m] = v;
+        }
+    }
+    out.fill(f32::NEG_INFINITY);
+    let n = out.len();
+    for tap in 0..kernel {
+        let start = (tap % stride) * phase_len + tap / stride;
+        for (value, &v) in out.iter_mut().zip(&phases[start..][..n]) {
+            *value = larger(*value, v);
+        }
+    }
 }
 
 /// Gradient with respect to the input: each output's gradient goes to the input that won its
