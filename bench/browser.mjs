@@ -3,8 +3,11 @@
 // --release` output in dist/), in Debian's headless Chromium on the CPU backend and on WebGPU
 // (SwiftShader), and the same architectures in TensorFlow.js (wasm and plain-JS CPU backends,
 // installed from npm into bench/.peers on first use) in the same browser. Prints one JSON line
-// per figure, the last one the ratios petlens / best peer.
-//   node bench/browser.mjs [runs=20] [backends=cpu,webgpu]
+// per figure, the last one the ratios petlens / best peer. The machine is noisy (the same model
+// moves by 20-30% between runs), so the CPU comparison is repeated in `rounds` alternating
+// rounds, petlens then TensorFlow.js, each in a fresh browser, and the ratio is given per round
+// and as the median over rounds.
+//   node bench/browser.mjs [runs=20] [backends=cpu,webgpu] [rounds=3]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -17,6 +20,7 @@ const peers = path.join(here, '.peers');
 
 const runs = Number(process.argv[2] ?? 20);
 const backends = (process.argv[3] ?? 'cpu,webgpu').split(',');
+const rounds = Math.max(1, Number(process.argv[4] ?? 3));
 
 /** Bytes and gzip bytes of everything the page downloads on a first visit. */
 function sizes() {
@@ -40,8 +44,8 @@ async function readyMs(page) {
   return page.evaluate(() => performance.now());
 }
 
-/** TensorFlow.js's figures for the same models (bench/peers.html). */
-async function peerLatency() {
+/** TensorFlow.js's figures for the same models (bench/peers.html) on its `peerBackends`. */
+async function peerLatency(peerBackends = 'wasm,cpu') {
   if (!fs.existsSync(path.join(peers, 'node_modules/@tensorflow/tfjs-backend-wasm'))) {
     execFileSync('npm', ['install', '--prefix', peers, '--no-save', '--no-audit', '--no-fund',
       '@tensorflow/tfjs@4.22.0', '@tensorflow/tfjs-backend-wasm@4.22.0'], { stdio: 'inherit' });
@@ -49,7 +53,7 @@ async function peerLatency() {
   const server = await serve({ revalidate: true, mounts: { '/bench/': here, '/tfjs/': path.join(peers, 'node_modules/@tensorflow') } });
   const browser = await launch({ webgpu: false });
   try {
-    const { page } = await open(browser.context, `${server.url}/bench/peers.html?runs=${runs}`);
+    const { page } = await open(browser.context, `${server.url}/bench/peers.html?runs=${runs}&backends=${peerBackends}`);
     await page.waitForSelector('#report[data-done]', { timeout: 1_800_000 });
     return JSON.parse(await page.textContent('#report'));
   } finally {
@@ -57,6 +61,39 @@ async function peerLatency() {
     await server.close();
   }
 }
+
+/** The page's `?bench` report on one backend, in a fresh browser. */
+async function petlensLatency(backend) {
+  const server = await serve({ revalidate: true });
+  const browser = await launch({ webgpu: backend === 'webgpu' });
+  try {
+    return await benchReport(browser.context, server, backend);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+async function benchReport(context, server, backend) {
+  const { page } = await open(context, `${server.url}/?backend=${backend}&bench=${runs}`);
+  await page.waitForSelector('[data-testid=bench]', { timeout: 1_800_000 });
+  return JSON.parse(await page.textContent('[data-testid=bench]'));
+}
+
+/**
+ * petlens CPU / best TensorFlow.js backend, per model. Like for like: the models alone on a
+ * ready input tensor (the report's `models`), as peers.js times TensorFlow.js; the page's
+ * stages also resize the photo.
+ */
+function ratios(ours, peer) {
+  const best = (stage) => Math.min(...['wasm', 'cpu'].filter((b) => peer[b]).map((b) => peer[b][stage].median_ms));
+  return {
+    segment: ours.models.segmenter.median_ms / best('segment'),
+    classify: ours.models.classifier.median_ms / best('classify'),
+  };
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
 const ours = {};
 console.log(JSON.stringify({ figure: 'download_bytes', ...sizes() }));
@@ -72,11 +109,8 @@ for (const backend of backends) {
     await page.reload();
     const warmAgain = await readyMs(page);
     console.log(JSON.stringify({ figure: 'startup_ms', backend, cold, warm, warm_again: warmAgain }));
-    await page.goto(`${server.url}/?backend=${backend}&bench=${runs}`);
-    await page.waitForSelector('[data-testid=bench]', { timeout: 1_800_000 });
-    const report = JSON.parse(await page.textContent('[data-testid=bench]'));
-    console.log(JSON.stringify({ figure: 'latency_ms', ...report }));
-    ours[backend] = report;
+    ours[backend] = await benchReport(browser.context, server, backend);
+    console.log(JSON.stringify({ figure: 'latency_ms', ...ours[backend] }));
   } finally {
     await browser.close();
     await server.close();
@@ -85,13 +119,24 @@ for (const backend of backends) {
 
 const peer = await peerLatency();
 console.log(JSON.stringify({ figure: 'peer_latency_ms', ...peer }));
-if (!peer.error) {
-  const best = (stage) => Math.min(...['wasm', 'cpu'].map((b) => peer[b][stage].median_ms));
-  // Like for like: the models alone on a ready input tensor (the `models` part of the report),
-  // as peers.js times TensorFlow.js; the pipeline's stages also resize the photo.
+if (!peer.error && ours.cpu) {
+  const perRound = [ratios(ours.cpu, peer)];
+  for (let round = 2; round <= rounds; round++) {
+    const again = await petlensLatency('cpu');
+    const peerAgain = await peerLatency('wasm');
+    if (peerAgain.error) break;
+    perRound.push(ratios(again, peerAgain));
+    console.log(JSON.stringify({
+      figure: 'latency_round_ms', round,
+      petlens: again.models, tfjs_wasm: { segment: peerAgain.wasm.segment, classify: peerAgain.wasm.classify },
+    }));
+  }
+  const of = (model) => perRound.map((r) => r[model]);
   console.log(JSON.stringify({
     figure: 'ratio_petlens_cpu_over_best_peer',
-    segment: ours.cpu.models.segmenter.median_ms / best('segment'),
-    classify: ours.cpu.models.classifier.median_ms / best('classify'),
+    rounds: perRound.length,
+    segment: median(of('segment')),
+    classify: median(of('classify')),
+    per_round: { segment: of('segment'), classify: of('classify') },
   }));
 }

@@ -1,7 +1,10 @@
 // petlens's shipped segmenter (width 32, 128 px) and classifier (the chapter's Xception-like,
 // 112 px) built layer for layer in TensorFlow.js, timed on its wasm and plain-JS CPU backends.
 /* global tf */
-const RUNS = Number(new URLSearchParams(location.search).get('runs') ?? 20);
+const params = new URLSearchParams(location.search);
+const RUNS = Number(params.get('runs') ?? 20);
+// `?backends=wasm` skips the plain-JS backend (20-30 times slower) in the repeated rounds.
+const BACKENDS = (params.get('backends') ?? 'wasm,cpu').split(',');
 
 function convBnRelu(x, filters, strides, transposed) {
   const Conv = transposed ? tf.layers.conv2dTranspose : tf.layers.conv2d;
@@ -60,7 +63,7 @@ async function time(model, size) {
   const report = { runs: RUNS, tfjs: tf.version.tfjs };
   try {
     tf.wasm.setWasmPaths('/tfjs/tfjs-backend-wasm/dist/');
-    for (const backend of ['wasm', 'cpu']) {
+    for (const backend of BACKENDS) {
       await tf.setBackend(backend);
       await tf.ready();
       report[backend] = {
