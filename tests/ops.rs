@@ -290,13 +290,17 @@ type DenseCase = ([usize; 4], usize, usize, usize, [(usize, usize); 2]);
 
 /// `[n, c_in, h, w]`, `c_out`, kernel, stride, padding `(before, after)` per axis: the
 /// segmenter's "same" 3x3 (symmetric at stride 1, one extra row and column after at stride 2
-/// on even sizes) and its class scores (many channels to 3), the classifier's 5x5 "valid"
-/// stem, non-square planes, odd sizes, more padding than the window reaches, and a plane so wide that the kernels unroll one output row
-/// at a time (more than 4 MB of patches per row), so that a band lies entirely in the padding
-/// above the input.
-const DENSE_CASES: [DenseCase; 8] = [
+/// on even sizes) and its class scores (32 channels to 3: the forward pass scatters through the
+/// flipped convolution), fewer output channels below that ratio (16 -> 3, 16 -> 8: only the
+/// filter gradient goes through the flipped convolution), the classifier's 5x5 "valid" stem,
+/// non-square planes, odd sizes, more padding than the window reaches, and a plane so wide that
+/// the kernels unroll one output row at a time (more than 4 MB of patches per row), so that a
+/// band lies entirely in the padding above the input.
+const DENSE_CASES: [DenseCase; 10] = [
     ([1, 64, 2, 1900], 40, 3, 1, [(1, 1), (1, 1)]),
+    ([2, 32, 7, 9], 3, 3, 1, [(1, 1), (1, 1)]),
     ([2, 16, 7, 9], 3, 3, 1, [(1, 1), (1, 1)]),
+    ([2, 16, 6, 7], 8, 3, 1, [(1, 1), (1, 1)]),
     ([2, 3, 8, 8], 4, 3, 1, [(1, 1), (1, 1)]),
     ([2, 5, 10, 10], 6, 3, 2, [(0, 1), (0, 1)]),
     ([3, 3, 12, 9], 4, 5, 1, [(0, 0), (0, 0)]),
