@@ -190,16 +190,32 @@ fn a_failed_checkpoint_write_keeps_the_last_good_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Gives the child SIGINT's default action (terminate). A shell starts background jobs (`nohup …
+/// &`, many CI runners) with SIGINT ignored and children inherit that, so without this the test's
+/// Ctrl-C would not stop the run there.
+#[cfg(unix)]
+fn default_sigint(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `signal` is async-signal-safe, as a `pre_exec` closure must be.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+}
+
 /// Ctrl-C (SIGINT) in the middle of a run, then `--resume`: the run continues after the last
 /// completed epoch.
+#[cfg(unix)]
 #[test]
 fn ctrl_c_then_resume_continues_after_the_last_epoch() {
     let dir = tempdir("ctrl-c");
     let (data, out) = (fixture("oxford"), dir.join("run"));
-    let mut child = segmenter_run(&data, &out, &["--epochs", "1000", "--patience", "1000"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = segmenter_run(&data, &out, &["--epochs", "1000", "--patience", "1000"]);
+    run.stderr(Stdio::null());
+    default_sigint(&mut run);
+    let mut child = run.spawn().unwrap();
     let state = out.join("state.json");
     let deadline = Instant::now() + Duration::from_secs(300);
     while !state.exists() && Instant::now() < deadline {
