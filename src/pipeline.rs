@@ -3,7 +3,6 @@
 //! yield to the browser between them and time them.
 
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
 use image::RgbImage;
 use serde::Serialize;
 use web_time::Instant;
@@ -66,11 +65,7 @@ pub struct Verdict {
 impl Verdict {
     /// The more likely class.
     pub fn label(&self) -> PetClass {
-        if self.p_dog >= 0.5 {
-            PetClass::Dog
-        } else {
-            PetClass::Cat
-        }
+        PetClass::from_p_dog(self.p_dog)
     }
 }
 
@@ -91,16 +86,26 @@ pub struct Analysis {
 impl Analysis {
     /// The more likely class.
     pub fn label(&self) -> PetClass {
-        if self.p_dog >= 0.5 {
-            PetClass::Dog
-        } else {
-            PetClass::Cat
-        }
+        PetClass::from_p_dog(self.p_dog)
     }
 
     /// The heatmap of one class.
     pub fn heatmap(&self, class: PetClass) -> &Heatmap {
         &self.heatmaps[class as usize]
+    }
+}
+
+/// A shipped model's two files: its config (JSON) and its weights (burnpack).
+#[derive(Debug, Clone, Copy)]
+pub struct ModelFiles<'a> {
+    pub config: &'a [u8],
+    pub weights: &'a [u8],
+}
+
+impl ModelFiles<'_> {
+    /// The model's config, parsed.
+    pub fn config<C: serde::de::DeserializeOwned>(&self) -> Result<C, WeightsError> {
+        serde_json::from_slice(self.config).map_err(|e| WeightsError::Config(e.to_string()))
     }
 }
 
@@ -142,17 +147,19 @@ async fn heatmaps_of(
 }
 
 impl Pipeline {
-    /// Loads the shipped architectures' weights (burnpack bytes, as fetched by the page).
-    pub fn from_bytes(
-        segmenter: &[u8],
-        classifier: &[u8],
+    /// Builds both models from the files shipped together (`<model>.json` beside
+    /// `<model>.bpk`, as fetched by the page or read by `train`): each model's architecture and
+    /// input size come from its own config file, never from defaults in the code.
+    pub fn from_files(
+        segmenter: ModelFiles<'_>,
+        classifier: ModelFiles<'_>,
         device: &Device,
     ) -> Result<Self, WeightsError> {
         Self::from_parts(
-            SegmenterConfig::shipped(),
-            segmenter,
-            ClassifierConfig::shipped(),
-            classifier,
+            segmenter.config()?,
+            segmenter.weights,
+            classifier.config()?,
+            classifier.weights,
             device,
         )
     }
@@ -198,14 +205,18 @@ impl Pipeline {
         ))
     }
 
-    /// The classifier's probability of "dog", with the feature map Grad-CAM needs.
+    /// The classifier's probability of "dog", averaged over the photo and its mirror image,
+    /// with the (unflipped) photo's feature map that Grad-CAM explains.
     pub async fn classify(&self, photo: &RgbImage) -> Result<Verdict, AnalysisError> {
         let input = resize_for_model(photo, self.classifier_size as u32);
-        let features = self
+        let (features, p_dog) = self
             .classifier
-            .features(images_to_tensor(&[&input], &self.device)); // [1, 512, h, w]
-        let p_dog = sigmoid(self.classifier.head_from(features.clone(), None)); // [1, 1]
-        let p_dog = read_floats(p_dog).await?.first().copied().unwrap_or(0.5);
+            .p_dog_flip_averaged(images_to_tensor(&[&input], &self.device)); // [1, 512, h, w], [1, 1]
+        let p_dog = read_floats(p_dog)
+            .await?
+            .first()
+            .copied()
+            .ok_or_else(|| AnalysisError::Backend("the classifier returned nothing".into()))?;
         Ok(Verdict { p_dog, features })
     }
 
@@ -249,10 +260,7 @@ impl Pipeline {
             "segmenter" => {
                 let input = resize_for_model(photo, self.segmenter_size as u32);
                 self.segmenter
-                    .activations(images_to_tensor(&[&input], &self.device))
-                    .into_iter()
-                    .find(|(name, _)| name == layer)
-                    .map(|(_, t)| t)
+                    .layer(images_to_tensor(&[&input], &self.device), layer)
             }
             _ => None,
         }

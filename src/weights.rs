@@ -14,6 +14,8 @@ pub enum WeightsError {
     Unreadable(String),
     #[error("the weights do not fit this model (an older or different model?): {0}")]
     Mismatch(String),
+    #[error("the model's config file is not readable: {0}")]
+    Config(String),
 }
 
 /// Casts every float parameter to a dtype (those already in it stay untouched); BatchNorm

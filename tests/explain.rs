@@ -5,13 +5,13 @@
 mod common;
 
 use burn::prelude::*;
-use common::{block_on, fixture, fixture_bytes, run_ok, shipped, train_bin};
+use common::{block_on, fixture, fixture_bytes, run_ok, shipped, shipped_config, train_bin};
 use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
 use petlens::explain::{FilterAscent, FilterError, LayerActivation};
 use petlens::model::{Classifier, ClassifierConfig};
 
 fn shipped_classifier() -> Classifier {
-    let config = ClassifierConfig::shipped();
+    let config: ClassifierConfig = shipped_config("classifier");
     petlens::weights::from_bytes(config.init(&Device::flex()), &shipped("classifier.bpk"))
         .unwrap()
         .valid()

@@ -88,6 +88,7 @@ fn segmenter_outputs_one_score_per_class_and_pixel() {
     for config in [
         SegmenterConfig::new().with_image_size(64),
         SegmenterConfig::shipped(),
+        SegmenterConfig::shipped().with_skips(true),
     ] {
         let model = config.init(&device());
         let s = config.image_size;
@@ -100,10 +101,16 @@ fn segmenter_outputs_one_score_per_class_and_pixel() {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        assert_eq!(names.len(), 12);
+        let skips = if config.skips { SKIPS.len() } else { 0 };
+        assert_eq!(names.len(), 12 + skips);
+        assert_eq!(names, model.layer_names(), "one walk names the layers");
     }
     // The chapter's width: 64 -> 128 -> 256 channels, stride-2 encoder, no pooling.
     let chapter = SegmenterConfig::new().init(&device());
+    assert!(
+        !chapter.skips,
+        "the chapter's model has no skip connections"
+    );
     assert_eq!(chapter.encoder.len(), 6);
     assert_eq!(chapter.encoder[4].conv.weight.dims(), [256, 128, 3, 3]);
     assert_eq!(
@@ -141,4 +148,91 @@ fn classifier_is_the_chapters_xception_like_model() {
         model.features_at(input(1, 3, 112), Some(2)).dims(),
         [1, 128, 14, 14]
     );
+}
+
+/// `seed_segmenter` (what `train bench` measures as `seed_segmenter_160`) keeps the chapter's
+/// layer shapes exactly: Keras's `get_segmentation_model(img_size=(160, 160), num_classes=3)`.
+#[test]
+fn seed_segmenter_keeps_the_chapters_layer_shapes() {
+    let config = SegmenterConfig::new().with_image_size(160);
+    let model = config.init(&device());
+    let encoder: Vec<([usize; 4], usize)> = model
+        .encoder
+        .iter()
+        .map(|u| (u.conv.weight.dims(), u.conv.stride[0]))
+        .collect();
+    assert_eq!(
+        encoder,
+        vec![
+            ([64, 3, 3, 3], 2),
+            ([64, 64, 3, 3], 1),
+            ([128, 64, 3, 3], 2),
+            ([128, 128, 3, 3], 1),
+            ([256, 128, 3, 3], 2),
+            ([256, 256, 3, 3], 1),
+        ]
+    );
+    // burn stores transposed filters as [c_in, c_out, k, k].
+    let decoder: Vec<([usize; 4], usize)> = model
+        .decoder
+        .iter()
+        .map(|u| (u.conv.weight.dims(), u.conv.stride[0]))
+        .collect();
+    assert_eq!(
+        decoder,
+        vec![
+            ([256, 256, 3, 3], 1),
+            ([256, 256, 3, 3], 2),
+            ([256, 128, 3, 3], 1),
+            ([128, 128, 3, 3], 2),
+            ([128, 64, 3, 3], 1),
+            ([64, 64, 3, 3], 2),
+        ]
+    );
+    assert_eq!(model.classes.weight.dims(), [3, 64, 3, 3]);
+    assert!(model.encoder.iter().all(|u| u.conv.bias.is_none()));
+    let shapes: Vec<[usize; 4]> = model
+        .activations(input(1, 3, 160))
+        .into_iter()
+        .map(|(_, t)| t.dims())
+        .collect();
+    assert_eq!(
+        shapes,
+        vec![
+            [1, 64, 80, 80],
+            [1, 64, 80, 80],
+            [1, 128, 40, 40],
+            [1, 128, 40, 40],
+            [1, 256, 20, 20],
+            [1, 256, 20, 20],
+            [1, 256, 20, 20],
+            [1, 256, 40, 40],
+            [1, 128, 40, 40],
+            [1, 128, 80, 80],
+            [1, 64, 80, 80],
+            [1, 64, 160, 160],
+        ]
+    );
+}
+
+/// The U-Net-like segmenter adds the encoder's output at 1/4 and 1/2 size to the decoder's:
+/// the decoder's output then changes with the encoder unit a skip starts from.
+#[test]
+fn skip_connections_carry_the_encoders_output_to_the_decoder() {
+    let config = SegmenterConfig::shipped()
+        .with_image_size(32)
+        .with_skips(true);
+    let model = config.init(&device());
+    let x = input(1, 3, 32);
+    let at = |name: &str| model.layer(x.clone(), name).unwrap();
+    for (e, d) in SKIPS {
+        let sum = at(&format!("decoder.{d}.add"));
+        let expected = at(&format!("decoder.{d}.convtranspose")) + at(&format!("encoder.{e}.conv"));
+        let diff = (sum - expected).abs().max().into_scalar::<f32>();
+        assert!(
+            diff < 1e-5,
+            "decoder.{d}.add = decoder + encoder.{e} ({diff})"
+        );
+    }
+    assert!(model.layer(x, "decoder.9.add").is_none());
 }

@@ -84,3 +84,31 @@ fn shipped_segmenter_finds_the_pet() {
         );
     }
 }
+
+/// The verdict is the mean of the classifier's probability for the photo and for its mirror
+/// image, computed as two separate runs here: exactly, on a real photo, through the page's own
+/// `classify` stage.
+#[test]
+fn flip_averaging_is_the_mean_of_the_photo_and_its_mirror_image() {
+    use burn::prelude::*;
+    use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
+    let pipeline = shipped_pipeline();
+    let photo = decode_photo(&fixture_bytes(DOG_PHOTO)).unwrap();
+    let input = resize_for_model(&photo, pipeline.classifier_size as u32);
+    let mirrored = image::imageops::flip_horizontal(&input);
+    let p = |image| {
+        pipeline
+            .classifier
+            .p_dog(images_to_tensor(&[image], &Device::flex()))
+            .into_scalar::<f32>()
+    };
+    let (plain, flipped) = (p(&input), p(&mirrored));
+    assert_ne!(plain, flipped, "the mirror image is a different input");
+    let verdict = block_on(pipeline.classify(&photo)).unwrap();
+    assert_eq!(verdict.p_dog, (plain + flipped) / 2.0);
+    // Grad-CAM explains the unflipped photo: its features are the plain photo's.
+    let features = pipeline
+        .classifier
+        .features(images_to_tensor(&[&input], &Device::flex()));
+    assert!(verdict.features.equal(features).all().into_scalar::<bool>());
+}

@@ -4,7 +4,7 @@
 mod common;
 
 use burn::prelude::*;
-use common::{fixture_bytes, shipped};
+use common::{fixture_bytes, shipped, shipped_config};
 use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
 use petlens::model::{ClassifierConfig, SegmenterConfig};
 use petlens::weights::{WeightsError, from_bytes, to_bytes};
@@ -21,7 +21,7 @@ fn values(t: Tensor<4>) -> Vec<f32> {
 #[test]
 fn f32_round_trip_reproduces_outputs_exactly() {
     let device = Device::flex();
-    let config = SegmenterConfig::shipped();
+    let config: SegmenterConfig = shipped_config("segmenter");
     let original = from_bytes(config.init(&device), &shipped("segmenter.bpk"))
         .unwrap()
         .valid();
@@ -37,7 +37,7 @@ fn f32_round_trip_reproduces_outputs_exactly() {
 #[test]
 fn f16_round_trip_is_stable_and_half_the_size() {
     let device = Device::flex();
-    let config = ClassifierConfig::shipped();
+    let config: ClassifierConfig = shipped_config("classifier");
     let shipped_bytes = shipped("classifier.bpk");
     let first = from_bytes(config.init(&device), &shipped_bytes)
         .unwrap()
@@ -66,16 +66,22 @@ fn truncated_or_foreign_weights_are_errors() {
     let device = Device::flex();
     let bytes = shipped("segmenter.bpk");
     let truncated = from_bytes(
-        SegmenterConfig::shipped().init(&device),
+        shipped_config::<SegmenterConfig>("segmenter").init(&device),
         &bytes[..bytes.len() / 2],
     );
     assert!(
         matches!(truncated, Err(WeightsError::Unreadable(_))),
         "{truncated:?}"
     );
-    let garbage = from_bytes(SegmenterConfig::shipped().init(&device), b"not a model");
+    let garbage = from_bytes(
+        shipped_config::<SegmenterConfig>("segmenter").init(&device),
+        b"not a model",
+    );
     assert!(matches!(garbage, Err(WeightsError::Unreadable(_))));
-    let foreign = from_bytes(ClassifierConfig::shipped().init(&device), &bytes);
+    let foreign = from_bytes(
+        shipped_config::<ClassifierConfig>("classifier").init(&device),
+        &bytes,
+    );
     assert!(
         matches!(foreign, Err(WeightsError::Mismatch(_))),
         "{foreign:?}"

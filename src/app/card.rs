@@ -101,8 +101,72 @@ fn split_summary(split: &Value) -> String {
     }
 }
 
-/// Validation metrics as short text.
+/// The training data: the directories it came from (a plain string in older cards).
+fn data_summary(data: &Value) -> String {
+    match data.get("dirs").and_then(Value::as_array) {
+        Some(dirs) => {
+            let dirs: Vec<&str> = dirs.iter().filter_map(Value::as_str).collect();
+            let licence = data.get("licence").and_then(Value::as_str);
+            let mut text = dirs.join(" + ");
+            if let Some(licence) = licence {
+                text.push_str(&format!(" ({licence})"));
+            }
+            text
+        }
+        None => data
+            .as_str()
+            .map_or_else(|| data.to_string(), str::to_string),
+    }
+}
+
+/// The recipe's switches, as short text: how the weights were averaged and augmented.
+fn recipe_summary(recipe: &Value) -> String {
+    if recipe.is_null() {
+        return "–".into();
+    }
+    let weights = recipe.get("weights").and_then(Value::as_str).unwrap_or("–");
+    let augment = &recipe["augment"];
+    let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let smoothing = number(&recipe["recipe"], "label_smoothing");
+    let dice = number(&recipe["loss"], "dice_weight");
+    let mut parts = vec![format!("weights: {weights}")];
+    parts.push(format!(
+        "augmentation: flips, rotations up to {:.0}°, {}, colour jitter {:.2}",
+        number(augment, "rotation_degrees"),
+        match number(augment, "crop_min_area") {
+            a if a > 0.0 => format!(
+                "random resized crops (at least {:.0}% of the photo)",
+                a * 100.0
+            ),
+            _ => format!("zoom ±{:.0}%", number(augment, "zoom") * 100.0),
+        },
+        number(augment, "color_jitter")
+    ));
+    if smoothing > 0.0 {
+        parts.push(format!("label smoothing {smoothing}"));
+    }
+    if dice > 0.0 {
+        parts.push(format!("cross-entropy + {dice} × Dice loss"));
+    }
+    parts.join("; ")
+}
+
+/// Validation metrics as short text, with the breed groups apart where the card has them.
 fn metrics_summary(metrics: &Value) -> String {
+    let mut text = metrics_figures(metrics);
+    for (key, name) in [
+        ("main_breeds", "main 3 breeds"),
+        ("other_breeds", "other breeds"),
+    ] {
+        if let Some(group) = metrics.get(key).filter(|g| g.is_object()) {
+            text.push_str(&format!("; {name}: {}", metrics_figures(group)));
+        }
+    }
+    text
+}
+
+/// One group's figures as short text.
+fn metrics_figures(metrics: &Value) -> String {
     let number = |k: &str| metrics.get(k).and_then(Value::as_f64);
     let mut parts = Vec::new();
     if let Some(a) = number("accuracy") {
@@ -116,6 +180,9 @@ fn metrics_summary(metrics: &Value) -> String {
     }
     if let Some(n) = metrics.get("n") {
         parts.push(format!("n = {n}"));
+    }
+    if metrics.get("test_time_augmentation").is_some() {
+        parts.push("flip-averaged".into());
     }
     if parts.is_empty() {
         metrics.to_string()
@@ -138,13 +205,15 @@ fn model_view(name: &'static str, card: &Value, history: &[Value]) -> impl IntoV
         ("architecture", text(get("architecture"))),
         ("parameters", text(get("parameters"))),
         ("input", format!("{} px", text(get("input_size")))),
-        ("data", text(get("data"))),
+        ("data", data_summary(&get("data"))),
         ("split", split_summary(&get("split"))),
         (
             "epochs (best)",
             format!("{} ({})", text(get("epochs")), text(get("best_epoch"))),
         ),
         ("training time", minutes.unwrap_or_else(|| "–".into())),
+        ("optimizer", text(get("optimizer"))),
+        ("recipe", recipe_summary(&get("recipe"))),
         ("validation", metrics_summary(&get("validation_metrics"))),
         ("command", text(get("command"))),
     ]

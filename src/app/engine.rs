@@ -10,7 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_time::Instant;
 
 use crate::data::decode_photo;
-use crate::pipeline::{Analysis, Pipeline};
+use crate::pipeline::{Analysis, ModelFiles, Pipeline};
 
 /// Where the models run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,9 @@ fn register_webgpu_compiler() {
     ONCE.call_once(|| unsafe { __wasm_call_ctors() });
 }
 
-const CACHE_NAME: &str = "petlens-models-v1";
+/// Versioned: a release whose models change architecture bumps it, so that no browser pairs a
+/// new config with weights it cached from an older release.
+const CACHE_NAME: &str = "petlens-models-v2";
 
 /// Bytes received so far and the expected total, when the server says it.
 pub type Progress = (usize, Option<usize>);
@@ -219,9 +221,22 @@ pub async fn load_pipeline(
             })
         }
     };
+    let segmenter_config = fetch_cached("models/segmenter.json", |_| ()).await?;
+    let classifier_config = fetch_cached("models/classifier.json", |_| ()).await?;
     let segmenter = fetch_cached("models/segmenter.bpk", report("segmenter")).await?;
     let classifier = fetch_cached("models/classifier.bpk", report("classifier")).await?;
-    Pipeline::from_bytes(&segmenter, &classifier, device).map_err(|e| e.to_string())
+    Pipeline::from_files(
+        ModelFiles {
+            config: &segmenter_config,
+            weights: &segmenter,
+        },
+        ModelFiles {
+            config: &classifier_config,
+            weights: &classifier,
+        },
+        device,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Fetches a small static asset (a sample photo, the model card) without caching.

@@ -1,46 +1,63 @@
-//! Random geometric augmentation (the chapter's RandomFlip / RandomRotation / RandomZoom),
-//! applied identically to a photo and its segmentation mask.
+//! Random augmentation: a geometric warp (flip, rotation, random resized crop or the chapter's
+//! zoom) applied identically to a photo and its segmentation mask, and a colour jitter applied
+//! to the photo only.
 
 use image::{Rgb, RgbImage};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
-/// Ranges of the random transform, in Keras's terms.
-#[derive(Debug, Clone, Copy)]
+/// Ranges of the random transform.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AugmentConfig {
     /// Mirror left-right with probability 1/2.
     pub flip: bool,
-    /// Rotation up to `rotation * 2pi` either way (`RandomRotation(0.1)`: +-36 degrees).
-    pub rotation: f32,
-    /// Zoom in or out by up to this fraction (`RandomZoom(0.2)`).
+    /// Rotation up to this many degrees either way.
+    pub rotation_degrees: f32,
+    /// Random resized crop: the crop covers between this share of the image and all of it
+    /// (aspect ratio between 3/4 and 4/3), and is resized to the model's input. 0 keeps the
+    /// chapter's symmetric zoom instead.
+    pub crop_min_area: f32,
+    /// The chapter's `RandomZoom`: zoom in or out by up to this fraction (when no crop is drawn).
     pub zoom: f32,
-    /// Shift by up to this fraction of the size (a random crop's effect).
+    /// Shift by up to this fraction of the size (when no crop is drawn).
     pub shift: f32,
+    /// Colour jitter: brightness, contrast and saturation each scaled by a factor drawn from
+    /// `[1 - s, 1 + s]`. 0 turns it off.
+    pub color_jitter: f32,
 }
 
 impl AugmentConfig {
-    /// The chapter's classifier augmentation.
-    pub const CLASSIFIER: Self = Self {
+    /// The chapter's classifier augmentation: `RandomFlip`, `RandomRotation(0.1)` (36 degrees),
+    /// `RandomZoom(0.2)`.
+    pub const CHAPTER_CLASSIFIER: Self = Self {
         flip: true,
-        rotation: 0.1,
+        rotation_degrees: 36.0,
+        crop_min_area: 0.0,
         zoom: 0.2,
         shift: 0.0,
+        color_jitter: 0.0,
     };
     /// Milder for segmentation: borders of the mask must stay where they are in the photo.
-    pub const SEGMENTER: Self = Self {
+    pub const CHAPTER_SEGMENTER: Self = Self {
         flip: true,
-        rotation: 0.03,
+        rotation_degrees: 11.0,
+        crop_min_area: 0.0,
         zoom: 0.1,
         shift: 0.05,
+        color_jitter: 0.0,
     };
 }
 
-/// One drawn transform: output pixel -> source pixel, about the image centre.
+/// One drawn geometric transform: output pixel -> source pixel, about the image centre, in
+/// units of the image's own width and height.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Warp {
     flip: bool,
     cos: f32,
     sin: f32,
-    scale: f32,
+    /// Source extent per output extent, per axis (< 1 zooms in).
+    scale: (f32, f32),
+    /// Centre of the sampled region, as a fraction of the size off the image centre.
     shift: (f32, f32),
 }
 
@@ -50,23 +67,28 @@ impl Warp {
         flip: false,
         cos: 1.0,
         sin: 0.0,
-        scale: 1.0,
+        scale: (1.0, 1.0),
         shift: (0.0, 0.0),
     };
 
     /// Draws a transform within `config`'s ranges.
     pub fn random(config: &AugmentConfig, rng: &mut impl Rng) -> Self {
-        let angle = rng.random_range(-1.0..=1.0) * config.rotation * std::f32::consts::TAU;
-        let zoom = 1.0 + rng.random_range(-1.0..=1.0) * config.zoom;
-        let shift = (
-            rng.random_range(-1.0..=1.0) * config.shift,
-            rng.random_range(-1.0..=1.0) * config.shift,
-        );
+        let angle = rng.random_range(-1.0..=1.0) * config.rotation_degrees.to_radians();
+        let (scale, shift) = if config.crop_min_area > 0.0 {
+            random_crop(config.crop_min_area, rng)
+        } else {
+            let zoom = 1.0 + rng.random_range(-1.0..=1.0) * config.zoom;
+            let shift = (
+                rng.random_range(-1.0..=1.0) * config.shift,
+                rng.random_range(-1.0..=1.0) * config.shift,
+            );
+            ((1.0 / zoom, 1.0 / zoom), shift)
+        };
         Warp {
             flip: config.flip && rng.random_bool(0.5),
             cos: angle.cos(),
             sin: angle.sin(),
-            scale: 1.0 / zoom,
+            scale,
             shift,
         }
     }
@@ -79,8 +101,10 @@ impl Warp {
         if self.flip {
             dx = -dx;
         }
-        let sx = (self.cos * dx - self.sin * dy) * self.scale + cx + self.shift.0 * w as f32;
-        let sy = (self.sin * dx + self.cos * dy) * self.scale + cy + self.shift.1 * h as f32;
+        let rx = (self.cos * dx - self.sin * dy) * self.scale.0;
+        let ry = (self.sin * dx + self.cos * dy) * self.scale.1;
+        let sx = rx + cx + self.shift.0 * w as f32;
+        let sy = ry + cy + self.shift.1 * h as f32;
         (reflect(sx, w), reflect(sy, h))
     }
 
@@ -119,6 +143,74 @@ impl Warp {
     }
 }
 
+/// A random resized crop (Inception's / torchvision's): an area share in `[min_area, 1]` and an
+/// aspect ratio log-uniform in `[3/4, 4/3]`, placed uniformly inside the image. Returns the
+/// per-axis scale and the crop centre's offset.
+fn random_crop(min_area: f32, rng: &mut impl Rng) -> ((f32, f32), (f32, f32)) {
+    let area = rng.random_range(min_area.min(1.0)..=1.0);
+    let log_ratio = rng.random_range((3.0f32 / 4.0).ln()..=(4.0f32 / 3.0).ln());
+    let ratio = log_ratio.exp();
+    let cw = (area * ratio).sqrt().min(1.0);
+    let ch = (area / ratio).sqrt().min(1.0);
+    let shift = (
+        rng.random_range(-1.0..=1.0) * (1.0 - cw) / 2.0,
+        rng.random_range(-1.0..=1.0) * (1.0 - ch) / 2.0,
+    );
+    ((cw, ch), shift)
+}
+
+/// One drawn colour change of a photo: brightness, contrast and saturation factors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColorJitter {
+    brightness: f32,
+    contrast: f32,
+    saturation: f32,
+}
+
+impl ColorJitter {
+    /// No change.
+    pub const IDENTITY: ColorJitter = ColorJitter {
+        brightness: 1.0,
+        contrast: 1.0,
+        saturation: 1.0,
+    };
+
+    /// Draws each factor from `[1 - strength, 1 + strength]`.
+    pub fn random(strength: f32, rng: &mut impl Rng) -> Self {
+        if strength <= 0.0 {
+            return Self::IDENTITY;
+        }
+        let mut factor = || 1.0 + rng.random_range(-strength..=strength);
+        ColorJitter {
+            brightness: factor(),
+            contrast: factor(),
+            saturation: factor(),
+        }
+    }
+
+    /// Applies the factors in place: brightness scales every value, contrast stretches around
+    /// the photo's mean grey, saturation blends each pixel with its own grey.
+    pub fn apply(&self, image: &mut RgbImage) {
+        if *self == Self::IDENTITY {
+            return;
+        }
+        let grey = |p: &[u8; 3]| {
+            0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
+        };
+        let n = (image.width() * image.height()).max(1) as f32;
+        let mean = image.pixels().map(|p| grey(&p.0)).sum::<f32>() / n * self.brightness;
+        for pixel in image.pixels_mut() {
+            let g = grey(&pixel.0) * self.brightness;
+            for v in &mut pixel.0 {
+                let bright = f32::from(*v) * self.brightness;
+                let saturated = g + (bright - g) * self.saturation;
+                let contrasted = mean + (saturated - mean) * self.contrast;
+                *v = contrasted.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+}
+
 /// Reflects a coordinate into `[0, n - 1]`.
 fn reflect(v: f32, n: usize) -> f32 {
     let max = (n - 1) as f32;
@@ -128,4 +220,31 @@ fn reflect(v: f32, n: usize) -> f32 {
     let period = 2.0 * max;
     let m = v.rem_euclid(period);
     if m > max { period - m } else { m }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn crops_stay_inside_the_image() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..1000 {
+            let ((cw, ch), (sx, sy)) = random_crop(0.3, &mut rng);
+            assert!(cw * ch >= 0.3 * 0.74 && cw <= 1.0 && ch <= 1.0);
+            assert!(sx.abs() <= (1.0 - cw) / 2.0 + 1e-6 && sy.abs() <= (1.0 - ch) / 2.0 + 1e-6);
+        }
+    }
+
+    #[test]
+    fn colour_jitter_identity_leaves_the_photo_alone_and_others_change_it() {
+        let photo = RgbImage::from_fn(8, 8, |x, y| Rgb([(x * 30) as u8, (y * 30) as u8, 90]));
+        let mut same = photo.clone();
+        ColorJitter::random(0.0, &mut rand::rngs::StdRng::seed_from_u64(1)).apply(&mut same);
+        assert_eq!(same, photo);
+        let mut changed = photo.clone();
+        ColorJitter::random(0.4, &mut rand::rngs::StdRng::seed_from_u64(1)).apply(&mut changed);
+        assert_ne!(changed, photo);
+    }
 }

@@ -54,6 +54,120 @@ impl Examples {
     pub fn is_empty(&self) -> bool {
         self.images.is_empty()
     }
+
+    /// Appends `other`'s examples (both labelled, or both masked).
+    pub fn extend(&mut self, other: Examples) {
+        self.names.extend(other.names);
+        self.images.extend(other.images);
+        self.skipped.extend(other.skipped);
+        match (&mut self.targets, other.targets) {
+            (Targets::Labels(a), Targets::Labels(b)) => a.extend(b),
+            (Targets::Masks(a), Targets::Masks(b)) => a.extend(b),
+            _ => unreachable!("labelled and masked examples are never merged"),
+        }
+    }
+}
+
+/// Where the classifier's photos came from, for the model card.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ClassifierSource {
+    /// The directory as given on the command line.
+    pub dir: PathBuf,
+    /// What was taken from it: `train/{cat,dog}`, `{cat,dog}`, `images (species from the breed
+    /// name)` or `validation/{cat,dog}`.
+    pub part: String,
+    pub photos: usize,
+}
+
+/// The classifier's training and validation photos from several directories, each laid out
+/// as the book's split (`train/` and `validation/` with `cat/` and `dog/`), as plain `cat/` +
+/// `dog/` folders (all training photos), or as Oxford-IIIT Pet (`images/`; the species is in the
+/// name: cat breeds are capitalised). Validation comes from the first directory with a
+/// `validation/` folder; there must be one.
+pub fn load_classifier_data(
+    dirs: &[PathBuf],
+    size: u32,
+) -> Result<(Examples, Examples, Vec<ClassifierSource>), DataError> {
+    let mut train: Option<Examples> = None;
+    let mut valid: Option<Examples> = None;
+    let mut sources = Vec::new();
+    for dir in dirs {
+        require_dir(dir)?;
+        let (part, examples) = if dir.join("train").is_dir() {
+            ("train/{cat,dog}", load_labelled(&dir.join("train"), size)?)
+        } else if dir.join("cat").is_dir() || dir.join("dog").is_dir() {
+            ("{cat,dog}", load_labelled(dir, size)?)
+        } else if dir.join("images").is_dir() {
+            (
+                "images (species from the breed name)",
+                load_species(dir, size)?,
+            )
+        } else {
+            return Err(DataError::Empty(
+                dir.clone(),
+                "expected train/ and validation/, cat/ and dog/, or an Oxford-IIIT Pet images/ folder".into(),
+            ));
+        };
+        sources.push(ClassifierSource {
+            dir: dir.clone(),
+            part: part.into(),
+            photos: examples.len(),
+        });
+        merge(&mut train, examples);
+        if valid.is_none() && dir.join("validation").is_dir() {
+            let examples = load_labelled(&dir.join("validation"), size)?;
+            sources.push(ClassifierSource {
+                dir: dir.clone(),
+                part: "validation/{cat,dog}".into(),
+                photos: examples.len(),
+            });
+            valid = Some(examples);
+        }
+    }
+    let first = dirs.first().cloned().unwrap_or_default();
+    let valid = valid.ok_or_else(|| {
+        DataError::Empty(
+            first.clone(),
+            "no --data directory has a validation/ folder".into(),
+        )
+    })?;
+    let train = train.ok_or_else(|| DataError::Empty(first, "no training photos".into()))?;
+    Ok((train, valid, sources))
+}
+
+fn merge(into: &mut Option<Examples>, examples: Examples) {
+    match into {
+        Some(all) => all.extend(examples),
+        None => *into = Some(examples),
+    }
+}
+
+/// Oxford-IIIT Pet photos labelled by species (label 0 = cat, 1 = dog): cat breeds are the
+/// capitalised names (`Bengal_10`), dog breeds lower case (`beagle_14`).
+pub fn load_species(root: &Path, size: u32) -> Result<Examples, DataError> {
+    let files = sorted_files(&root.join("images"), &["jpg", "jpeg", "png"])?;
+    if files.is_empty() {
+        return Err(DataError::Empty(
+            root.to_path_buf(),
+            "no photos in images/".into(),
+        ));
+    }
+    Ok(load_all(
+        &files,
+        |path| {
+            let name = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let is_cat = name.chars().next().is_some_and(char::is_uppercase);
+            Ok(Loaded {
+                image: resize_for_model(&read_photo(path)?, size),
+                target: u8::from(!is_cat),
+                name,
+            })
+        },
+        Targets::Labels,
+    ))
 }
 
 /// A photo and its trimap in the Oxford-IIIT Pet layout.

@@ -18,9 +18,10 @@ impl PetClass {
     /// Both classes, cat first.
     pub const ALL: [PetClass; 2] = [PetClass::Cat, PetClass::Dog];
 
-    /// The more likely class for a probability of "dog".
+    /// The more likely class for a probability of "dog": "dog" above 1/2, as
+    /// [`crate::model::is_dog`] decides on logits (a tie is "cat" in both).
     pub fn from_p_dog(p_dog: f32) -> Self {
-        if p_dog >= 0.5 {
+        if p_dog > 0.5 {
             PetClass::Dog
         } else {
             PetClass::Cat

@@ -7,6 +7,12 @@ use burn::tensor::activation::sigmoid;
 
 use super::blocks::{LayerVisitor, ResidualBlock, ResidualBlockConfig, conv2d};
 
+/// The verdict, decided in one place: "dog" when the logit is above 0, i.e. the probability of
+/// dog above 1/2 (see [`crate::explain::PetClass::from_p_dog`]). `[n]` logits -> `[n]`.
+pub fn is_dog(logits: Tensor<1>) -> Tensor<1, Bool> {
+    logits.greater_elem(0.0)
+}
+
 /// Configuration of the [`Classifier`].
 #[derive(Config, Debug)]
 pub struct ClassifierConfig {
@@ -94,6 +100,17 @@ impl Classifier {
     /// Probability of "dog". `[n, 3, s, s]` -> `[n, 1]`.
     pub fn p_dog(&self, x: Tensor<4>) -> Tensor<2> {
         sigmoid(self.forward(x))
+    }
+
+    /// Test-time augmentation: the probability of "dog" averaged over the photo and its mirror
+    /// image, with the unflipped photo's feature map (what Grad-CAM explains). The page, `train
+    /// eval` and the model card's figures all go through here.
+    /// `[n, 3, s, s]` -> (`[n, 512, h, w]` features, `[n, 1]` probabilities).
+    pub fn p_dog_flip_averaged(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<2>) {
+        let mirrored = self.p_dog(x.clone().flip([3])); // [n, 1]
+        let features = self.features(x); // [n, 512, h, w]
+        let p = sigmoid(self.head_from(features.clone(), None)); // [n, 1]
+        (features, (p + mirrored) / 2.0)
     }
 
     /// Runs the convolutional base, handing every layer's output to `visit` (`stem`, then

@@ -8,8 +8,8 @@ pub use blocks::{
     ConvBnRelu, ConvBnReluConfig, ResidualBlock, ResidualBlockConfig, SeparableConv2d,
     SeparableConv2dConfig, TransposedConvBnRelu, TransposedConvBnReluConfig,
 };
-pub use classifier::{Classifier, ClassifierConfig};
-pub use segmenter::{SEGMENT_CLASSES, Segmenter, SegmenterConfig};
+pub use classifier::{Classifier, ClassifierConfig, is_dog};
+pub use segmenter::{SEGMENT_CLASSES, SKIPS, Segmenter, SegmenterConfig};
 
 impl SegmenterConfig {
     /// The shipped segmenter: the chapter's layout at half width and 128 px, a size this

@@ -7,7 +7,8 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::blocks::{
-    ConvBnRelu, ConvBnReluConfig, TransposedConvBnRelu, TransposedConvBnReluConfig, conv2d,
+    ConvBnRelu, ConvBnReluConfig, LayerVisitor, TransposedConvBnRelu, TransposedConvBnReluConfig,
+    conv2d,
 };
 
 /// The segmentation classes, in the order of the model's output channels (trimap value - 1).
@@ -25,6 +26,11 @@ pub struct SegmenterConfig {
     /// Square input size in pixels (a multiple of 8).
     #[config(default = 160)]
     pub image_size: usize,
+    /// Encoder-to-decoder skip connections (U-Net-like; false: the chapter's model): the
+    /// encoder's output at 1/4 and at 1/2 of the input size is added to the decoder's output at
+    /// the same size, which hands the decoder the fine detail the bottleneck lost.
+    #[config(default = false)]
+    pub skips: bool,
 }
 
 /// Encoder-decoder segmenter. The encoder downsamples with stride-2 convolutions, never max
@@ -35,7 +41,13 @@ pub struct Segmenter {
     pub encoder: Vec<ConvBnRelu>,
     pub decoder: Vec<TransposedConvBnRelu>,
     pub classes: Conv2d,
+    /// Whether [`SKIPS`] are added (see [`SegmenterConfig::skips`]).
+    pub skips: bool,
 }
+
+/// The skip connections as (encoder unit, decoder unit) pairs: the encoder unit's output is
+/// added to the decoder unit's, both `[n, 2w, s/4, s/4]` and `[n, w, s/2, s/2]`.
+pub const SKIPS: [(usize, usize); 2] = [(3, 2), (1, 4)];
 
 impl SegmenterConfig {
     /// Builds the model.
@@ -77,6 +89,7 @@ impl SegmenterConfig {
             classes: Conv2dConfig::new([w, self.num_classes], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
                 .init(device),
+            skips: self.skips,
         }
     }
 }
@@ -84,9 +97,10 @@ impl SegmenterConfig {
 impl Segmenter {
     /// Class logits. `[n, 3, s, s]` in [0, 1] -> `[n, classes, s, s]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.encoder.iter().fold(x, |x, unit| unit.forward(x)); // [n, 4w, s/8, s/8]
-        let x = self.decoder.iter().fold(x, |x, unit| unit.forward(x)); // [n, w, s, s]
-        conv2d(&self.classes, x) // [n, classes, s, s]
+        let features = self
+            .visit_layers(x, &mut |_, _| true)
+            .expect("a visitor that always continues runs the whole decoder"); // [n, w, s, s]
+        conv2d(&self.classes, features) // [n, classes, s, s]
     }
 
     /// Per-pixel class probabilities. `[n, 3, s, s]` -> `[n, classes, s, s]`, summing to 1 over dim 1.
@@ -94,25 +108,67 @@ impl Segmenter {
         softmax(self.forward(x), 1)
     }
 
-    /// The names [`Segmenter::activations`] gives, without running the model.
+    /// Runs the encoder and decoder, handing every unit's output to `visit`
+    /// (`encoder.<i>.conv`, `decoder.<i>.convtranspose`, and `decoder.<i>.add` after a skip)
+    /// until it returns false (`None`). Returns the decoder's output, `[n, w, s, s]`.
+    pub fn visit_layers(&self, x: Tensor<4>, visit: &mut LayerVisitor<'_>) -> Option<Tensor<4>> {
+        let mut kept: Vec<Option<Tensor<4>>> = vec![None; self.encoder.len()];
+        let mut x = x;
+        for (i, unit) in self.encoder.iter().enumerate() {
+            x = unit.forward(x); // [n, w..4w, s/2..s/8, ..], halved at stride 2
+            if !visit(format!("encoder.{i}.conv"), &x) {
+                return None;
+            }
+            if self.skips && SKIPS.iter().any(|&(e, _)| e == i) {
+                kept[i] = Some(x.clone());
+            }
+        }
+        for (i, unit) in self.decoder.iter().enumerate() {
+            x = unit.forward(x); // [n, 4w..w, s/8..s, ..], doubled at stride 2
+            if !visit(format!("decoder.{i}.convtranspose"), &x) {
+                return None;
+            }
+            let skip = SKIPS.iter().find(|&&(_, d)| d == i);
+            if let Some(encoded) = skip.and_then(|&(e, _)| kept[e].take()) {
+                x = x + encoded; // same shape: see SKIPS
+                if !visit(format!("decoder.{i}.add"), &x) {
+                    return None;
+                }
+            }
+        }
+        Some(x)
+    }
+
+    /// The names [`Segmenter::visit_layers`] gives, without running the model.
     pub fn layer_names(&self) -> Vec<String> {
         let encoder = (0..self.encoder.len()).map(|i| format!("encoder.{i}.conv"));
-        let decoder = (0..self.decoder.len()).map(|i| format!("decoder.{i}.convtranspose"));
+        let decoder = (0..self.decoder.len()).flat_map(|i| {
+            let add = self.skips && SKIPS.iter().any(|&(_, d)| d == i);
+            std::iter::once(format!("decoder.{i}.convtranspose"))
+                .chain(add.then(|| format!("decoder.{i}.add")))
+        });
         encoder.chain(decoder).collect()
+    }
+
+    /// One layer's output (the pass stops there), or `None` for an unknown name.
+    pub fn layer(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
+        let mut found = None;
+        self.visit_layers(x, &mut |layer, y| {
+            if layer == name {
+                found = Some(y.clone());
+            }
+            found.is_none()
+        });
+        found
     }
 
     /// The output of every unit, named, for the activation viewer. `[1, 3, s, s]` in.
     pub fn activations(&self, x: Tensor<4>) -> Vec<(String, Tensor<4>)> {
         let mut out = Vec::new();
-        let mut x = x;
-        for (i, unit) in self.encoder.iter().enumerate() {
-            x = unit.forward(x);
-            out.push((format!("encoder.{i}.conv"), x.clone()));
-        }
-        for (i, unit) in self.decoder.iter().enumerate() {
-            x = unit.forward(x);
-            out.push((format!("decoder.{i}.convtranspose"), x.clone()));
-        }
+        self.visit_layers(x, &mut |name, y| {
+            out.push((name, y.clone()));
+            true
+        });
         out
     }
 }

@@ -10,11 +10,13 @@ use image::RgbImage;
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use super::fit::{FitError, FitOptions, RunState, fit, json as to_json, write_atomic};
+use super::fit::{FitError, FitOptions, RunConfig, RunState, fit, json as to_json, write_atomic};
 use super::metrics::Confusion;
-use super::task::Trainable;
+use super::recipe::Recipe;
+use super::task::{LossConfig, Trainable};
 use crate::data::datasets::{self, DataError, Examples, TrimapPair};
 use crate::data::{class_map_at, decode_photo, images_to_tensor, resize_for_model};
+use crate::explain::PetClass;
 use crate::model::{Classifier, ClassifierConfig, Segmenter, SegmenterConfig};
 
 /// Train petlens's models on real data, evaluate them, and write the weights the page ships.
@@ -27,9 +29,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train the segmenter on an Oxford-IIIT Pet directory (images/, annotations/trimaps/).
+    /// Train the segmenter on Oxford-IIIT Pet directories (images/, annotations/trimaps/).
     Segmenter(SegmenterArgs),
-    /// Train the cat-vs-dog classifier on a directory with train/{cat,dog} and validation/{cat,dog}.
+    /// Train the cat-vs-dog classifier on directories with train/{cat,dog} and
+    /// validation/{cat,dog}, plain {cat,dog}/ folders, or Oxford-IIIT Pet images/.
     Classifier(ClassifierArgs),
     /// Evaluate weights; the last line printed is one JSON object.
     Eval {
@@ -137,10 +140,11 @@ impl Backend {
 
 #[derive(Args, Debug)]
 struct CommonArgs {
-    /// Data directory.
-    #[arg(long)]
-    data: PathBuf,
-    /// Epochs (the run stops earlier on --patience or --max-minutes).
+    /// Data directory; repeat for several (`--data a --data b`).
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// Epochs: the learning-rate schedule is planned over them (the run stops earlier on
+    /// --patience or --max-minutes, and `--resume` continues it).
     #[arg(long, default_value_t = 40)]
     epochs: usize,
     /// Photos per optimizer step.
@@ -149,7 +153,7 @@ struct CommonArgs {
     /// Square input size (default: the shipped model's).
     #[arg(long)]
     image_size: Option<usize>,
-    /// Adam's initial learning rate (cosine decay to 5% of it).
+    /// Peak learning rate (after the warm-up; cosine decay to 0 at the last epoch).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// Seed of the split, the shuffling, augmentation and initialisation.
@@ -165,10 +169,11 @@ struct CommonArgs {
     #[arg(long)]
     resume: bool,
     /// Stop after the epoch that passes this many minutes of training in total (resumes
-    /// included); the learning rate's cosine decay then follows this budget.
+    /// included); `--resume` later continues the schedule where it stopped.
     #[arg(long)]
     max_minutes: Option<f64>,
-    /// Stop when the validation loss has not improved for this many epochs.
+    /// Stop when the validation score (classifier: accuracy, segmenter: mean IoU) has not
+    /// improved for this many epochs.
     #[arg(long, default_value_t = 8)]
     patience: usize,
     /// Stop after this many optimizer steps (smoke tests).
@@ -184,6 +189,11 @@ struct CommonArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// The run's expected wall time in minutes (measure an epoch first), kept for the card.
+    #[arg(long)]
+    estimated_minutes: Option<f64>,
+    #[command(flatten)]
+    recipe: Recipe,
 }
 
 #[derive(Args, Debug)]
@@ -193,9 +203,18 @@ struct SegmenterArgs {
     /// Channels of the first encoder stage (the chapter: 64).
     #[arg(long)]
     width: Option<usize>,
+    /// Encoder-to-decoder skip connections (U-Net-like); without it, the chapter's model.
+    #[arg(long)]
+    skips: bool,
     /// Share of each breed held out for validation.
     #[arg(long, default_value_t = 0.15)]
     valid_fraction: f64,
+    /// Weight of the soft Dice loss added to the cross-entropy (0: cross-entropy only).
+    #[arg(long, default_value_t = 1.0)]
+    dice_weight: f64,
+    /// Cross-entropy weight of the thin border class (pet and background weigh 1).
+    #[arg(long, default_value_t = 1.0)]
+    border_weight: f32,
 }
 
 #[derive(Args, Debug)]
@@ -244,7 +263,10 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             match e {
-                CliError::Data(_) | CliError::Fit(FitError::EmptySplit(_)) => ExitCode::from(2),
+                CliError::Data(_)
+                | CliError::Fit(FitError::EmptySplit(_) | FitError::ResumeMismatch { .. }) => {
+                    ExitCode::from(2)
+                }
                 _ => ExitCode::FAILURE,
             }
         }
@@ -282,12 +304,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench(args) => bench(&args),
         Command::Curves(args) => curves(&args),
         Command::Explain(args) => {
-            let pipeline = crate::pipeline::Pipeline::from_bytes(
-                &read_file(Path::new("www/models/segmenter.bpk"))?,
-                &read_file(Path::new("www/models/classifier.bpk"))?,
-                &Device::flex(),
-            )
-            .map_err(|e| CliError::Other(e.to_string()))?;
+            let pipeline = shipped_pipeline(Path::new("www/models"))?;
             let summary = super::explain::explain(
                 &pipeline,
                 &super::explain::ExplainRequest {
@@ -328,23 +345,67 @@ fn report_skipped(examples: &Examples) {
     }
 }
 
-fn fit_options(common: &CommonArgs, name: &str) -> FitOptions {
+/// The session's options around `run`.
+fn fit_options(common: &CommonArgs, run: RunConfig) -> FitOptions {
     FitOptions {
-        epochs: common.epochs,
-        batch_size: common.batch_size.max(1),
-        lr: common.lr,
-        seed: common.seed,
-        max_minutes: common.max_minutes,
-        patience: common.patience,
-        max_steps: common.max_steps,
         out: common
             .out
             .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(name)),
+            .unwrap_or_else(|| PathBuf::from("runs").join(&run.model)),
+        run,
+        max_minutes: common.max_minutes,
+        patience: common.patience,
+        max_steps: common.max_steps,
         resume: common.resume,
         quiet: common.quiet,
+        command: command_line(),
+        estimated_minutes: common.estimated_minutes,
     }
 }
+
+/// This process's command line as `cargo run` would be typed for it.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("cargo run --release --bin train -- {}", args.join(" "))
+}
+
+/// The run's options from the command line, for `n_train` training and `n_validation`
+/// validation examples.
+fn run_config<M: Trainable>(
+    common: &CommonArgs,
+    model_config: &impl serde::Serialize,
+    loss: LossConfig,
+    (n_train, n_validation): (usize, usize),
+) -> Result<RunConfig, CliError> {
+    let batch_size = common.batch_size.max(1);
+    Ok(RunConfig {
+        model: M::NAME.into(),
+        model_config: serde_json::to_value(model_config)
+            .map_err(|e| CliError::Other(e.to_string()))?,
+        data: common.data.clone(),
+        n_train,
+        n_validation,
+        epochs: common.epochs,
+        batch_size,
+        seed: common.seed,
+        schedule: RunConfig::schedule(
+            common.lr,
+            &common.recipe,
+            n_train,
+            batch_size,
+            common.epochs,
+        ),
+        recipe: common.recipe.clone(),
+        loss,
+        augment: common.recipe.augment(M::AUGMENT),
+        backend: common.backend.name(),
+        devices: common.devices,
+    })
+}
+
+/// The breeds most of the Oxford-IIIT Pet subset's pairs come from; segmentation figures are
+/// reported for them and for all other breeds apart.
+pub const MAIN_BREEDS: [&str; 3] = ["Abyssinian", "Bengal", "american_bulldog"];
 
 fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     let common = &args.common;
@@ -356,7 +417,11 @@ fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     if let Some(width) = args.width {
         config.width = width;
     }
-    let pairs = datasets::oxford_pairs(&common.data)?;
+    config.skips = args.skips;
+    let mut pairs = Vec::new();
+    for dir in &common.data {
+        pairs.extend(datasets::oxford_pairs(dir)?);
+    }
     let (train_pairs, valid_pairs) =
         datasets::split_by_breed(&pairs, args.valid_fraction, common.seed);
     eprintln!(
@@ -371,7 +436,13 @@ fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     let valid = datasets::load_segmentation(&valid_pairs, size);
     report_skipped(&train);
     report_skipped(&valid);
-    let options = fit_options(common, "segmenter");
+    let loss = LossConfig {
+        dice_weight: args.dice_weight,
+        class_weights: vec![1.0, 1.0, args.border_weight],
+        ..LossConfig::default()
+    };
+    let run = run_config::<Segmenter>(common, &config, loss, (train.len(), valid.len()))?;
+    let options = fit_options(common, run);
     let split = json!({
         "seed": common.seed,
         "valid_fraction": args.valid_fraction,
@@ -392,14 +463,24 @@ fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
             model,
             config: serde_json::to_value(&config).map_err(|e| CliError::Other(e.to_string()))?,
             architecture: format!(
-                "chapter 9 segmenter: 6 stride-2/1 conv-BN-ReLU encoder units, 6 transposed-conv-BN-ReLU decoder units, width {}",
-                config.width
+                "{}: 6 stride-2/1 conv-BN-ReLU encoder units, 6 transposed-conv-BN-ReLU decoder units, width {}{}",
+                if config.skips {
+                    "U-Net-like segmenter after chapter 9"
+                } else {
+                    "chapter 9 segmenter"
+                },
+                config.width,
+                if config.skips {
+                    ", encoder outputs at 1/4 and 1/2 size added to the decoder's (skip connections)"
+                } else {
+                    ""
+                }
             ),
-            data: "Oxford-IIIT Pet subset (../shared/data/oxford-pets), CC BY-SA 4.0",
+            data: json!({"dirs": common.data, "photos": pairs.len(), "licence": "Oxford-IIIT Pet, CC BY-SA 4.0"}),
             split,
             metrics,
             state,
-            common,
+            options: &options,
         })?;
     }
     Ok(())
@@ -412,9 +493,8 @@ fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
     if let Some(size) = common.image_size {
         config.image_size = size;
     }
-    let size = config.image_size as u32;
-    let train = datasets::load_labelled(&common.data.join("train"), size)?;
-    let valid = datasets::load_labelled(&common.data.join("validation"), size)?;
+    let (train, valid, sources) =
+        datasets::load_classifier_data(&common.data, config.image_size as u32)?;
     report_skipped(&train);
     report_skipped(&valid);
     eprintln!(
@@ -422,9 +502,13 @@ fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
         train.len(),
         valid.len()
     );
-    let options = fit_options(common, "classifier");
-    let split = json!({"train": "train/{cat,dog}", "validation": "validation/{cat,dog}",
-        "n_train": train.len(), "n_validation": valid.len()});
+    let loss = LossConfig {
+        label_smoothing: common.recipe.label_smoothing,
+        ..LossConfig::default()
+    };
+    let run = run_config::<Classifier>(common, &config, loss, (train.len(), valid.len()))?;
+    let options = fit_options(common, run);
+    let split = json!({"sources": sources, "n_train": train.len(), "n_validation": valid.len()});
     let device = devices[0].clone();
     device.seed(common.seed);
     let (model, state) = fit(config.init(&device), &train, &valid, &options, &devices)?;
@@ -434,12 +518,21 @@ fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
             dir: ship,
             model,
             config: serde_json::to_value(&config).map_err(|e| CliError::Other(e.to_string()))?,
-            architecture: "chapter 9 Xception-like: 5x5 conv, residual blocks of BN-ReLU-SeparableConv2d x2 + max pooling (32-64-128-256-512), GAP, dropout 0.5, dense".into(),
-            data: "cats-vs-dogs small split of Deep Learning with Python (../shared/data/cats-vs-dogs)",
+            architecture: format!(
+                "chapter 9 Xception-like: 5x5 conv, residual blocks of BN-ReLU-SeparableConv2d x2 + max pooling ({}), GAP, dropout {}, dense; flip-averaged at test time",
+                config
+                    .block_channels
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("-"),
+                config.dropout
+            ),
+            data: json!({"dirs": common.data, "sources": sources}),
             split,
             metrics,
             state,
-            common,
+            options: &options,
         })?;
     }
     Ok(())
@@ -451,17 +544,18 @@ struct ShipInfo<'a, M> {
     model: M,
     config: Value,
     architecture: String,
-    data: &'a str,
+    data: Value,
     split: Value,
     metrics: Value,
     state: RunState,
-    common: &'a CommonArgs,
+    options: &'a FitOptions,
 }
 
 /// Writes `<name>.bpk` (f16), `<name>.json` (its config), `<name>.history.json` and the
 /// model's entry in `card.json`.
 fn ship_model<M: Trainable>(info: ShipInfo<'_, M>) -> Result<(), CliError> {
     let name = M::NAME;
+    let run = &info.options.run;
     std::fs::create_dir_all(info.dir)
         .map_err(|e| CliError::Other(format!("{}: {e}", info.dir.display())))?;
     let parameters = info.model.num_params();
@@ -484,7 +578,6 @@ fn ship_model<M: Trainable>(info: ShipInfo<'_, M>) -> Result<(), CliError> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_else(|| json!({}));
-    let command: Vec<String> = std::env::args().collect();
     card[name] = json!({
         "architecture": info.architecture,
         "parameters": parameters,
@@ -493,18 +586,28 @@ fn ship_model<M: Trainable>(info: ShipInfo<'_, M>) -> Result<(), CliError> {
         "data": info.data,
         "split": info.split,
         "epochs": info.state.epochs_done,
+        "planned_epochs": run.epochs,
         "best_epoch": info.state.best_epoch,
         "wall_seconds": info.state.wall_seconds.round(),
-        "backend": info.common.backend.name(),
-        "devices": info.common.devices,
-        "optimizer": format!("Adam lr {} with cosine decay, batch {}", info.common.lr, info.common.batch_size),
+        "backend": run.backend,
+        "devices": run.devices,
+        "optimizer": run.recipe.optimizer_summary(&run.schedule, run.batch_size),
+        "recipe": {
+            "recipe": run.recipe,
+            "schedule": run.schedule,
+            "loss": run.loss,
+            "augment": run.augment,
+            "weights": if run.recipe.ema_decay > 0.0 { format!("exponential moving average (decay {})", run.recipe.ema_decay) } else { "last step's".into() },
+        },
         "validation_metrics": info.metrics,
         "weights": format!("{name}.bpk"),
         "weights_bytes": bytes.len(),
         "dtype": "f16",
         "history": format!("{name}.history.json"),
         "curves": format!("{name}.curves.png"),
-        "command": format!("cargo run --release --bin train -- {}", command.get(1..).unwrap_or_default().join(" ")),
+        "estimated_minutes": info.state.estimated_minutes,
+        "command": info.state.commands.first(),
+        "commands": info.state.commands,
     });
     write_atomic(&card_path, &to_json(&card)?)?;
     eprintln!(
@@ -530,6 +633,26 @@ fn load_sidecar<C: burn::config::Config>(
         shipped
     };
     Ok((config, path))
+}
+
+/// The pipeline of the models shipped in `dir`, each built from its own config file.
+fn shipped_pipeline(dir: &Path) -> Result<crate::pipeline::Pipeline, CliError> {
+    use crate::pipeline::{ModelFiles, Pipeline};
+    let read = |name: &str| read_file(&dir.join(name));
+    let (segmenter_config, segmenter) = (read("segmenter.json")?, read("segmenter.bpk")?);
+    let (classifier_config, classifier) = (read("classifier.json")?, read("classifier.bpk")?);
+    Pipeline::from_files(
+        ModelFiles {
+            config: &segmenter_config,
+            weights: &segmenter,
+        },
+        ModelFiles {
+            config: &classifier_config,
+            weights: &classifier,
+        },
+        &Device::flex(),
+    )
+    .map_err(|e| CliError::Other(e.to_string()))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -562,57 +685,86 @@ fn eval_photo(pair: &TrimapPair, size: usize) -> Result<EvalPhoto, String> {
     })
 }
 
-/// Segmenter metrics at each photo's own resolution: the prediction is upsampled to the photo
-/// and compared with the full-resolution trimap.
+/// Segmenter metrics at each photo's own resolution (the prediction upsampled to the photo and
+/// compared with the full-resolution trimap), over all pairs and for [`MAIN_BREEDS`] and the
+/// other breeds apart.
 pub fn eval_segmenter(
     model: &Segmenter,
     size: usize,
     pairs: &[TrimapPair],
     device: &Device,
 ) -> Value {
-    let mut confusion = Confusion::new(3);
-    let mut skipped = 0;
+    let mut groups = [Confusion::new(3), Confusion::new(3)]; // main breeds, others
+    let mut counts = [0usize; 2];
     for chunk in pairs.chunks(16) {
         let loaded: Vec<Result<EvalPhoto, String>> = chunk
             .par_iter()
             .map(|pair| eval_photo(pair, size))
             .collect();
-        for (pair, item) in chunk.iter().zip(&loaded) {
-            if let Err(why) = item {
-                eprintln!("warning: skipped {}: {why}", pair.name);
-                skipped += 1;
+        let mut photos = Vec::new();
+        for (pair, item) in chunk.iter().zip(loaded) {
+            match item {
+                Ok(photo) => {
+                    photos.push((usize::from(!MAIN_BREEDS.contains(&pair.breed())), photo))
+                }
+                Err(why) => eprintln!("warning: skipped {}: {why}", pair.name),
             }
         }
-        let photos: Vec<EvalPhoto> = loaded.into_iter().flatten().collect();
         if photos.is_empty() {
             continue;
         }
-        let inputs: Vec<&RgbImage> = photos.iter().map(|p| &p.input).collect();
+        let inputs: Vec<&RgbImage> = photos.iter().map(|(_, p)| &p.input).collect();
         let probabilities = model.probabilities(images_to_tensor(&inputs, device)); // [n, 3, s, s]
         let values: Vec<f32> = probabilities.into_data().try_to_vec().unwrap_or_default();
         let plane = size * size;
-        for (k, photo) in photos.iter().enumerate() {
+        for (k, (group, photo)) in photos.iter().enumerate() {
             let planes: Vec<Vec<f32>> = (0..3)
                 .map(|c| values[(k * 3 + c) * plane..][..plane].to_vec())
                 .collect();
-            confusion.add(
+            groups[*group].add(
                 &photo.truth,
                 &class_map_at(&planes, size, photo.width, photo.height),
             );
+            counts[*group] += 1;
         }
     }
+    let mut all = groups[0].clone();
+    all.merge(&groups[1]);
+    let mut report = segmentation_figures(&all, counts[0] + counts[1]);
+    report["main_breeds"] = segmentation_figures(&groups[0], counts[0]);
+    report["main_breeds"]["breeds"] = json!(MAIN_BREEDS);
+    report["other_breeds"] = segmentation_figures(&groups[1], counts[1]);
+    report
+}
+
+fn segmentation_figures(confusion: &Confusion, n: usize) -> Value {
     json!({
-        "n": pairs.len() - skipped,
+        "n": n,
         "pixel_accuracy": confusion.accuracy(),
         "mean_iou": confusion.mean_iou(),
         "iou": {"pet": confusion.iou(0), "background": confusion.iou(1), "border": confusion.iou(2)},
     })
 }
 
-/// Classifier accuracy and confusion (rows: truth cat/dog, columns: predicted cat/dog).
+/// Classifier accuracy and confusion (rows: truth cat/dog, columns: predicted cat/dog) with
+/// the page's flip averaging, and the accuracy of the unflipped photos alone.
 pub fn eval_classifier(model: &Classifier, examples: &Examples, device: &Device) -> Value {
-    let (_, confusion) = super::fit::evaluate(model, examples, 32, device);
-    json!({"n": examples.len(), "accuracy": confusion.accuracy(), "confusion": confusion.rows()})
+    let (mut averaged, mut single) = (Confusion::new(2), Confusion::new(2));
+    let indices: Vec<usize> = (0..examples.len()).collect();
+    for chunk in indices.chunks(32) {
+        let batch = super::task::Batch::gather(examples, chunk, None);
+        let (x, _) = batch.to_tensors(device);
+        let p_single = model.p_dog(x.clone()); // [n, 1]
+        let (_, p_averaged) = model.p_dog_flip_averaged(x); // [n, 1]
+        for (confusion, p) in [(&mut single, p_single), (&mut averaged, p_averaged)] {
+            let p: Vec<f32> = p.into_data().try_to_vec().unwrap_or_default();
+            let predicted: Vec<u8> = p.iter().map(|&p| PetClass::from_p_dog(p) as u8).collect();
+            confusion.add(&batch.targets, &predicted);
+        }
+    }
+    json!({"n": examples.len(), "accuracy": averaged.accuracy(), "confusion": averaged.rows(),
+           "test_time_augmentation": "probabilities averaged over the photo and its mirror image",
+           "accuracy_without_flip": single.accuracy()})
 }
 
 /// The models `train bench` measures: the shipped ones and the chapter's exact ones.
@@ -692,7 +844,7 @@ fn bench_model<M: Trainable>(
     for step in 0..=args.steps {
         let (x, y) = batch(&train_device, n);
         let start = Instant::now();
-        let (loss, _) = model.loss_and_predictions(x, y);
+        let (loss, _) = model.loss_and_predictions(x, y, &LossConfig::default());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-3, model, grads);
         let _ = model.num_params();
@@ -704,14 +856,14 @@ fn bench_model<M: Trainable>(
     let valid = model.valid();
     let (x, y) = batch(device, 1);
     let _ = valid
-        .loss_and_predictions(x.clone(), y.clone())
+        .loss_and_predictions(x.clone(), y.clone(), &LossConfig::default())
         .1
         .into_data();
     let start = Instant::now();
     let runs = 5;
     for _ in 0..runs {
         let _ = valid
-            .loss_and_predictions(x.clone(), y.clone())
+            .loss_and_predictions(x.clone(), y.clone(), &LossConfig::default())
             .1
             .into_data();
     }

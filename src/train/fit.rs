@@ -1,11 +1,13 @@
-//! The training loop shared by both models: Adam with cosine learning-rate decay, seeded
-//! shuffling, validation each epoch, an atomic checkpoint each epoch (Ctrl-C or a crash loses
-//! at most one epoch), the best-validation-loss model kept apart, and `history.json`.
+//! The training loop shared by both models: the recipe's optimizer and learning-rate schedule,
+//! seeded shuffling, an exponential moving average of the weights, validation each epoch, an
+//! atomic checkpoint each epoch (Ctrl-C or a crash loses at most one epoch), the best epoch's
+//! weights kept apart, and `history.json`. A run directory holds the run's options
+//! (`run.json`): `--resume` continues that run and refuses different options.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -13,30 +15,106 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::ema::Ema;
 use super::metrics::{Confusion, EpochRecord};
-use super::task::{Batch, Trainable};
+use super::recipe::{LrSchedule, Recipe};
+use super::task::{Batch, LossConfig, Trainable};
+use crate::data::augment::AugmentConfig;
 use crate::data::datasets::Examples;
 
-/// How to train.
-#[derive(Debug, Clone)]
-pub struct FitOptions {
+/// Everything that defines a training run, saved as `run.json` in its directory: a resumed
+/// run must have the same, so that it continues the same schedule on the same data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// `classifier` or `segmenter`.
+    pub model: String,
+    /// The model's config (what `--ship` writes beside the weights).
+    pub model_config: serde_json::Value,
+    /// The `--data` directories, as given.
+    pub data: Vec<PathBuf>,
+    pub n_train: usize,
+    pub n_validation: usize,
     pub epochs: usize,
     pub batch_size: usize,
-    pub lr: f64,
     pub seed: u64,
-    /// Stop after the epoch that passes this many minutes of training (resumed runs included);
-    /// the learning rate decays over this budget.
+    pub schedule: LrSchedule,
+    pub recipe: Recipe,
+    pub loss: LossConfig,
+    pub augment: AugmentConfig,
+    pub backend: String,
+    pub devices: usize,
+}
+
+impl RunConfig {
+    /// The planned schedule for `n_train` photos: warm-up, then cosine decay to 0 at the last
+    /// step of the last epoch.
+    pub fn schedule(
+        lr: f64,
+        recipe: &Recipe,
+        n_train: usize,
+        batch_size: usize,
+        epochs: usize,
+    ) -> LrSchedule {
+        let steps_per_epoch = n_train.div_ceil(batch_size.max(1));
+        LrSchedule {
+            base_lr: lr,
+            warmup_steps: (recipe.warmup_epochs * steps_per_epoch as f64).round() as usize,
+            total_steps: steps_per_epoch * epochs,
+        }
+    }
+
+    /// The options that differ from `saved`, by name (top-level keys and the recipe's).
+    pub fn differences(&self, saved: &RunConfig) -> Vec<String> {
+        let (a, b) = (to_value(self), to_value(saved));
+        let mut differ = Vec::new();
+        for (key, value) in a.as_object().into_iter().flatten() {
+            let other = &b[key];
+            match (value.as_object(), other.as_object()) {
+                (Some(inner), Some(saved_inner)) if key == "recipe" => {
+                    for (k, v) in inner {
+                        if saved_inner.get(k) != Some(v) {
+                            differ.push(format!(
+                                "{k}: {} (saved: {})",
+                                v,
+                                saved_inner.get(k).unwrap_or(&serde_json::Value::Null)
+                            ));
+                        }
+                    }
+                }
+                _ if value != other => differ.push(format!("{key}: {value} (saved: {other})")),
+                _ => {}
+            }
+        }
+        differ
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// How this invocation trains: the run (saved, fixed for its life) and what may change from one
+/// session to the next (stopping rules, progress bars).
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    pub run: RunConfig,
+    /// Stop after the epoch that passes this many minutes of training (resumed runs included).
+    /// The schedule does not depend on it: size `--epochs` to the time there is.
     pub max_minutes: Option<f64>,
-    /// Stop when the validation loss has not improved for this many epochs.
+    /// Stop when the validation score has not improved for this many epochs.
     pub patience: usize,
-    /// Stop after this many optimizer steps in total (for smoke tests and benchmarks).
+    /// Stop after this many optimizer steps in total (smoke tests).
     pub max_steps: Option<usize>,
-    /// Checkpoints, `history.json` and `best.bpk` go here.
+    /// Checkpoints, `run.json`, `history.json` and `best.bpk` go here.
     pub out: PathBuf,
     /// Continue from the checkpoint in `out`.
     pub resume: bool,
     /// Hide progress bars (tests, non-terminals).
     pub quiet: bool,
+    /// This invocation's command line, kept in the run's state for the model card.
+    pub command: String,
+    /// The expected wall time of the whole run, in minutes (recorded by a new run).
+    pub estimated_minutes: Option<f64>,
 }
 
 /// What survives between invocations: written atomically next to the checkpoint.
@@ -44,10 +122,20 @@ pub struct FitOptions {
 pub struct RunState {
     pub epochs_done: usize,
     pub steps_done: usize,
-    pub best_val_loss: Option<f64>,
+    /// The best validation score so far (accuracy for the classifier, mean IoU for the
+    /// segmenter) and its epoch.
+    pub best_score: Option<f64>,
     pub best_epoch: Option<usize>,
     pub wall_seconds: f64,
     pub history: Vec<EpochRecord>,
+    /// The command line of every invocation that trained this run (the first started it,
+    /// the others resumed it).
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// Wall time the run was expected to take, in minutes (from one measured epoch), as given
+    /// by the first invocation's `--estimated-minutes`.
+    #[serde(default)]
+    pub estimated_minutes: Option<f64>,
 }
 
 /// Why training stopped or failed.
@@ -57,6 +145,11 @@ pub enum FitError {
     Io(String),
     #[error("cannot resume: {0}")]
     Resume(String),
+    #[error("cannot resume {dir}: its run was started with other options; start a new run (another --out) or resume with the saved ones:\n  {}", differences.join("\n  "))]
+    ResumeMismatch {
+        dir: String,
+        differences: Vec<String>,
+    },
     #[error("the {0} split is empty")]
     EmptySplit(&'static str),
     #[error("no device to train on")]
@@ -83,17 +176,12 @@ fn save_model<M: Module>(model: M, path: &Path) -> Result<(), FitError> {
     write_atomic(path, &bytes)
 }
 
-/// Cosine decay from `lr` to 5% of it as `progress` goes from 0 to 1.
-fn cosine_lr(lr: f64, progress: f64) -> f64 {
-    let t = progress.clamp(0.0, 1.0);
-    lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
-}
-
 /// Mean loss and confusion of `model` over `examples`, without augmentation.
 pub fn evaluate<M: Trainable>(
     model: &M,
     examples: &Examples,
     batch_size: usize,
+    loss: &LossConfig,
     device: &Device,
 ) -> (f64, Confusion) {
     let model = model.valid();
@@ -103,8 +191,8 @@ pub fn evaluate<M: Trainable>(
     for chunk in indices.chunks(batch_size.max(1)) {
         let batch = Batch::gather(examples, chunk, None);
         let (x, y) = batch.to_tensors(device);
-        let (loss, predicted) = model.loss_and_predictions(x, y);
-        loss_sum += f64::from(loss.into_scalar::<f32>()) * chunk.len() as f64;
+        let (batch_loss, predicted) = model.loss_and_predictions(x, y, loss);
+        loss_sum += f64::from(batch_loss.into_scalar::<f32>()) * chunk.len() as f64;
         confusion.add(&batch.targets, &to_u8(predicted));
     }
     (loss_sum / examples.len().max(1) as f64, confusion)
@@ -146,12 +234,17 @@ pub struct TrainStep {
 /// first device, so they are the whole batch's mean gradient. Batch-norm statistics are those
 /// of each shard, and only the first replica's running averages are kept (as in PyTorch's DDP
 /// without SyncBatchNorm). With one device this is a plain training step.
-pub fn train_step<M: Trainable>(model: &M, batch: &Batch, devices: &[Device]) -> TrainStep {
+pub fn train_step<M: Trainable>(
+    model: &M,
+    batch: &Batch,
+    loss: &LossConfig,
+    devices: &[Device],
+) -> TrainStep {
     let main = devices.first().cloned().unwrap_or_else(Device::flex);
     let shards = batch.shards(devices.len().max(1));
     let total = batch.images.len().max(1) as f64;
     let mut accumulator = GradientsAccumulator::<M>::new();
-    let (mut loss, mut predicted) = (0.0, Vec::with_capacity(batch.targets.len()));
+    let (mut loss_sum, mut predicted) = (0.0, Vec::with_capacity(batch.targets.len()));
     for (i, shard) in shards.iter().enumerate() {
         let device = devices.get(i).unwrap_or(&main).clone().autodiff();
         let replica = if i == 0 {
@@ -160,24 +253,48 @@ pub fn train_step<M: Trainable>(model: &M, batch: &Batch, devices: &[Device]) ->
             model.clone().fork(&device)
         };
         let (x, y) = shard.to_tensors(&device);
-        let (shard_loss, shard_predicted) = replica.loss_and_predictions(x, y);
+        let (shard_loss, shard_predicted) = replica.loss_and_predictions(x, y, loss);
         let weight = shard.images.len() as f64 / total;
         let grads = GradientsParams::from_grads((shard_loss.clone() * weight).backward(), &replica)
             .to_device(&main, &replica);
         accumulator.accumulate(model, grads);
-        loss += f64::from(shard_loss.inner().into_scalar::<f32>()) * weight;
+        loss_sum += f64::from(shard_loss.inner().into_scalar::<f32>()) * weight;
         predicted.extend(to_u8(shard_predicted.inner()));
     }
     TrainStep {
-        loss,
+        loss: loss_sum,
         predicted,
         grads: accumulator.grads(),
     }
 }
 
+/// Checks `--resume` against the saved run, or saves a new run's options.
+fn start_run(paths: &CheckpointPaths, options: &FitOptions) -> Result<(), FitError> {
+    if !options.resume {
+        return write_atomic(&paths.run, &json(&options.run)?);
+    }
+    let bytes = std::fs::read(&paths.run).map_err(|e| {
+        FitError::Resume(format!(
+            "{}: {e} (a run directory written by this version of train holds run.json)",
+            paths.run.display()
+        ))
+    })?;
+    let saved: RunConfig = serde_json::from_slice(&bytes)
+        .map_err(|e| FitError::Resume(format!("{}: {e}", paths.run.display())))?;
+    let differences = options.run.differences(&saved);
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(FitError::ResumeMismatch {
+            dir: options.out.display().to_string(),
+            differences,
+        })
+    }
+}
+
 /// Trains `model` (built on the first of `devices`, plain) data-parallel over `devices` and
-/// returns the best model by validation loss with the run's state. Checkpoints go to
-/// `options.out`.
+/// returns the best epoch's model (the weight average when the recipe keeps one) with the
+/// run's state. Checkpoints go to `options.out`.
 pub fn fit<M: Trainable>(
     model: M,
     train: &Examples,
@@ -194,12 +311,19 @@ pub fn fit<M: Trainable>(
     }
     std::fs::create_dir_all(&options.out).map_err(|e| io_err(&options.out, e))?;
     let paths = CheckpointPaths::new(&options.out);
+    start_run(&paths, options)?;
+    let run = &options.run;
     let train_device = device.clone().autodiff();
-    let mut optim = AdamConfig::new().init();
+    let mut optim = run.recipe.optimizer(&model);
     let mut state = RunState::default();
     let mut model = model;
+    let mut ema =
+        (run.recipe.ema_decay > 0.0).then(|| Ema::new(model.clone(), run.recipe.ema_decay));
     if options.resume {
         (model, optim, state) = paths.load(model, optim)?;
+        if let Some(ema) = &mut ema {
+            ema.model = paths.load_ema(model.clone())?;
+        }
         eprintln!(
             "resuming {} after epoch {} ({} steps)",
             M::NAME,
@@ -207,42 +331,41 @@ pub fn fit<M: Trainable>(
             state.steps_done
         );
     }
+    state.commands.push(options.command.clone());
+    if state.estimated_minutes.is_none() {
+        state.estimated_minutes = options.estimated_minutes;
+    }
     let mut model = model.fork(&train_device).train();
-    let steps_per_epoch = train.len().div_ceil(options.batch_size);
-    let total_steps = options
-        .max_steps
-        .unwrap_or(steps_per_epoch * options.epochs);
+    let steps_per_epoch = train.len().div_ceil(run.batch_size);
     let started = Instant::now();
     let wall_before = state.wall_seconds;
 
-    for epoch in state.epochs_done + 1..=options.epochs {
+    for epoch in state.epochs_done + 1..=run.epochs {
         let epoch_start = Instant::now();
-        let mut rng = StdRng::seed_from_u64(options.seed.wrapping_add(epoch as u64));
+        let mut rng = StdRng::seed_from_u64(run.seed.wrapping_add(epoch as u64));
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
         let bar = progress(steps_per_epoch as u64, epoch, options.quiet);
         let (mut loss_sum, mut seen, mut confusion) = (0.0, 0usize, Confusion::new(M::CLASSES));
-        let mut lr = options.lr;
-        for chunk in order.chunks(options.batch_size) {
+        let mut lr = run.schedule.at(state.steps_done);
+        for chunk in order.chunks(run.batch_size) {
             if options.max_steps.is_some_and(|max| state.steps_done >= max) {
                 break;
             }
-            let batch = Batch::gather(train, chunk, Some((&M::AUGMENT, &mut rng)));
-            let step = train_step(&model, &batch, devices);
-            // The schedule follows whichever budget runs out first: steps or wall time.
-            let by_steps = state.steps_done as f64 / total_steps.max(1) as f64;
-            let by_time = options.max_minutes.map_or(0.0, |m| {
-                (wall_before + started.elapsed().as_secs_f64()) / (m * 60.0)
-            });
-            lr = cosine_lr(options.lr, by_steps.max(by_time));
+            let batch = Batch::gather(train, chunk, Some((&run.augment, &mut rng)));
+            let step = train_step(&model, &batch, &run.loss, devices);
+            lr = run.schedule.at(state.steps_done);
             model = optim.step(lr, model, step.grads);
+            if let Some(ema) = &mut ema {
+                ema.update(&model, state.steps_done);
+            }
             state.steps_done += 1;
             loss_sum += step.loss * chunk.len() as f64;
             seen += chunk.len();
             confusion.add(&batch.targets, &step.predicted);
             let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
             bar.set_message(format!(
-                "loss {:.4} acc {:.3} {rate:.1} img/s",
+                "loss {:.4} acc {:.3} lr {lr:.2e} {rate:.1} img/s",
                 loss_sum / seen as f64,
                 confusion.accuracy()
             ));
@@ -250,7 +373,10 @@ pub fn fit<M: Trainable>(
         }
         bar.finish_and_clear();
         let train_seconds = epoch_start.elapsed().as_secs_f64();
-        let (val_loss, val_confusion) = evaluate(&model, valid, options.batch_size, device);
+        let scored = ema
+            .as_ref()
+            .map_or_else(|| model.valid(), |e| e.model.clone());
+        let (val_loss, val_confusion) = evaluate(&scored, valid, run.batch_size, &run.loss, device);
         let record = EpochRecord {
             epoch,
             loss: loss_sum / seen.max(1) as f64,
@@ -262,31 +388,18 @@ pub fn fit<M: Trainable>(
             lr,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
-        eprintln!(
-            "{} epoch {epoch}/{}: loss {:.4} acc {:.4} | val_loss {:.4} val_acc {:.4}{} | {:.1} img/s, {:.0} s",
-            M::NAME,
-            options.epochs,
-            record.loss,
-            record.accuracy,
-            record.val_loss,
-            record.val_accuracy,
-            record
-                .val_mean_iou
-                .map(|m| format!(" val_mIoU {m:.4}"))
-                .unwrap_or_default(),
-            record.images_per_s,
-            record.seconds
-        );
-        let improved = state.best_val_loss.is_none_or(|best| val_loss < best);
+        log_epoch::<M>(&record, run.epochs);
+        let score = M::score(&record);
+        let improved = state.best_score.is_none_or(|best| score > best);
         state.history.push(record);
         state.epochs_done = epoch;
         state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
         if improved {
-            state.best_val_loss = Some(val_loss);
+            state.best_score = Some(score);
             state.best_epoch = Some(epoch);
-            save_model(model.valid(), &paths.best)?;
+            save_model(scored, &paths.best)?;
         }
-        paths.save(&model, &optim, &state)?;
+        paths.save(&model, ema.as_ref().map(|e| &e.model), &optim, &state)?;
         let curves = options.out.join("curves.png");
         if let Err(e) = super::curves::write_curves(&state.history, M::NAME, &curves) {
             eprintln!("warning: {e}");
@@ -310,9 +423,30 @@ pub fn fit<M: Trainable>(
     Ok((best, state))
 }
 
+fn log_epoch<M: Trainable>(record: &EpochRecord, epochs: usize) {
+    eprintln!(
+        "{} epoch {}/{epochs}: loss {:.4} acc {:.4} | val_loss {:.4} val_acc {:.4}{} | lr {:.2e} | {:.1} img/s, {:.0} s",
+        M::NAME,
+        record.epoch,
+        record.loss,
+        record.accuracy,
+        record.val_loss,
+        record.val_accuracy,
+        record
+            .val_mean_iou
+            .map(|m| format!(" val_mIoU {m:.4}"))
+            .unwrap_or_default(),
+        record.lr,
+        record.images_per_s,
+        record.seconds
+    );
+}
+
 /// The files of a run directory.
 struct CheckpointPaths {
+    run: PathBuf,
     model: PathBuf,
+    ema: PathBuf,
     optimizer: PathBuf,
     state: PathBuf,
     best: PathBuf,
@@ -322,7 +456,9 @@ struct CheckpointPaths {
 impl CheckpointPaths {
     fn new(out: &Path) -> Self {
         Self {
+            run: out.join("run.json"),
             model: out.join("checkpoint.bpk"),
+            ema: out.join("ema.bpk"),
             optimizer: out.join("optimizer.bpk"),
             state: out.join("state.json"),
             best: out.join("best.bpk"),
@@ -333,10 +469,14 @@ impl CheckpointPaths {
     fn save<M: Module>(
         &self,
         model: &M,
+        ema: Option<&M>,
         optim: &burn::optim::ModuleOptimizer,
         state: &RunState,
     ) -> Result<(), FitError> {
         save_model(model.clone(), &self.model)?;
+        if let Some(ema) = ema {
+            save_model(ema.clone(), &self.ema)?;
+        }
         let optim_bytes = optim.into_bytes().map_err(|e| io_err(&self.optimizer, e))?;
         write_atomic(&self.optimizer, &optim_bytes)?;
         write_atomic(&self.history, &json(&state.history)?)?;
@@ -360,6 +500,14 @@ impl CheckpointPaths {
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(read(&self.optimizer)?))
             .map_err(|e| FitError::Resume(format!("{}: {e}", self.optimizer.display())))?;
         Ok((model, optim, state))
+    }
+
+    /// The weight average, loaded into a copy of the (loaded) model so that its parameters keep
+    /// the model's ids, which the average is matched by.
+    fn load_ema<M: Module>(&self, model: M) -> Result<M, FitError> {
+        let bytes = std::fs::read(&self.ema)
+            .map_err(|e| FitError::Resume(format!("{}: {e}", self.ema.display())))?;
+        crate::weights::from_bytes(model, &bytes).map_err(|e| FitError::Resume(e.to_string()))
     }
 
     fn load_best<M: Module>(&self, model: M) -> Result<M, FitError> {

@@ -2,7 +2,9 @@
 
 pub mod cli;
 pub mod curves;
+pub mod ema;
 pub mod explain;
 pub mod fit;
 pub mod metrics;
+pub mod recipe;
 pub mod task;

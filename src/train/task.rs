@@ -3,14 +3,37 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, softmax};
 use image::RgbImage;
 use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
 
-use crate::data::augment::{AugmentConfig, Warp};
+use super::metrics::EpochRecord;
+use crate::data::augment::{AugmentConfig, ColorJitter, Warp};
 use crate::data::datasets::{Examples, Targets};
 use crate::data::photo::images_to_tensor;
 use crate::model::{Classifier, Segmenter};
+
+/// The loss's options (each model reads its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LossConfig {
+    /// Classifier: label smoothing `s` (targets `s/2` and `1 - s/2`).
+    pub label_smoothing: f64,
+    /// Segmenter: weight of the soft Dice loss added to the cross-entropy (0: cross-entropy only).
+    pub dice_weight: f64,
+    /// Segmenter: cross-entropy weight of each class (pet, background, border).
+    pub class_weights: Vec<f32>,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            label_smoothing: 0.0,
+            dice_weight: 0.0,
+            class_weights: vec![1.0; 3],
+        }
+    }
+}
 
 /// A model the shared training loop can fit.
 pub trait Trainable: Module + Clone + Sized {
@@ -18,7 +41,7 @@ pub trait Trainable: Module + Clone + Sized {
     const NAME: &'static str;
     /// Classes scored by the confusion matrix.
     const CLASSES: usize;
-    /// Random transform applied to training batches.
+    /// The chapter's random transform for training batches (the recipe may override parts).
     const AUGMENT: AugmentConfig;
 
     /// Mean loss over the batch (tracked when `x` is on an autodiff device) and the predicted
@@ -27,49 +50,88 @@ pub trait Trainable: Module + Clone + Sized {
         &self,
         x: Tensor<4>,
         targets: Tensor<1, Int>,
+        loss: &LossConfig,
     ) -> (Tensor<1>, Tensor<1, Int>);
+
+    /// The validation figure the best epoch is chosen by (higher is better): the figure the
+    /// model's targets are stated in.
+    fn score(record: &EpochRecord) -> f64;
 }
 
 impl Trainable for Classifier {
     const NAME: &'static str = "classifier";
     const CLASSES: usize = 2;
-    const AUGMENT: AugmentConfig = AugmentConfig::CLASSIFIER;
+    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
 
     fn loss_and_predictions(
         &self,
         x: Tensor<4>,
         targets: Tensor<1, Int>,
+        loss: &LossConfig,
     ) -> (Tensor<1>, Tensor<1, Int>) {
         let [n, _, _, _] = x.dims();
         let logits = self.forward(x).reshape([n]); // [n]
-        let y = targets.float(); // [n]
+        let s = loss.label_smoothing;
+        let y = targets.float() * (1.0 - s) + s / 2.0; // [n], smoothed
         // Binary cross-entropy on logits, in its overflow-free form:
         // max(l, 0) - l * y + log(1 + exp(-|l|)).
-        let loss =
+        let bce =
             relu(logits.clone()) - logits.clone() * y + logits.clone().abs().neg().exp().log1p();
-        (loss.mean(), logits.greater_elem(0.0).int())
+        (bce.mean(), crate::model::is_dog(logits).int())
+    }
+
+    fn score(record: &EpochRecord) -> f64 {
+        record.val_accuracy
     }
 }
 
 impl Trainable for Segmenter {
     const NAME: &'static str = "segmenter";
     const CLASSES: usize = 3;
-    const AUGMENT: AugmentConfig = AugmentConfig::SEGMENTER;
+    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_SEGMENTER;
 
     fn loss_and_predictions(
         &self,
         x: Tensor<4>,
         targets: Tensor<1, Int>,
+        loss: &LossConfig,
     ) -> (Tensor<1>, Tensor<1, Int>) {
         let device = x.device();
         let logits = self.forward(x); // [n, c, s, s]
         let [n, c, h, w] = logits.dims();
         let per_pixel = logits.permute([0, 2, 3, 1]).reshape([n * h * w, c]); // [n*s*s, c]
-        let loss = CrossEntropyLossConfig::new()
+        let uniform = loss.class_weights.iter().all(|&w| w == 1.0);
+        let cross_entropy = CrossEntropyLossConfig::new()
+            .with_weights((!uniform).then(|| loss.class_weights.clone()))
             .init(&device)
-            .forward(per_pixel.clone(), targets);
-        (loss, per_pixel.argmax(1).reshape([n * h * w]))
+            .forward(per_pixel.clone(), targets.clone());
+        let predicted = per_pixel.clone().argmax(1).reshape([n * h * w]);
+        let total = if loss.dice_weight > 0.0 {
+            cross_entropy + soft_dice_loss(per_pixel, targets) * loss.dice_weight
+        } else {
+            cross_entropy
+        };
+        (total, predicted)
     }
+
+    fn score(record: &EpochRecord) -> f64 {
+        record.val_mean_iou.unwrap_or(record.val_accuracy)
+    }
+}
+
+/// `1 - ` the mean over classes of the soft Dice coefficient `2|P∩Y| / (|P| + |Y|)` between the
+/// softmax probabilities and the one-hot targets, over the whole batch: it weighs every class
+/// by its own size, so that the thin border and small pets count as much as the background.
+/// `[m, c]` logits and `[m]` targets -> `[1]`.
+fn soft_dice_loss(per_pixel: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [m, c] = per_pixel.dims();
+    let p = softmax(per_pixel, 1); // [m, c]
+    let y = targets.one_hot::<2>(c).float(); // [m, c]
+    debug_assert_eq!(y.dims(), [m, c]);
+    let intersection = (p.clone() * y.clone()).sum_dim(0); // [1, c]
+    let sizes = p.sum_dim(0) + y.sum_dim(0); // [1, c]
+    let dice = (intersection * 2.0 + 1.0) / (sizes + 1.0); // [1, c]
+    (dice.mean().neg() + 1.0).reshape([1])
 }
 
 /// A batch ready for the model: inputs and flattened targets.
@@ -79,25 +141,37 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Gathers examples `indices`, warped by a random transform each when `augment` is given.
+    /// Gathers examples `indices`, warped and colour-jittered by a random transform each when
+    /// `augment` is given.
     pub fn gather(
         examples: &Examples,
         indices: &[usize],
         augment: Option<(&AugmentConfig, &mut StdRng)>,
     ) -> Self {
-        let warps: Vec<Warp> = match augment {
-            Some((config, rng)) => indices.iter().map(|_| Warp::random(config, rng)).collect(),
-            None => vec![Warp::IDENTITY; indices.len()],
+        let (warps, jitters): (Vec<Warp>, Vec<ColorJitter>) = match augment {
+            Some((config, rng)) => indices
+                .iter()
+                .map(|_| {
+                    let warp = Warp::random(config, rng);
+                    (warp, ColorJitter::random(config.color_jitter, rng))
+                })
+                .unzip(),
+            None => (
+                vec![Warp::IDENTITY; indices.len()],
+                vec![ColorJitter::IDENTITY; indices.len()],
+            ),
         };
         let images = indices
             .iter()
-            .zip(&warps)
-            .map(|(&i, warp)| {
-                if *warp == Warp::IDENTITY {
+            .zip(warps.iter().zip(&jitters))
+            .map(|(&i, (warp, jitter))| {
+                let mut image = if *warp == Warp::IDENTITY {
                     examples.images[i].clone()
                 } else {
                     warp.apply_rgb(&examples.images[i])
-                }
+                };
+                jitter.apply(&mut image);
+                image
             })
             .collect();
         let targets = match &examples.targets {

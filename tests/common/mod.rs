@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use burn::prelude::*;
-use petlens::pipeline::Pipeline;
+use petlens::pipeline::{ModelFiles, Pipeline};
 
 /// A file under `tests/fixtures/`.
 pub fn fixture(path: &str) -> PathBuf {
@@ -27,11 +27,25 @@ pub fn shipped(path: &str) -> Vec<u8> {
     std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
-/// The shipped pipeline on the CPU.
+/// The config shipped beside a model's weights (`www/models/<model>.json`).
+pub fn shipped_config<C: serde::de::DeserializeOwned>(model: &str) -> C {
+    serde_json::from_slice(&shipped(&format!("{model}.json")))
+        .unwrap_or_else(|e| panic!("{model}.json: {e}"))
+}
+
+/// The shipped pipeline on the CPU, each model built from its shipped config.
 pub fn shipped_pipeline() -> Pipeline {
-    Pipeline::from_bytes(
-        &shipped("segmenter.bpk"),
-        &shipped("classifier.bpk"),
+    let (segmenter_config, segmenter) = (shipped("segmenter.json"), shipped("segmenter.bpk"));
+    let (classifier_config, classifier) = (shipped("classifier.json"), shipped("classifier.bpk"));
+    Pipeline::from_files(
+        ModelFiles {
+            config: &segmenter_config,
+            weights: &segmenter,
+        },
+        ModelFiles {
+            config: &classifier_config,
+            weights: &classifier,
+        },
         &Device::flex(),
     )
     .expect("shipped weights load")
