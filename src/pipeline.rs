@@ -95,18 +95,51 @@ impl Analysis {
     }
 }
 
-/// A shipped model's two files: its config (JSON) and its weights (burnpack).
-#[derive(Debug, Clone, Copy)]
-pub struct ModelFiles<'a> {
-    pub config: &'a [u8],
-    pub weights: &'a [u8],
+/// The four files a release ships for the two models (in `www/models/`): each model's config
+/// (JSON, what its architecture and input size are) and its weights (burnpack).
+#[derive(Debug, Clone, Default)]
+pub struct ShippedFiles {
+    pub segmenter_config: Vec<u8>,
+    pub segmenter: Vec<u8>,
+    pub classifier_config: Vec<u8>,
+    pub classifier: Vec<u8>,
 }
 
-impl ModelFiles<'_> {
-    /// The model's config, parsed.
-    pub fn config<C: serde::de::DeserializeOwned>(&self) -> Result<C, WeightsError> {
-        serde_json::from_slice(self.config).map_err(|e| WeightsError::Config(e.to_string()))
+impl ShippedFiles {
+    /// The files' names, in the order of the fields.
+    pub const NAMES: [&str; 4] = [
+        "segmenter.json",
+        "segmenter.bpk",
+        "classifier.json",
+        "classifier.bpk",
+    ];
+
+    /// The files in the order of [`ShippedFiles::NAMES`].
+    pub fn from_vec(files: [Vec<u8>; 4]) -> Self {
+        let [segmenter_config, segmenter, classifier_config, classifier] = files;
+        Self {
+            segmenter_config,
+            segmenter,
+            classifier_config,
+            classifier,
+        }
     }
+
+    /// Reads the files from a directory (`www/models`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(dir: &std::path::Path) -> std::io::Result<Self> {
+        let mut files: [Vec<u8>; 4] = Default::default();
+        for (file, name) in files.iter_mut().zip(Self::NAMES) {
+            let path = dir.join(name);
+            *file = std::fs::read(&path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        }
+        Ok(Self::from_vec(files))
+    }
+}
+
+fn parse_config<C: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<C, WeightsError> {
+    serde_json::from_slice(bytes).map_err(|e| WeightsError::Config(e.to_string()))
 }
 
 /// The two models, loaded, on one device.
@@ -147,19 +180,15 @@ async fn heatmaps_of(
 }
 
 impl Pipeline {
-    /// Builds both models from the files shipped together (`<model>.json` beside
-    /// `<model>.bpk`, as fetched by the page or read by `train`): each model's architecture and
-    /// input size come from its own config file, never from defaults in the code.
-    pub fn from_files(
-        segmenter: ModelFiles<'_>,
-        classifier: ModelFiles<'_>,
-        device: &Device,
-    ) -> Result<Self, WeightsError> {
+    /// Builds both models from the files shipped together, as fetched by the page or read by
+    /// `train`: each model's architecture and input size come from its own config file, never
+    /// from defaults in the code.
+    pub fn from_shipped(files: &ShippedFiles, device: &Device) -> Result<Self, WeightsError> {
         Self::from_parts(
-            segmenter.config()?,
-            segmenter.weights,
-            classifier.config()?,
-            classifier.weights,
+            parse_config(&files.segmenter_config)?,
+            &files.segmenter,
+            parse_config(&files.classifier_config)?,
+            &files.classifier,
             device,
         )
     }

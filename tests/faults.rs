@@ -158,7 +158,8 @@ fn an_empty_split_is_exit_2() {
 fn a_failed_checkpoint_write_keeps_the_last_good_one() {
     let dir = tempdir("full-disk");
     let (data, out) = (fixture("oxford"), dir.join("run"));
-    let first = segmenter_run(&data, &out, &["--epochs", "1"])
+    // Two epochs planned; out of time after the first.
+    let first = segmenter_run(&data, &out, &["--epochs", "2", "--max-minutes", "0"])
         .output()
         .unwrap();
     assert!(first.status.success(), "{}", stderr(&first));
@@ -233,10 +234,24 @@ fn ctrl_c_then_resume_continues_after_the_last_epoch() {
     let epochs_done = done["epochs_done"].as_u64().unwrap();
     assert!(epochs_done >= 1);
 
-    let target = (epochs_done + 1).to_string();
-    let resumed = segmenter_run(&data, &out, &["--epochs", &target, "--resume"])
-        .output()
-        .unwrap();
+    // The same run, resumed for one more step (a resume must keep the run's options; the
+    // session's stopping rules may change): the epoch it starts is completed and recorded.
+    let steps = (done["steps_done"].as_u64().unwrap() + 1).to_string();
+    let resumed = segmenter_run(
+        &data,
+        &out,
+        &[
+            "--epochs",
+            "1000",
+            "--patience",
+            "1000",
+            "--resume",
+            "--max-steps",
+            &steps,
+        ],
+    )
+    .output()
+    .unwrap();
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(
         stderr(&resumed).contains(&format!("resuming segmenter after epoch {epochs_done}")),

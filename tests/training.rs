@@ -188,6 +188,16 @@ fn checkpoint_resumes_and_eval_prints_json() {
     for class in ["pet", "background", "border"] {
         assert!(last["iou"][class].is_number());
     }
+    // The three main breeds and the rest, apart: the fixtures hold both kinds.
+    let (main, other) = (&last["main_breeds"], &last["other_breeds"]);
+    assert_eq!(
+        main["n"].as_u64().unwrap() + other["n"].as_u64().unwrap(),
+        6
+    );
+    assert!(main["n"].as_u64().unwrap() > 0 && other["n"].as_u64().unwrap() > 0);
+    for group in [main, other] {
+        assert!((0.0..=1.0).contains(&group["mean_iou"].as_f64().unwrap()));
+    }
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -353,6 +363,19 @@ fn a_resumed_run_continues_the_learning_rate_schedule() {
         String::from_utf8_lossy(&first.stderr)
     );
     assert_eq!(history(&split).len(), 1, "stopped after one epoch");
+    // Out of time already: a resume trains nothing (this is how a stopped run's best epoch is
+    // shipped), and leaves the schedule where it was.
+    let idle = train_classifier(
+        &split,
+        &[&plan[..], &["--resume", "--max-minutes", "0"]].concat(),
+    );
+    assert!(
+        idle.status.success(),
+        "{}",
+        String::from_utf8_lossy(&idle.stderr)
+    );
+    assert!(String::from_utf8_lossy(&idle.stderr).contains("not training further"));
+    assert_eq!(history(&split).len(), 1);
     let resumed = train_classifier(&split, &[&plan[..], &["--resume"]].concat());
     assert!(
         resumed.status.success(),

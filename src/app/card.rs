@@ -127,7 +127,7 @@ fn recipe_summary(recipe: &Value) -> String {
     let weights = recipe.get("weights").and_then(Value::as_str).unwrap_or("–");
     let augment = &recipe["augment"];
     let number = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let smoothing = number(&recipe["recipe"], "label_smoothing");
+    let smoothing = number(&recipe["loss"], "label_smoothing");
     let dice = number(&recipe["loss"], "dice_weight");
     let mut parts = vec![format!("weights: {weights}")];
     parts.push(format!(
@@ -304,7 +304,7 @@ pub fn ModelCard() -> impl IntoView {
             <summary>"The models: what they are, how they were trained, training curves"</summary>
             {body}
             <p class="attribution">"Training data: the Oxford-IIIT Pet Dataset (Parkhi et al., CVPR 2012, CC BY-SA 4.0) and the book's "
-                "cats-vs-dogs split of Kaggle's Dogs vs. Cats (Microsoft Asirra). Full card: "<a href="models/card.json">"card.json"</a>"."</p>
+                "cats-vs-dogs split of Kaggle's Dogs vs. Cats (Microsoft Asirra) with 7,279 more photos of that set. Full card: "<a href="models/card.json">"card.json"</a>"."</p>
         </details>
     }
 }

@@ -10,7 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_time::Instant;
 
 use crate::data::decode_photo;
-use crate::pipeline::{Analysis, ModelFiles, Pipeline};
+use crate::pipeline::{Analysis, Pipeline, ShippedFiles};
 
 /// Where the models run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +206,7 @@ pub struct LoadProgress {
     pub total: Option<usize>,
 }
 
-/// Fetches both models' weights and builds the pipeline.
+/// Fetches both models' configs and weights and builds the pipeline.
 pub async fn load_pipeline(
     device: &Device,
     progress: impl Fn(LoadProgress) + Clone,
@@ -221,22 +221,16 @@ pub async fn load_pipeline(
             })
         }
     };
-    let segmenter_config = fetch_cached("models/segmenter.json", |_| ()).await?;
-    let classifier_config = fetch_cached("models/classifier.json", |_| ()).await?;
-    let segmenter = fetch_cached("models/segmenter.bpk", report("segmenter")).await?;
-    let classifier = fetch_cached("models/classifier.bpk", report("classifier")).await?;
-    Pipeline::from_files(
-        ModelFiles {
-            config: &segmenter_config,
-            weights: &segmenter,
-        },
-        ModelFiles {
-            config: &classifier_config,
-            weights: &classifier,
-        },
-        device,
-    )
-    .map_err(|e| e.to_string())
+    let mut files: [Vec<u8>; 4] = Default::default();
+    for (file, name) in files.iter_mut().zip(ShippedFiles::NAMES) {
+        let model = if name.starts_with("segmenter") {
+            "segmenter"
+        } else {
+            "classifier"
+        };
+        *file = fetch_cached(&format!("models/{name}"), report(model)).await?;
+    }
+    Pipeline::from_shipped(&ShippedFiles::from_vec(files), device).map_err(|e| e.to_string())
 }
 
 /// Fetches a small static asset (a sample photo, the model card) without caching.

@@ -200,6 +200,33 @@ impl SpatialConv {
 /// visualization); returning `false` stops the pass early.
 pub type LayerVisitor<'a> = dyn FnMut(String, &Tensor<4>) -> bool + 'a;
 
+/// The output of the layer called `name` in a walk over a model's layers (`walk` runs the
+/// model with the visitor it is given; the pass stops at that layer), `None` if no layer has
+/// that name.
+pub(crate) fn layer_output(
+    name: &str,
+    walk: impl FnOnce(&mut LayerVisitor<'_>),
+) -> Option<Tensor<4>> {
+    let mut found = None;
+    walk(&mut |layer, y| {
+        if layer == name {
+            found = Some(y.clone());
+        }
+        found.is_none()
+    });
+    found
+}
+
+/// Every layer's output in a walk over a model's layers, named, in order.
+pub(crate) fn layer_outputs(walk: impl FnOnce(&mut LayerVisitor<'_>)) -> Vec<(String, Tensor<4>)> {
+    let mut out = Vec::new();
+    walk(&mut |name, y| {
+        out.push((name, y.clone()));
+        true
+    });
+    out
+}
+
 /// One pre-activation unit of a residual block: BatchNorm -> ReLU -> conv (no bias).
 #[derive(Module, Debug)]
 pub struct PreActConv {

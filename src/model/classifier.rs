@@ -5,7 +5,9 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use super::blocks::{LayerVisitor, ResidualBlock, ResidualBlockConfig, conv2d};
+use super::blocks::{
+    LayerVisitor, ResidualBlock, ResidualBlockConfig, conv2d, layer_output, layer_outputs,
+};
 
 /// The verdict, decided in one place: "dog" when the logit is above 0, i.e. the probability of
 /// dog above 1/2 (see [`crate::explain::PetClass::from_p_dog`]). `[n]` logits -> `[n]`.
@@ -131,12 +133,7 @@ impl Classifier {
 
     /// Every layer's output, named, for the activation viewer. `[1, 3, s, s]` in.
     pub fn activations(&self, x: Tensor<4>) -> Vec<(String, Tensor<4>)> {
-        let mut out = Vec::new();
-        self.visit_layers(x, &mut |name, y| {
-            out.push((name, y.clone()));
-            true
-        });
-        out
+        layer_outputs(|visit| self.visit_layers(x, visit))
     }
 
     /// The names [`Classifier::visit_layers`] hands out, without running the model.
@@ -155,13 +152,6 @@ impl Classifier {
 
     /// One layer's output (the pass stops there), or `None` for an unknown name.
     pub fn layer(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
-        let mut found = None;
-        self.visit_layers(x, &mut |layer, y| {
-            if layer == name {
-                found = Some(y.clone());
-            }
-            found.is_none()
-        });
-        found
+        layer_output(name, |visit| self.visit_layers(x, visit))
     }
 }

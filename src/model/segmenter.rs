@@ -8,7 +8,7 @@ use burn::tensor::activation::softmax;
 
 use super::blocks::{
     ConvBnRelu, ConvBnReluConfig, LayerVisitor, TransposedConvBnRelu, TransposedConvBnReluConfig,
-    conv2d,
+    conv2d, layer_output, layer_outputs,
 };
 
 /// The segmentation classes, in the order of the model's output channels (trimap value - 1).
@@ -152,23 +152,15 @@ impl Segmenter {
 
     /// One layer's output (the pass stops there), or `None` for an unknown name.
     pub fn layer(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
-        let mut found = None;
-        self.visit_layers(x, &mut |layer, y| {
-            if layer == name {
-                found = Some(y.clone());
-            }
-            found.is_none()
-        });
-        found
+        layer_output(name, |visit| {
+            self.visit_layers(x, visit);
+        })
     }
 
     /// The output of every unit, named, for the activation viewer. `[1, 3, s, s]` in.
     pub fn activations(&self, x: Tensor<4>) -> Vec<(String, Tensor<4>)> {
-        let mut out = Vec::new();
-        self.visit_layers(x, &mut |name, y| {
-            out.push((name, y.clone()));
-            true
-        });
-        out
+        layer_outputs(|visit| {
+            self.visit_layers(x, visit);
+        })
     }
 }

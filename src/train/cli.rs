@@ -637,22 +637,9 @@ fn load_sidecar<C: burn::config::Config>(
 
 /// The pipeline of the models shipped in `dir`, each built from its own config file.
 fn shipped_pipeline(dir: &Path) -> Result<crate::pipeline::Pipeline, CliError> {
-    use crate::pipeline::{ModelFiles, Pipeline};
-    let read = |name: &str| read_file(&dir.join(name));
-    let (segmenter_config, segmenter) = (read("segmenter.json")?, read("segmenter.bpk")?);
-    let (classifier_config, classifier) = (read("classifier.json")?, read("classifier.bpk")?);
-    Pipeline::from_files(
-        ModelFiles {
-            config: &segmenter_config,
-            weights: &segmenter,
-        },
-        ModelFiles {
-            config: &classifier_config,
-            weights: &classifier,
-        },
-        &Device::flex(),
-    )
-    .map_err(|e| CliError::Other(e.to_string()))
+    use crate::pipeline::{Pipeline, ShippedFiles};
+    let files = ShippedFiles::read(dir).map_err(|e| CliError::Other(e.to_string()))?;
+    Pipeline::from_shipped(&files, &Device::flex()).map_err(|e| CliError::Other(e.to_string()))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {

@@ -340,7 +340,12 @@ pub fn fit<M: Trainable>(
     let started = Instant::now();
     let wall_before = state.wall_seconds;
 
-    for epoch in state.epochs_done + 1..=run.epochs {
+    let spent = stop_reason(&state, options).filter(|_| state.epochs_done > 0);
+    if let Some(why) = &spent {
+        eprintln!("{}: not training further ({why})", M::NAME);
+    }
+    let remaining = if spent.is_some() { 0 } else { run.epochs };
+    for epoch in state.epochs_done + 1..=remaining {
         let epoch_start = Instant::now();
         let mut rng = StdRng::seed_from_u64(run.seed.wrapping_add(epoch as u64));
         let mut order: Vec<usize> = (0..train.len()).collect();
@@ -404,23 +409,29 @@ pub fn fit<M: Trainable>(
         if let Err(e) = super::curves::write_curves(&state.history, M::NAME, &curves) {
             eprintln!("warning: {e}");
         }
-        let out_of_time = options
-            .max_minutes
-            .is_some_and(|m| state.wall_seconds > m * 60.0);
-        let stalled = state
-            .best_epoch
-            .is_some_and(|b| epoch >= b + options.patience);
-        let out_of_steps = options.max_steps.is_some_and(|max| state.steps_done >= max);
-        if out_of_time || stalled || out_of_steps {
-            eprintln!(
-                "{}: stopping after epoch {epoch} (time {out_of_time}, no improvement {stalled}, steps {out_of_steps})",
-                M::NAME
-            );
+        if let Some(why) = stop_reason(&state, options) {
+            eprintln!("{}: stopping after epoch {epoch} ({why})", M::NAME);
             break;
         }
     }
     let best = paths.load_best(model.valid())?;
     Ok((best, state))
+}
+
+/// Why the run should stop now, if it should: out of time, out of steps, or no better
+/// validation score for `--patience` epochs. Checked after every epoch, and before the first
+/// epoch of a resumed run (`--resume --max-minutes 0 --ship …` ships a stopped run's best epoch
+/// without training further).
+fn stop_reason(state: &RunState, options: &FitOptions) -> Option<String> {
+    let out_of_time = options
+        .max_minutes
+        .is_some_and(|m| state.wall_seconds >= m * 60.0);
+    let stalled = state
+        .best_epoch
+        .is_some_and(|b| state.epochs_done >= b + options.patience);
+    let out_of_steps = options.max_steps.is_some_and(|max| state.steps_done >= max);
+    (out_of_time || stalled || out_of_steps)
+        .then(|| format!("time {out_of_time}, no improvement {stalled}, steps {out_of_steps}"))
 }
 
 fn log_epoch<M: Trainable>(record: &EpochRecord, epochs: usize) {

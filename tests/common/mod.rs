@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use burn::prelude::*;
-use petlens::pipeline::{ModelFiles, Pipeline};
+use petlens::pipeline::{Pipeline, ShippedFiles};
 
 /// A file under `tests/fixtures/`.
 pub fn fixture(path: &str) -> PathBuf {
@@ -35,20 +35,9 @@ pub fn shipped_config<C: serde::de::DeserializeOwned>(model: &str) -> C {
 
 /// The shipped pipeline on the CPU, each model built from its shipped config.
 pub fn shipped_pipeline() -> Pipeline {
-    let (segmenter_config, segmenter) = (shipped("segmenter.json"), shipped("segmenter.bpk"));
-    let (classifier_config, classifier) = (shipped("classifier.json"), shipped("classifier.bpk"));
-    Pipeline::from_files(
-        ModelFiles {
-            config: &segmenter_config,
-            weights: &segmenter,
-        },
-        ModelFiles {
-            config: &classifier_config,
-            weights: &classifier,
-        },
-        &Device::flex(),
-    )
-    .expect("shipped weights load")
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www/models");
+    let files = ShippedFiles::read(&dir).expect("the shipped files are readable");
+    Pipeline::from_shipped(&files, &Device::flex()).expect("shipped weights load")
 }
 
 /// Runs a future to completion on this thread (the pipeline's reads are async for the browser).
