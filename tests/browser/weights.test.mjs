@@ -1,14 +1,20 @@
-// A failed or truncated weights download is a clear message in the page, not a crash.
+// The page builds each model from the config shipped beside its weights; a failed or truncated
+// weights download, or a config that does not fit, is a clear message in the page, not a crash.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, output } from './harness.mjs';
+import { serve, launch, open, waitStatus, upload, result, fixtures, output } from './harness.mjs';
 
 for (const [name, fail, pattern] of [
   ['missing', { '/models/classifier.bpk': 404 }, /could not download models\/classifier\.bpk: HTTP 404/],
   ['truncated', { '/models/segmenter.bpk': 'truncate' }, /truncated or corrupt/],
   // An older or different model under the expected name: the shapes do not match.
   ['wrong shapes', { '/models/classifier.bpk': '/models/segmenter.bpk' }, /the weights do not fit this model \(an older or different model\?\)/],
+  // The classifier's config under the segmenter's name: not a segmenter config.
+  ['unreadable config', { '/models/segmenter.json': '/models/classifier.json' }, /the model's config file is not readable/],
 ]) {
   test(`${name} weights: the page says so`, async () => {
     const server = await serve({ fail });
@@ -26,3 +32,43 @@ for (const [name, fail, pattern] of [
     }
   });
 }
+
+/** Ships a small segmenter of another architecture than the usual one (width 8, 64 px, skip
+ * connections; one training step on the fixtures) next to the shipped classifier, with the
+ * native `train` binary the native tests built. */
+function shipSmallSegmenter() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'petlens-small-'));
+  const bin = path.resolve('target/release/train');
+  execFileSync(bin, ['segmenter', '--data', path.join(fixtures, 'oxford'), '--width', '8', '--image-size', '64',
+    '--skips', '--epochs', '1', '--max-steps', '1', '--batch-size', '2', '--quiet',
+    '--out', path.join(dir, 'run'), '--ship', path.join(dir, 'models')], { stdio: 'pipe' });
+  for (const file of ['classifier.json', 'classifier.bpk']) {
+    fs.copyFileSync(path.resolve('www/models', file), path.join(dir, 'models', file));
+  }
+  return dir;
+}
+
+test('the page builds each model from the config shipped beside its weights', async () => {
+  const dir = shipSmallSegmenter();
+  const config = JSON.parse(fs.readFileSync(path.join(dir, 'models/segmenter.json')));
+  assert.deepEqual([config.width, config.image_size, config.skips], [8, 64, true]);
+  const server = await serve({ mounts: { '/models/': path.join(dir, 'models') } });
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser.context, `${server.url}/?backend=cpu`);
+    await waitStatus(page, 'ready');
+    await upload(page, path.join(fixtures, 'oxford/images/Abyssinian_1.jpg'));
+    const r = await result(page);
+    assert.ok(['cat', 'dog'].includes(r.label));
+    const options = await page.$$eval('[data-testid=layer-picker] option', (o) => o.map((x) => x.value));
+    assert.ok(options.includes('segmenter.decoder.4.add'), 'the skip connections of the shipped config');
+    await page.selectOption('[data-testid=layer-picker]', 'segmenter.encoder.0.conv');
+    await page.waitForFunction(() => /encoder\.0\.conv: 8 channels of 32x32/.test(
+      document.querySelector('[data-testid=layer-info]').textContent), null, { timeout: 600_000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
