@@ -17,6 +17,12 @@ fn shipped_classifier() -> Classifier {
         .valid()
 }
 
+/// The shipped segmenter's units (12) and one addition per skip connection, by its config.
+fn shipped_segmenter_layers() -> usize {
+    let config: petlens::model::SegmenterConfig = shipped_config("segmenter");
+    12 + if config.skips { petlens::model::SKIPS.len() } else { 0 }
+}
+
 fn photo_input(path: &str, size: u32) -> Tensor<4> {
     let photo = decode_photo(&fixture_bytes(path)).unwrap();
     images_to_tensor(&[&resize_for_model(&photo, size)], &Device::flex())
@@ -74,7 +80,7 @@ fn every_classifier_layer_has_a_grid_of_all_its_channels() {
 fn the_pipeline_reads_any_layer_of_either_model_and_grad_cam_at_any_depth() {
     let pipeline = common::shipped_pipeline();
     let names = pipeline.layer_names();
-    assert_eq!(names.len(), 21 + 12);
+    assert_eq!(names.len(), 21 + shipped_segmenter_layers());
     let photo = decode_photo(&fixture_bytes("oxford/images/Abyssinian_1.jpg")).unwrap();
     let layer =
         block_on(pipeline.layer_activation(&photo, "segmenter.decoder.5.convtranspose")).unwrap();
@@ -179,6 +185,9 @@ fn train_explain_writes_grids_patterns_and_heatmaps() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("explain.json")).unwrap()).unwrap();
     assert!(["cat", "dog"].contains(&summary["label"].as_str().unwrap()));
-    assert_eq!(summary["layers"].as_array().unwrap().len(), 21 + 12);
+    assert_eq!(
+        summary["layers"].as_array().unwrap().len(),
+        21 + shipped_segmenter_layers()
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
