@@ -20,7 +20,11 @@ fn shipped_classifier() -> Classifier {
 /// The shipped segmenter's units (12) and one addition per skip connection, by its config.
 fn shipped_segmenter_layers() -> usize {
     let config: petlens::model::SegmenterConfig = shipped_config("segmenter");
-    12 + if config.skips { petlens::model::SKIPS.len() } else { 0 }
+    12 + if config.skips {
+        petlens::model::SKIPS.len()
+    } else {
+        0
+    }
 }
 
 fn photo_input(path: &str, size: u32) -> Tensor<4> {
