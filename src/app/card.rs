@@ -198,9 +198,24 @@ fn model_view(name: &'static str, card: &Value, history: &[Value]) -> impl IntoV
         Value::Null => "–".into(),
         other => other.to_string(),
     };
+    let estimate = get("estimated_minutes")
+        .as_f64()
+        .map(|m| format!(" (estimated {m:.0} min)"))
+        .unwrap_or_default();
     let minutes = get("wall_seconds")
         .as_f64()
-        .map(|s| format!("{:.0} min", s / 60.0));
+        .map(|s| format!("{:.0} min{estimate}", s / 60.0));
+    // Every invocation after the first resumed the run (`--resume`, same options).
+    let resumed: Vec<String> = get("commands")
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .skip(1)
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     let rows = [
         ("architecture", text(get("architecture"))),
         ("parameters", text(get("parameters"))),
@@ -218,6 +233,7 @@ fn model_view(name: &'static str, card: &Value, history: &[Value]) -> impl IntoV
         ("command", text(get("command"))),
     ]
     .into_iter()
+    .chain((!resumed.is_empty()).then(|| ("resumed with", resumed.join("\n"))))
     .map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> })
     .collect_view();
     let loss = vec![
