@@ -314,16 +314,22 @@ pub fn fit<M: Trainable>(
     start_run(&paths, options)?;
     let run = &options.run;
     let train_device = device.clone().autodiff();
-    let mut optim = run.recipe.optimizer(&model);
     let mut state = RunState::default();
     let mut model = model;
     let mut ema =
         (run.recipe.ema_decay > 0.0).then(|| Ema::new(model.clone(), run.recipe.ema_decay));
     if options.resume {
-        (model, optim, state) = paths.load(model, optim)?;
+        // Loading restores the saved parameter ids, which the optimizer's groups (no weight
+        // decay on batch norm and biases) and the weight average are matched by: both are
+        // built from the loaded model, never from the freshly initialised one.
+        (model, state) = paths.load(model)?;
         if let Some(ema) = &mut ema {
             ema.model = paths.load_ema(model.clone())?;
         }
+    }
+    let mut optim = run.recipe.optimizer(&model);
+    if options.resume {
+        optim = paths.load_optimizer(optim)?;
         eprintln!(
             "resuming {} after epoch {} ({} steps)",
             M::NAME,
@@ -495,22 +501,25 @@ impl CheckpointPaths {
         write_atomic(&self.state, &json(state)?)
     }
 
-    fn load<M: Module>(
-        &self,
-        model: M,
-        optim: burn::optim::ModuleOptimizer,
-    ) -> Result<(M, burn::optim::ModuleOptimizer, RunState), FitError> {
-        let read = |p: &Path| {
-            std::fs::read(p).map_err(|e| FitError::Resume(format!("{}: {e}", p.display())))
-        };
-        let state: RunState = serde_json::from_slice(&read(&self.state)?)
+    /// The checkpointed model and the run's state.
+    fn load<M: Module>(&self, model: M) -> Result<(M, RunState), FitError> {
+        let state: RunState = serde_json::from_slice(&read_for_resume(&self.state)?)
             .map_err(|e| FitError::Resume(format!("{}: {e}", self.state.display())))?;
-        let model = crate::weights::from_bytes(model, &read(&self.model)?)
+        let model = crate::weights::from_bytes(model, &read_for_resume(&self.model)?)
             .map_err(|e| FitError::Resume(e.to_string()))?;
-        let optim = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(read(&self.optimizer)?))
-            .map_err(|e| FitError::Resume(format!("{}: {e}", self.optimizer.display())))?;
-        Ok((model, optim, state))
+        Ok((model, state))
+    }
+
+    /// The optimizer's state, into an optimizer built for the loaded model.
+    fn load_optimizer(
+        &self,
+        optim: burn::optim::ModuleOptimizer,
+    ) -> Result<burn::optim::ModuleOptimizer, FitError> {
+        optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(read_for_resume(
+                &self.optimizer,
+            )?))
+            .map_err(|e| FitError::Resume(format!("{}: {e}", self.optimizer.display())))
     }
 
     /// The weight average, loaded into a copy of the (loaded) model so that its parameters keep
@@ -525,6 +534,10 @@ impl CheckpointPaths {
         let bytes = std::fs::read(&self.best).map_err(|e| io_err(&self.best, e))?;
         crate::weights::from_bytes(model, &bytes).map_err(|e| io_err(&self.best, e))
     }
+}
+
+fn read_for_resume(path: &Path) -> Result<Vec<u8>, FitError> {
+    std::fs::read(path).map_err(|e| FitError::Resume(format!("{}: {e}", path.display())))
 }
 
 /// Pretty JSON bytes.
