@@ -94,11 +94,29 @@ fn split_summary(split: &Value) -> String {
                 .get("stratified_by")
                 .and_then(Value::as_str)
                 .map(|s| format!(", seeded, stratified by {s}"))
-                .unwrap_or_else(|| ", the book's folders".into());
+                .unwrap_or_else(|| sources_summary(split));
             format!("{train} training / {valid} validation{how}")
         }
         _ => split.to_string(),
     }
+}
+
+/// Where a labelled split's photos came from: each source's part and count (older cards: the
+/// book's folders).
+fn sources_summary(split: &Value) -> String {
+    let Some(sources) = split.get("sources").and_then(Value::as_array) else {
+        return ", the book's folders".into();
+    };
+    let parts: Vec<String> = sources
+        .iter()
+        .filter_map(|s| {
+            let dir = s.get("dir")?.as_str()?;
+            let name = dir.rsplit('/').find(|p| !p.is_empty()).unwrap_or(dir);
+            let part = s.get("part")?.as_str()?;
+            Some(format!("{} {name}/{part}", s.get("photos")?))
+        })
+        .collect();
+    format!(": {}", parts.join(", "))
 }
 
 /// The training data: the directories it came from (a plain string in older cards).
@@ -234,6 +252,7 @@ fn model_view(name: &'static str, card: &Value, history: &[Value]) -> impl IntoV
     ]
     .into_iter()
     .chain((!resumed.is_empty()).then(|| ("resumed with", resumed.join("\n"))))
+    .chain(get("note").as_str().map(|note| ("note", note.to_string())))
     .map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> })
     .collect_view();
     let loss = vec![
