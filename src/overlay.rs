@@ -24,25 +24,6 @@ pub fn jet(v: f32) -> [u8; 3] {
     [channel(3.0), channel(2.0), channel(1.0)]
 }
 
-/// Nearest-neighbour resize of a class mask (never blends classes).
-pub fn resize_mask(
-    mask: &[u8],
-    width: usize,
-    height: usize,
-    out_w: usize,
-    out_h: usize,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(out_w * out_h);
-    for y in 0..out_h {
-        let sy = (y * height / out_h.max(1)).min(height.saturating_sub(1));
-        for x in 0..out_w {
-            let sx = (x * width / out_w.max(1)).min(width.saturating_sub(1));
-            out.push(mask[sy * width + sx]);
-        }
-    }
-    out
-}
-
 fn blend(base: [u8; 3], over: [u8; 3], alpha: f32) -> [u8; 3] {
     std::array::from_fn(|k| {
         (f32::from(base[k]) * (1.0 - alpha) + f32::from(over[k]) * alpha).round() as u8

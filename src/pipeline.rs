@@ -7,9 +7,12 @@ use image::RgbImage;
 use serde::Serialize;
 use web_time::Instant;
 
-use crate::data::{PhotoError, class_map_at, decode_photo, images_to_tensor, resize_for_model};
+use crate::data::{PhotoError, class_map_at, decode_photo, model_input};
 use crate::explain::{GradCam, Heatmap, LayerActivation, PetClass};
-use crate::model::{Classifier, ClassifierConfig, Segmenter, SegmenterConfig};
+use crate::model::{
+    Classifier, ClassifierConfig, LayerId, ModelKind, SEGMENT_CLASSES, Segmenter, SegmenterConfig,
+};
+use crate::readback::{ReadbackError, read_floats, read_scalar};
 use crate::weights::{self, WeightsError};
 
 /// Why an analysis failed.
@@ -17,8 +20,10 @@ use crate::weights::{self, WeightsError};
 pub enum AnalysisError {
     #[error("{0}")]
     Photo(#[from] PhotoError),
-    #[error("the inference backend failed: {0}")]
-    Backend(String),
+    #[error(transparent)]
+    Readback(#[from] ReadbackError),
+    #[error("there is no layer named {0}")]
+    UnknownLayer(String),
 }
 
 /// Milliseconds spent in each stage.
@@ -142,41 +147,54 @@ fn parse_config<C: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<C, Weigh
     serde_json::from_slice(bytes).map_err(|e| WeightsError::Config(e.to_string()))
 }
 
-/// The two models, loaded, on one device.
+/// The two models, loaded, on one device, with their input sizes.
 #[derive(Debug)]
 pub struct Pipeline {
-    pub segmenter: Segmenter,
-    pub classifier: Classifier,
-    pub segmenter_size: usize,
-    pub classifier_size: usize,
-    pub device: Device,
+    segmenter: Segmenter,
+    classifier: Classifier,
+    segmenter_size: usize,
+    classifier_size: usize,
+    device: Device,
 }
 
 fn elapsed_ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Reads a tensor back (asynchronously: the browser cannot block on the GPU).
-pub async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, AnalysisError> {
-    tensor
-        .into_data_async()
-        .await
-        .map_err(|e| AnalysisError::Backend(format!("{e:?}")))?
-        .try_to_vec::<f32>()
-        .map_err(|e| AnalysisError::Backend(format!("{e:?}")))
-}
-
 /// Grad-CAM of both classes from one feature map `[1, c, h, w]`.
 async fn heatmaps_of(
     cam: GradCam<'_>,
     features: &Tensor<4>,
-) -> Result<[Heatmap; 2], AnalysisError> {
-    let cat = cam.heatmap(features.clone(), PetClass::Cat).await;
-    let dog = cam.heatmap(features.clone(), PetClass::Dog).await;
-    match (cat, dog) {
-        (Ok(cat), Ok(dog)) => Ok([cat, dog]),
-        (Err(e), _) | (_, Err(e)) => Err(AnalysisError::Backend(e)),
-    }
+) -> Result<[Heatmap; 2], ReadbackError> {
+    let cat = cam.heatmap(features.clone(), PetClass::Cat).await?;
+    let dog = cam.heatmap(features.clone(), PetClass::Dog).await?;
+    Ok([cat, dog])
+}
+
+/// Segmentation masks of `photos`, each at the photo's own resolution (one class per pixel: 0
+/// pet, 1 background, 2 border), from `segmenter` at its input `size`: the page's path, which
+/// `train eval` runs in batches.
+pub async fn segment_photos(
+    segmenter: &Segmenter,
+    size: usize,
+    photos: &[&RgbImage],
+    device: &Device,
+) -> Result<Vec<Vec<u8>>, AnalysisError> {
+    let probabilities = segmenter.probabilities(model_input(photos, size, device)); // [n, 3, s, s]
+    let values = read_floats(probabilities, "the segmenter's probabilities").await?;
+    let planes: Vec<Vec<f32>> = values.chunks(size * size).map(<[f32]>::to_vec).collect();
+    Ok(planes
+        .chunks(SEGMENT_CLASSES.len())
+        .zip(photos)
+        .map(|(planes, photo)| {
+            class_map_at(
+                planes,
+                size,
+                photo.width() as usize,
+                photo.height() as usize,
+            )
+        })
+        .collect())
 }
 
 impl Pipeline {
@@ -184,31 +202,16 @@ impl Pipeline {
     /// `train`: each model's architecture and input size come from its own config file, never
     /// from defaults in the code.
     pub fn from_shipped(files: &ShippedFiles, device: &Device) -> Result<Self, WeightsError> {
-        Self::from_parts(
-            parse_config(&files.segmenter_config)?,
-            &files.segmenter,
-            parse_config(&files.classifier_config)?,
-            &files.classifier,
-            device,
-        )
-    }
-
-    /// Loads weights of the given architectures.
-    pub fn from_parts(
-        segmenter_config: SegmenterConfig,
-        segmenter: &[u8],
-        classifier_config: ClassifierConfig,
-        classifier: &[u8],
-        device: &Device,
-    ) -> Result<Self, WeightsError> {
+        let segmenter_config: SegmenterConfig = parse_config(&files.segmenter_config)?;
+        let classifier_config: ClassifierConfig = parse_config(&files.classifier_config)?;
         // Decoded on the CPU and moved to `device` afterwards: the weights are stored in f16,
         // which a WebGPU adapter without `shader-f16` cannot hold even for the cast to f32.
         let cpu = Device::flex();
         Ok(Self {
-            segmenter: weights::from_bytes(segmenter_config.init(&cpu), segmenter)?
+            segmenter: weights::from_bytes(segmenter_config.init(&cpu), &files.segmenter)?
                 .to_device(device)
                 .valid(),
-            classifier: weights::from_bytes(classifier_config.init(&cpu), classifier)?
+            classifier: weights::from_bytes(classifier_config.init(&cpu), &files.classifier)?
                 .to_device(device)
                 .valid(),
             segmenter_size: segmenter_config.image_size,
@@ -217,41 +220,54 @@ impl Pipeline {
         })
     }
 
+    pub fn segmenter(&self) -> &Segmenter {
+        &self.segmenter
+    }
+
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// Where the models run.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The square input size a model was trained at.
+    pub fn input_size(&self, model: ModelKind) -> usize {
+        match model {
+            ModelKind::Segmenter => self.segmenter_size,
+            ModelKind::Classifier => self.classifier_size,
+        }
+    }
+
+    /// A photo as `model`'s input, `[1, 3, s, s]` on the pipeline's device.
+    pub fn input(&self, model: ModelKind, photo: &RgbImage) -> Tensor<4> {
+        model_input(&[photo], self.input_size(model), &self.device)
+    }
+
     /// Segmentation mask at the photo's resolution.
     pub async fn segment(&self, photo: &RgbImage) -> Result<Vec<u8>, AnalysisError> {
-        let size = self.segmenter_size;
-        let input = resize_for_model(photo, size as u32);
-        let probabilities = self
-            .segmenter
-            .probabilities(images_to_tensor(&[&input], &self.device)); // [1, 3, s, s]
-        let values = read_floats(probabilities).await?;
-        let planes: Vec<Vec<f32>> = values.chunks(size * size).map(<[f32]>::to_vec).collect();
-        Ok(class_map_at(
-            &planes,
-            size,
-            photo.width() as usize,
-            photo.height() as usize,
-        ))
+        let masks =
+            segment_photos(&self.segmenter, self.segmenter_size, &[photo], &self.device).await?;
+        let mask = masks.into_iter().next();
+        Ok(mask.ok_or(ReadbackError::Empty {
+            what: "the segmenter's mask",
+        })?)
     }
 
     /// The classifier's probability of "dog", averaged over the photo and its mirror image,
     /// with the (unflipped) photo's feature map that Grad-CAM explains.
     pub async fn classify(&self, photo: &RgbImage) -> Result<Verdict, AnalysisError> {
-        let input = resize_for_model(photo, self.classifier_size as u32);
-        let (features, p_dog) = self
-            .classifier
-            .p_dog_flip_averaged(images_to_tensor(&[&input], &self.device)); // [1, 512, h, w], [1, 1]
-        let p_dog = read_floats(p_dog)
-            .await?
-            .first()
-            .copied()
-            .ok_or_else(|| AnalysisError::Backend("the classifier returned nothing".into()))?;
+        let input = self.input(ModelKind::Classifier, photo);
+        let (features, p_dog) = self.classifier.p_dog_flip_averaged(input); // [1, 512, h, w], [1, 1]
+        let p_dog = read_scalar(p_dog, "the classifier's verdict").await?;
         Ok(Verdict { p_dog, features })
     }
 
     /// Grad-CAM of both classes at the last block.
     pub async fn gradcam(&self, verdict: &Verdict) -> Result<[Heatmap; 2], AnalysisError> {
-        heatmaps_of(GradCam::new(&self.classifier), &verdict.features).await
+        Ok(heatmaps_of(GradCam::new(&self.classifier), &verdict.features).await?)
     }
 
     /// Grad-CAM of both classes after residual block `depth` (`None`: the last), for a photo.
@@ -260,110 +276,83 @@ impl Pipeline {
         photo: &RgbImage,
         depth: Option<usize>,
     ) -> Result<[Heatmap; 2], AnalysisError> {
-        let input = resize_for_model(photo, self.classifier_size as u32);
-        let features = self
-            .classifier
-            .features_at(images_to_tensor(&[&input], &self.device), depth); // [1, c, h, w]
+        let input = self.input(ModelKind::Classifier, photo);
+        let features = self.classifier.features_at(input, depth); // [1, c, h, w]
         let cam = GradCam {
             classifier: &self.classifier,
             depth,
         };
-        heatmaps_of(cam, &features).await
+        Ok(heatmaps_of(cam, &features).await?)
     }
 
-    /// The activations of one layer for a photo: `classifier.<layer>` or `segmenter.<layer>`
-    /// as listed by [`Pipeline::layer_names`].
+    /// The activations of one layer for a photo.
     pub async fn layer_activation(
         &self,
         photo: &RgbImage,
-        qualified: &str,
+        layer: &LayerId,
     ) -> Result<LayerActivation, AnalysisError> {
-        let unknown = || AnalysisError::Backend(format!("no layer named {qualified}"));
-        let (model, layer) = qualified.split_once('.').ok_or_else(unknown)?;
-        let tensor = match model {
-            "classifier" => {
-                let input = resize_for_model(photo, self.classifier_size as u32);
-                self.classifier
-                    .layer(images_to_tensor(&[&input], &self.device), layer)
-            }
-            "segmenter" => {
-                let input = resize_for_model(photo, self.segmenter_size as u32);
-                self.segmenter
-                    .layer(images_to_tensor(&[&input], &self.device), layer)
-            }
-            _ => None,
+        let input = self.input(layer.model, photo);
+        let tensor = match layer.model {
+            ModelKind::Classifier => self.classifier.layer(input, &layer.layer),
+            ModelKind::Segmenter => self.segmenter.layer(input, &layer.layer),
         }
-        .ok_or_else(unknown)?;
-        LayerActivation::read(layer.to_string(), tensor)
-            .await
-            .map_err(AnalysisError::Backend)
+        .ok_or_else(|| AnalysisError::UnknownLayer(layer.to_string()))?;
+        Ok(LayerActivation::read(layer.layer.clone(), tensor).await?)
     }
 
-    /// Every layer the activation viewer offers, qualified by model (`classifier.stem`, …).
-    pub fn layer_names(&self) -> Vec<String> {
-        let classifier = self.classifier.layer_names().into_iter();
-        let segmenter = self.segmenter.layer_names().into_iter();
-        classifier
-            .map(|n| format!("classifier.{n}"))
-            .chain(segmenter.map(|n| format!("segmenter.{n}")))
+    /// Every layer the activation viewer offers: the classifier's, then the segmenter's.
+    pub fn layers(&self) -> Vec<LayerId> {
+        let of = |model: ModelKind, names: Vec<String>| {
+            names.into_iter().map(move |layer| LayerId { model, layer })
+        };
+        of(ModelKind::Classifier, self.classifier.layer_names())
+            .chain(of(ModelKind::Segmenter, self.segmenter.layer_names()))
             .collect()
     }
 
-    /// The whole analysis of one photo.
+    /// The whole analysis of one photo file.
     pub async fn analyze(&self, photo_bytes: &[u8]) -> Result<Analysis, AnalysisError> {
-        let start = Instant::now();
-        let photo = decode_photo(photo_bytes)?;
-        let decode = elapsed_ms(start);
-        self.analyze_photo(photo, decode).await
-    }
-
-    /// The analysis of an already decoded photo (`decode_ms`: what decoding took).
-    pub async fn analyze_photo(
-        &self,
-        photo: RgbImage,
-        decode_ms: f64,
-    ) -> Result<Analysis, AnalysisError> {
-        let analysis = self
-            .analyze_photo_with(photo, decode_ms, async || true)
-            .await?;
+        let analysis = self.analyze_with(photo_bytes, async || true).await?;
         Ok(analysis.expect("a checkpoint that always continues never cancels"))
     }
 
-    /// The analysis, calling `between_stages` after each stage: the browser yields to the event
-    /// loop there, and a `false` answer (a newer photo arrived) stops the run with `Ok(None)`.
-    pub async fn analyze_photo_with(
+    /// The analysis stage by stage (decode, segment, classify, Grad-CAM), calling
+    /// `between_stages` after each: the browser yields to the event loop there, and a `false`
+    /// answer (a newer photo arrived) stops the run with `Ok(None)`.
+    pub async fn analyze_with(
         &self,
-        photo: RgbImage,
-        decode_ms: f64,
+        photo_bytes: &[u8],
         mut between_stages: impl AsyncFnMut() -> bool,
     ) -> Result<Option<Analysis>, AnalysisError> {
+        let mut timings = Timings::default();
+        let start = Instant::now();
+        let photo = decode_photo(photo_bytes)?;
+        timings.decode = elapsed_ms(start);
+        if !between_stages().await {
+            return Ok(None);
+        }
         let start = Instant::now();
         let mask = self.segment(&photo).await?;
-        let segment = elapsed_ms(start);
+        timings.segment = elapsed_ms(start);
         if !between_stages().await {
             return Ok(None);
         }
         let start = Instant::now();
         let verdict = self.classify(&photo).await?;
-        let classify = elapsed_ms(start);
+        timings.classify = elapsed_ms(start);
         if !between_stages().await {
             return Ok(None);
         }
         let start = Instant::now();
         let heatmaps = self.gradcam(&verdict).await?;
-        let gradcam = elapsed_ms(start);
+        timings.gradcam = elapsed_ms(start);
         Ok(Some(Analysis {
             mask_fraction: MaskFraction::of(&mask),
             photo,
             mask,
             p_dog: verdict.p_dog,
             heatmaps,
-            timings: Timings {
-                decode: decode_ms,
-                segment,
-                classify,
-                gradcam,
-            },
+            timings,
         }))
     }
 }

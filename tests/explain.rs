@@ -8,7 +8,8 @@ use burn::prelude::*;
 use common::{block_on, fixture, fixture_bytes, run_ok, shipped, shipped_config, train_bin};
 use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
 use petlens::explain::{FilterAscent, FilterError, LayerActivation};
-use petlens::model::{Classifier, ClassifierConfig};
+use petlens::model::{Classifier, ClassifierConfig, LayerId};
+use petlens::pipeline::AnalysisError;
 
 fn shipped_classifier() -> Classifier {
     let config: ClassifierConfig = shipped_config("classifier");
@@ -83,15 +84,28 @@ fn every_classifier_layer_has_a_grid_of_all_its_channels() {
 #[test]
 fn the_pipeline_reads_any_layer_of_either_model_and_grad_cam_at_any_depth() {
     let pipeline = common::shipped_pipeline();
-    let names = pipeline.layer_names();
-    assert_eq!(names.len(), 21 + shipped_segmenter_layers());
+    let layers = pipeline.layers();
+    assert_eq!(layers.len(), 21 + shipped_segmenter_layers());
+    assert_eq!(layers[0].to_string(), "classifier.stem");
     let photo = decode_photo(&fixture_bytes("oxford/images/Abyssinian_1.jpg")).unwrap();
-    let layer =
-        block_on(pipeline.layer_activation(&photo, "segmenter.decoder.5.convtranspose")).unwrap();
-    assert_eq!(layer.shape, [32, 128, 128]);
-    let layer = block_on(pipeline.layer_activation(&photo, "classifier.block.2.maxpool")).unwrap();
-    assert_eq!(layer.shape[0], 128);
-    assert!(block_on(pipeline.layer_activation(&photo, "classifier.nope")).is_err());
+    let read = |name: &str| {
+        let id = LayerId::parse(name).unwrap_or_else(|| panic!("{name} parses"));
+        block_on(pipeline.layer_activation(&photo, &id))
+    };
+    let decoder = read("segmenter.decoder.5.convtranspose").unwrap();
+    assert_eq!(decoder.shape, [32, 128, 128]);
+    let pooled = read("classifier.block.2.maxpool").unwrap();
+    assert_eq!(pooled.shape, [128, 14, 14]);
+    assert_ne!(
+        pooled.channel(0),
+        read("classifier.block.2.sepconv2").unwrap().channel(0),
+        "pooling changes the map"
+    );
+    assert!(matches!(
+        read("classifier.nope"),
+        Err(AnalysisError::UnknownLayer(name)) if name == "classifier.nope"
+    ));
+    assert_eq!(LayerId::parse("resnet.stem"), None);
     let [_, dog] = block_on(pipeline.gradcam_at(&photo, Some(2))).unwrap();
     let [_, last] = block_on(pipeline.gradcam_at(&photo, None)).unwrap();
     assert!(dog.width > last.width, "an earlier block has a finer grid");

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{block_on, fixture_bytes, shipped_pipeline};
+use petlens::data::resize_mask;
 use petlens::overlay::{
-    CLASS_COLOURS, Layers, compose, cutout, display_size, jet, mask_image, png_bytes, resize_mask,
+    CLASS_COLOURS, Layers, compose, cutout, display_size, jet, mask_image, png_bytes,
 };
 
 #[test]

@@ -94,11 +94,12 @@ fn flip_averaging_is_the_mean_of_the_photo_and_its_mirror_image() {
     use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
     let pipeline = shipped_pipeline();
     let photo = decode_photo(&fixture_bytes(DOG_PHOTO)).unwrap();
-    let input = resize_for_model(&photo, pipeline.classifier_size as u32);
+    let size = pipeline.input_size(petlens::model::ModelKind::Classifier);
+    let input = resize_for_model(&photo, size as u32);
     let mirrored = image::imageops::flip_horizontal(&input);
     let p = |image| {
         pipeline
-            .classifier
+            .classifier()
             .p_dog(images_to_tensor(&[image], &Device::flex()))
             .into_scalar::<f32>()
     };
@@ -108,7 +109,7 @@ fn flip_averaging_is_the_mean_of_the_photo_and_its_mirror_image() {
     assert_eq!(verdict.p_dog, (plain + flipped) / 2.0);
     // Grad-CAM explains the unflipped photo: its features are the plain photo's.
     let features = pipeline
-        .classifier
+        .classifier()
         .features(images_to_tensor(&[&input], &Device::flex()));
     assert!(verdict.features.equal(features).all().into_scalar::<bool>());
 }

@@ -4,49 +4,8 @@
 
 use image::{Rgb, RgbImage};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-/// Ranges of the random transform.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct AugmentConfig {
-    /// Mirror left-right with probability 1/2.
-    pub flip: bool,
-    /// Rotation up to this many degrees either way.
-    pub rotation_degrees: f32,
-    /// Random resized crop: the crop covers between this share of the image and all of it
-    /// (aspect ratio between 3/4 and 4/3), and is resized to the model's input. 0 keeps the
-    /// chapter's symmetric zoom instead.
-    pub crop_min_area: f32,
-    /// The chapter's `RandomZoom`: zoom in or out by up to this fraction (when no crop is drawn).
-    pub zoom: f32,
-    /// Shift by up to this fraction of the size (when no crop is drawn).
-    pub shift: f32,
-    /// Colour jitter: brightness, contrast and saturation each scaled by a factor drawn from
-    /// `[1 - s, 1 + s]`. 0 turns it off.
-    pub color_jitter: f32,
-}
-
-impl AugmentConfig {
-    /// The chapter's classifier augmentation: `RandomFlip`, `RandomRotation(0.1)` (36 degrees),
-    /// `RandomZoom(0.2)`.
-    pub const CHAPTER_CLASSIFIER: Self = Self {
-        flip: true,
-        rotation_degrees: 36.0,
-        crop_min_area: 0.0,
-        zoom: 0.2,
-        shift: 0.0,
-        color_jitter: 0.0,
-    };
-    /// Milder for segmentation: borders of the mask must stay where they are in the photo.
-    pub const CHAPTER_SEGMENTER: Self = Self {
-        flip: true,
-        rotation_degrees: 11.0,
-        crop_min_area: 0.0,
-        zoom: 0.1,
-        shift: 0.05,
-        color_jitter: 0.0,
-    };
-}
+pub use crate::card::AugmentConfig;
 
 /// One drawn geometric transform: output pixel -> source pixel, about the image centre, in
 /// units of the image's own width and height.

@@ -11,8 +11,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
-use super::photo::{decode_photo, resize_for_model};
-use crate::overlay::resize_mask;
+use super::photo::{decode_photo, resize_for_model, resize_mask};
+use crate::card::DataSource;
 
 /// A wrong `--data` directory.
 #[derive(Debug, thiserror::Error)]
@@ -68,17 +68,6 @@ impl Examples {
     }
 }
 
-/// Where the classifier's photos came from, for the model card.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct ClassifierSource {
-    /// The directory as given on the command line.
-    pub dir: PathBuf,
-    /// What was taken from it: `train/{cat,dog}`, `{cat,dog}`, `images (species from the breed
-    /// name)` or `validation/{cat,dog}`.
-    pub part: String,
-    pub photos: usize,
-}
-
 /// The classifier's training and validation photos from several directories, each laid out
 /// as the book's split (`train/` and `validation/` with `cat/` and `dog/`), as plain `cat/` +
 /// `dog/` folders (all training photos), or as Oxford-IIIT Pet (`images/`; the species is in the
@@ -87,7 +76,7 @@ pub struct ClassifierSource {
 pub fn load_classifier_data(
     dirs: &[PathBuf],
     size: u32,
-) -> Result<(Examples, Examples, Vec<ClassifierSource>), DataError> {
+) -> Result<(Examples, Examples, Vec<DataSource>), DataError> {
     let mut train: Option<Examples> = None;
     let mut valid: Option<Examples> = None;
     let mut sources = Vec::new();
@@ -108,16 +97,16 @@ pub fn load_classifier_data(
                 "expected train/ and validation/, cat/ and dog/, or an Oxford-IIIT Pet images/ folder".into(),
             ));
         };
-        sources.push(ClassifierSource {
-            dir: dir.clone(),
+        sources.push(DataSource {
+            dir: dir.display().to_string(),
             part: part.into(),
             photos: examples.len(),
         });
         merge(&mut train, examples);
         if valid.is_none() && dir.join("validation").is_dir() {
             let examples = load_labelled(&dir.join("validation"), size)?;
-            sources.push(ClassifierSource {
-                dir: dir.clone(),
+            sources.push(DataSource {
+                dir: dir.display().to_string(),
                 part: "validation/{cat,dog}".into(),
                 photos: examples.len(),
             });

@@ -7,6 +7,6 @@ pub mod datasets;
 pub mod photo;
 
 pub use photo::{
-    MAX_PIXELS, PhotoError, class_map_at, decode_photo, images_to_tensor, resize_for_model,
-    upsample_bilinear,
+    MAX_PIXELS, PhotoError, class_map_at, decode_photo, images_to_tensor, model_input,
+    resize_for_model, resize_mask, upsample_bilinear,
 };

@@ -192,6 +192,16 @@ fn bilinear(
     top + (bottom - top) * fy
 }
 
+/// Photos as a model's input: each resized to `size x size` ([`resize_for_model`]), then
+/// `[n, 3, size, size]` on `device` ([`images_to_tensor`]).
+pub fn model_input(photos: &[&RgbImage], size: usize, device: &Device) -> Tensor<4> {
+    let resized: Vec<RgbImage> = photos
+        .iter()
+        .map(|photo| resize_for_model(photo, size as u32))
+        .collect();
+    images_to_tensor(&resized.iter().collect::<Vec<_>>(), device)
+}
+
 /// Samples a `src_w x src_h` plane at `out_w x out_h` with bilinear interpolation, aligning
 /// pixel centres: the inverse of [`resize_for_model`] for model outputs (probabilities,
 /// heatmaps), so that overlays line up with the photo at its own resolution.
@@ -231,6 +241,26 @@ pub fn class_map_at(
                 }
             }
             out.push(best.0);
+        }
+    }
+    out
+}
+
+/// Nearest-neighbour resize of a class mask (never blends classes): trimaps to the model's
+/// input size for training, masks to the screen's size for display.
+pub fn resize_mask(
+    mask: &[u8],
+    width: usize,
+    height: usize,
+    out_w: usize,
+    out_h: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(out_w * out_h);
+    for y in 0..out_h {
+        let sy = (y * height / out_h.max(1)).min(height.saturating_sub(1));
+        for x in 0..out_w {
+            let sx = (x * width / out_w.max(1)).min(width.saturating_sub(1));
+            out.push(mask[sy * width + sx]);
         }
     }
     out

@@ -5,6 +5,8 @@
 use burn::prelude::*;
 use image::{Rgb, RgbImage};
 
+use crate::readback::{ReadbackError, read_floats};
+
 /// Channels per row of a grid, as in the chapter.
 pub const GRID_COLUMNS: usize = 16;
 /// Pixels between tiles.
@@ -22,16 +24,10 @@ pub struct LayerActivation {
 
 impl LayerActivation {
     /// Reads `[1, c, h, w]` (the first photo of a batch) back from its device.
-    pub async fn read(name: String, tensor: Tensor<4>) -> Result<Self, String> {
+    pub async fn read(name: String, tensor: Tensor<4>) -> Result<Self, ReadbackError> {
         let [_, c, h, w] = tensor.dims();
         let first = tensor.narrow(0, 0, 1); // [1, c, h, w]
-        let values = first
-            .into_data_async()
-            .await
-            .map_err(|e| format!("reading {name} failed: {e:?}"))?
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
+        let values = read_floats(first, "the layer's activations").await?;
         Ok(Self {
             name,
             shape: [c, h, w],

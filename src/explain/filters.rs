@@ -6,6 +6,7 @@ use burn::prelude::*;
 use image::{Rgb, RgbImage};
 
 use crate::model::Classifier;
+use crate::readback::{ReadbackError, read_floats, read_scalar};
 
 /// The chapter's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,8 +46,8 @@ pub enum FilterError {
     },
     #[error("cancelled")]
     Cancelled,
-    #[error("the backend failed: {0}")]
-    Backend(String),
+    #[error(transparent)]
+    Readback(#[from] ReadbackError),
 }
 
 /// The loss the ascent maximises: the mean of filter `filter` of `layer`, without the 2-pixel
@@ -59,24 +60,6 @@ fn filter_loss(activation: Tensor<4>, filter: usize) -> Tensor<1> {
         .narrow(2, border_h, h - 2 * border_h)
         .narrow(3, border_w, w - 2 * border_w)
         .mean()
-}
-
-/// A tensor's values, read back asynchronously (the browser cannot block on the GPU).
-async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, FilterError> {
-    t.into_data_async()
-        .await
-        .map_err(|e| FilterError::Backend(format!("{e:?}")))?
-        .convert::<f32>()
-        .try_to_vec()
-        .map_err(|e| FilterError::Backend(format!("{e:?}")))
-}
-
-async fn scalar(t: Tensor<1>) -> Result<f32, FilterError> {
-    read(t)
-        .await?
-        .first()
-        .copied()
-        .ok_or_else(|| FilterError::Backend("empty loss".into()))
 }
 
 impl FilterAscent {
@@ -116,7 +99,7 @@ impl FilterAscent {
                 .layer(leaf.clone(), layer)
                 .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?;
             let loss = filter_loss(activation, filter);
-            activations.push(scalar(loss.clone().inner()).await?);
+            activations.push(read_scalar(loss.clone().inner(), "the filter's activation").await?);
             let grads = loss.backward();
             let gradient = leaf.grad(&grads).unwrap_or_else(|| image.zeros_like()); // [1, 3, s, s]
             let norm = gradient
@@ -137,8 +120,8 @@ impl FilterAscent {
         let last = classifier
             .layer(image.clone(), layer)
             .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?;
-        activations.push(scalar(filter_loss(last, filter)).await?);
-        let values = read(image).await?;
+        activations.push(read_scalar(filter_loss(last, filter), "the filter's activation").await?);
+        let values = read_floats(image, "the filter pattern").await?;
         Ok(FilterPattern {
             image: deprocess(&values, size),
             activations,

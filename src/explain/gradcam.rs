@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::model::Classifier;
+use crate::readback::{ReadbackError, read_floats};
 
 /// The class whose evidence a heatmap shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -92,15 +93,14 @@ impl<'a> GradCam<'a> {
     }
 
     /// The normalised heatmap for one photo: [`GradCam::raw_map`] divided by its maximum.
-    pub async fn heatmap(&self, features: Tensor<4>, class: PetClass) -> Result<Heatmap, String> {
+    pub async fn heatmap(
+        &self,
+        features: Tensor<4>,
+        class: PetClass,
+    ) -> Result<Heatmap, ReadbackError> {
         let map = self.raw_map(features, class);
         let [height, width] = map.dims();
-        let values: Vec<f32> = map
-            .into_data_async()
-            .await
-            .map_err(|e| format!("reading the Grad-CAM map failed: {e:?}"))?
-            .try_to_vec()
-            .map_err(|e| format!("{e:?}"))?;
+        let values = read_floats(map, "the Grad-CAM map").await?;
         Ok(Heatmap {
             width,
             height,

@@ -6,7 +6,7 @@ use std::sync::Once;
 
 use plotters::prelude::*;
 
-use super::metrics::EpochRecord;
+use crate::card::{ACCURACY_CURVES, Curve, EpochRecord, LOSS_CURVES};
 
 /// Size of the written image in pixels.
 const SIZE: (u32, u32) = (1000, 400);
@@ -42,22 +42,24 @@ struct Series {
     points: Vec<(f64, f64)>,
 }
 
-fn series(
-    history: &[EpochRecord],
-    label: &'static str,
-    colour: RGBColor,
-    value: impl Fn(&EpochRecord) -> Option<f64>,
-) -> Option<Series> {
-    let points: Vec<(f64, f64)> = history
+/// The chart lines of `curves` that `history` has values for.
+fn series(history: &[EpochRecord], curves: &[Curve]) -> Vec<Series> {
+    curves
         .iter()
-        .filter_map(|r| value(r).map(|v| (r.epoch as f64, v)))
-        .filter(|(_, v)| v.is_finite())
-        .collect();
-    (!points.is_empty()).then_some(Series {
-        label,
-        colour,
-        points,
-    })
+        .map(|curve| {
+            let [r, g, b] = curve.colour;
+            Series {
+                label: curve.label,
+                colour: RGBColor(r, g, b),
+                points: curve
+                    .points(history)
+                    .into_iter()
+                    .map(|(epoch, v)| (epoch as f64, v))
+                    .collect(),
+            }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
 }
 
 /// Writes `path` (PNG) with the loss and metric panels of `history`.
@@ -70,20 +72,8 @@ pub fn write_curves(history: &[EpochRecord], title: &str, path: &Path) -> Result
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
     let (left, right) = root.split_horizontally(SIZE.0 / 2);
-    let blue = RGBColor(31, 119, 180);
-    let orange = RGBColor(255, 127, 14);
-    let green = RGBColor(44, 160, 44);
-    let losses = [
-        series(history, "training loss", blue, |r| Some(r.loss)),
-        series(history, "validation loss", orange, |r| Some(r.val_loss)),
-    ];
-    let metrics = [
-        series(history, "training accuracy", blue, |r| Some(r.accuracy)),
-        series(history, "validation accuracy", orange, |r| {
-            Some(r.val_accuracy)
-        }),
-        series(history, "validation mean IoU", green, |r| r.val_mean_iou),
-    ];
+    let losses = series(history, &LOSS_CURVES);
+    let metrics = series(history, &ACCURACY_CURVES);
     // Losses fall and accuracies rise: those corners stay free for the legend.
     let (free_of_loss, free_of_accuracy) = (
         SeriesLabelPosition::UpperRight,
@@ -103,10 +93,9 @@ pub fn write_curves(history: &[EpochRecord], title: &str, path: &Path) -> Result
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     caption: &str,
-    lines: &[Option<Series>],
+    lines: &[Series],
     legend: SeriesLabelPosition,
 ) -> Result<(), String> {
-    let lines: Vec<&Series> = lines.iter().flatten().collect();
     let all = || lines.iter().flat_map(|s| s.points.iter());
     let last_epoch = all().map(|p| p.0).fold(1.0, f64::max);
     let (lo, hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| {

@@ -4,13 +4,37 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use image::RgbImage;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use crate::data::{decode_photo, images_to_tensor, resize_for_model};
+use crate::data::decode_photo;
 use crate::explain::{FilterAscent, LayerActivation, PetClass, filters::pattern_grid};
+use crate::model::ModelKind;
 use crate::overlay::{self, Layers};
 use crate::pipeline::Pipeline;
+
+/// `explain.json`: the verdict and every grid written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplainSummary {
+    pub photo: String,
+    pub label: PetClass,
+    pub p_dog: f32,
+    pub layers: Vec<LayerSummary>,
+    pub filter_layers: Vec<String>,
+    pub filters: usize,
+}
+
+/// One layer's activation grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerSummary {
+    pub model: ModelKind,
+    pub name: String,
+    /// Channels, height, width.
+    pub shape: [usize; 3],
+    /// Share of channels that are zero everywhere for this photo.
+    pub zero_share: f32,
+    /// The grid's PNG, relative to the output directory.
+    pub file: String,
+}
 
 /// What to explain and where to write it.
 pub struct ExplainRequest<'a> {
@@ -22,55 +46,61 @@ pub struct ExplainRequest<'a> {
     pub filters: usize,
 }
 
-fn save(image: &RgbImage, path: &Path) -> Result<(), String> {
+fn save(image: impl Into<image::DynamicImage>, path: &Path) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     image
+        .into()
         .save(path)
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Writes one grid per layer of `layers` and returns their summaries.
 fn write_grids(
-    model: &str,
+    model: ModelKind,
     layers: Vec<(String, Tensor<4>)>,
     out: &Path,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<LayerSummary>, String> {
     layers
         .into_iter()
         .map(|(name, tensor)| {
-            let layer = pollster::block_on(LayerActivation::read(name, tensor))?;
-            let file = format!("activations/{model}.{}.png", layer.name);
-            save(&layer.grid().image, &out.join(&file))?;
-            Ok(
-                json!({"model": model, "name": layer.name, "shape": layer.shape,
-                      "zero_share": layer.zero_share(), "file": file}),
-            )
+            let layer = pollster::block_on(LayerActivation::read(name, tensor))
+                .map_err(|e| e.to_string())?;
+            let file = format!("activations/{}.{}.png", model.name(), layer.name);
+            save(layer.grid().image, &out.join(&file))?;
+            Ok(LayerSummary {
+                model,
+                zero_share: layer.zero_share(),
+                shape: layer.shape,
+                name: layer.name,
+                file,
+            })
         })
         .collect()
 }
 
 /// Runs everything and writes `explain.json` with the verdict and the layer list.
-pub fn explain(pipeline: &Pipeline, request: &ExplainRequest<'_>) -> Result<Value, String> {
+pub fn explain(
+    pipeline: &Pipeline,
+    request: &ExplainRequest<'_>,
+) -> Result<ExplainSummary, String> {
     let bytes =
         std::fs::read(request.photo).map_err(|e| format!("{}: {e}", request.photo.display()))?;
     let photo = decode_photo(&bytes).map_err(|e| format!("{}: {e}", request.photo.display()))?;
-    let device = &pipeline.device;
-    let input = |size: usize| images_to_tensor(&[&resize_for_model(&photo, size as u32)], device);
-
+    let input = |model| pipeline.input(model, &photo);
     let mut layers = write_grids(
-        "classifier",
+        ModelKind::Classifier,
         pipeline
-            .classifier
-            .activations(input(pipeline.classifier_size)),
+            .classifier()
+            .activations(input(ModelKind::Classifier)),
         request.out,
     )?;
     layers.extend(write_grids(
-        "segmenter",
+        ModelKind::Segmenter,
         pipeline
-            .segmenter
-            .activations(input(pipeline.segmenter_size)),
+            .segmenter()
+            .activations(input(ModelKind::Segmenter)),
         request.out,
     )?);
 
@@ -79,11 +109,11 @@ pub fn explain(pipeline: &Pipeline, request: &ExplainRequest<'_>) -> Result<Valu
         let mut patterns = Vec::new();
         for filter in 0..request.filters {
             let pattern = pollster::block_on(ascent.run(
-                &pipeline.classifier,
+                pipeline.classifier(),
                 layer,
                 filter,
-                pipeline.classifier_size,
-                device,
+                pipeline.input_size(ModelKind::Classifier),
+                pipeline.device(),
                 async |_, _| true,
             ))
             .map_err(|e| e.to_string())?;
@@ -94,13 +124,12 @@ pub fn explain(pipeline: &Pipeline, request: &ExplainRequest<'_>) -> Result<Valu
             patterns.push(pattern.image);
         }
         save(
-            &pattern_grid(&patterns, 8),
+            pattern_grid(&patterns, 8),
             &request.out.join(format!("filters/{layer}.png")),
         )?;
     }
 
-    let analysis = pollster::block_on(pipeline.analyze_photo(photo.clone(), 0.0))
-        .map_err(|e| e.to_string())?;
+    let analysis = pollster::block_on(pipeline.analyze(&bytes)).map_err(|e| e.to_string())?;
     let (w, h) = photo.dimensions();
     for class in PetClass::ALL {
         let heatmap = analysis.heatmap(class).upsample(w as usize, h as usize);
@@ -110,18 +139,19 @@ pub fn explain(pipeline: &Pipeline, request: &ExplainRequest<'_>) -> Result<Valu
             opacity: 0.4,
         };
         let view = overlay::compose(&photo, &analysis.mask, &heatmap, layers);
-        let path = request.out.join(format!("gradcam.{}.png", class.name()));
-        view.save(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        save(
+            view,
+            &request.out.join(format!("gradcam.{}.png", class.name())),
+        )?;
     }
-    let summary = json!({
-        "photo": request.photo.display().to_string(),
-        "label": analysis.label().name(),
-        "p_dog": analysis.p_dog,
-        "layers": layers,
-        "filter_layers": request.filter_layers,
-        "filters": request.filters,
-    });
+    let summary = ExplainSummary {
+        photo: request.photo.display().to_string(),
+        label: analysis.label(),
+        p_dog: analysis.p_dog,
+        layers,
+        filter_layers: request.filter_layers.to_vec(),
+        filters: request.filters,
+    };
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
     std::fs::write(request.out.join("explain.json"), json).map_err(|e| e.to_string())?;
     Ok(summary)

@@ -16,9 +16,10 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::ema::Ema;
-use super::metrics::{Confusion, EpochRecord};
+use super::metrics::Confusion;
 use super::recipe::{LrSchedule, Recipe};
 use super::task::{Batch, LossConfig, Trainable};
+use crate::card::EpochRecord;
 use crate::data::augment::AugmentConfig;
 use crate::data::datasets::Examples;
 
@@ -332,7 +333,7 @@ pub fn fit<M: Trainable>(
         optim = paths.load_optimizer(optim)?;
         eprintln!(
             "resuming {} after epoch {} ({} steps)",
-            M::NAME,
+            M::KIND.name(),
             state.epochs_done,
             state.steps_done
         );
@@ -348,7 +349,7 @@ pub fn fit<M: Trainable>(
 
     let spent = stop_reason(&state, options).filter(|_| state.epochs_done > 0);
     if let Some(why) = &spent {
-        eprintln!("{}: not training further ({why})", M::NAME);
+        eprintln!("{}: not training further ({why})", M::KIND.name());
     }
     let remaining = if spent.is_some() { 0 } else { run.epochs };
     for epoch in state.epochs_done + 1..=remaining {
@@ -412,11 +413,11 @@ pub fn fit<M: Trainable>(
         }
         paths.save(&model, ema.as_ref().map(|e| &e.model), &optim, &state)?;
         let curves = options.out.join("curves.png");
-        if let Err(e) = super::curves::write_curves(&state.history, M::NAME, &curves) {
+        if let Err(e) = super::curves::write_curves(&state.history, M::KIND.name(), &curves) {
             eprintln!("warning: {e}");
         }
         if let Some(why) = stop_reason(&state, options) {
-            eprintln!("{}: stopping after epoch {epoch} ({why})", M::NAME);
+            eprintln!("{}: stopping after epoch {epoch} ({why})", M::KIND.name());
             break;
         }
     }
@@ -443,7 +444,7 @@ fn stop_reason(state: &RunState, options: &FitOptions) -> Option<String> {
 fn log_epoch<M: Trainable>(record: &EpochRecord, epochs: usize) {
     eprintln!(
         "{} epoch {}/{epochs}: loss {:.4} acc {:.4} | val_loss {:.4} val_acc {:.4}{} | lr {:.2e} | {:.1} img/s, {:.0} s",
-        M::NAME,
+        M::KIND.name(),
         record.epoch,
         record.loss,
         record.accuracy,

@@ -1,8 +1,6 @@
 //! Classification metrics shared by both models: a confusion matrix, and from it accuracy and
 //! per-class intersection over union.
 
-use serde::Serialize;
-
 /// `counts[truth * k + predicted]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confusion {
@@ -75,20 +73,4 @@ impl Confusion {
 
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-/// One epoch's figures, as written to `history.json` and drawn by the page.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub loss: f64,
-    pub accuracy: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    /// Segmenter only: mean IoU on the validation split at model resolution.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub val_mean_iou: Option<f64>,
-    pub images_per_s: f64,
-    pub lr: f64,
-    pub seconds: f64,
 }

@@ -8,7 +8,8 @@ use burn::prelude::*;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
-use crate::data::augment::AugmentConfig;
+use crate::card::AugmentConfig;
+pub use crate::card::LrSchedule;
 
 /// The optimizer.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,45 +107,4 @@ fn vectors<M: Module>(model: &M) -> Vec<ParamId> {
     let mut found = Vectors(Vec::new());
     model.visit(&mut found);
     found.0
-}
-
-/// Linear warm-up from 0 to `base_lr` over `warmup_steps`, then cosine decay to 0 at
-/// `total_steps`: a function of the step alone, so a resumed run continues it exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct LrSchedule {
-    pub base_lr: f64,
-    pub warmup_steps: usize,
-    pub total_steps: usize,
-}
-
-impl LrSchedule {
-    /// The learning rate of optimizer step `step` (0-based).
-    pub fn at(&self, step: usize) -> f64 {
-        if step < self.warmup_steps {
-            return self.base_lr * (step + 1) as f64 / self.warmup_steps as f64;
-        }
-        let span = self.total_steps.saturating_sub(self.warmup_steps).max(1);
-        let t = ((step - self.warmup_steps) as f64 / span as f64).min(1.0);
-        self.base_lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn warm_up_then_cosine_to_zero() {
-        let s = LrSchedule {
-            base_lr: 1.0,
-            warmup_steps: 4,
-            total_steps: 104,
-        };
-        assert_eq!(s.at(0), 0.25);
-        assert_eq!(s.at(3), 1.0);
-        assert_eq!(s.at(4), 1.0);
-        assert!((s.at(54) - 0.5).abs() < 1e-12);
-        assert!(s.at(104) < 1e-12 && s.at(500) < 1e-12);
-        assert!((1..104).all(|k| s.at(k) <= s.at(k - 1) || k <= 4));
-    }
 }

@@ -6,39 +6,21 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 use image::RgbImage;
 use rand::rngs::StdRng;
-use serde::{Deserialize, Serialize};
 
-use super::metrics::EpochRecord;
-use crate::data::augment::{AugmentConfig, ColorJitter, Warp};
+use crate::card::AugmentConfig;
+use crate::card::EpochRecord;
+use crate::data::augment::{ColorJitter, Warp};
 use crate::data::datasets::{Examples, Targets};
 use crate::data::photo::images_to_tensor;
+use crate::model::ModelKind;
 use crate::model::{Classifier, Segmenter};
 
-/// The loss's options (each model reads its own).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LossConfig {
-    /// Classifier: label smoothing `s` (targets `s/2` and `1 - s/2`).
-    pub label_smoothing: f64,
-    /// Segmenter: weight of the soft Dice loss added to the cross-entropy (0: cross-entropy only).
-    pub dice_weight: f64,
-    /// Segmenter: cross-entropy weight of each class (pet, background, border).
-    pub class_weights: Vec<f32>,
-}
-
-impl Default for LossConfig {
-    fn default() -> Self {
-        Self {
-            label_smoothing: 0.0,
-            dice_weight: 0.0,
-            class_weights: vec![1.0; 3],
-        }
-    }
-}
+pub use crate::card::LossConfig;
 
 /// A model the shared training loop can fit.
 pub trait Trainable: Module + Clone + Sized {
     /// Name used for files (`segmenter.bpk`) and logs.
-    const NAME: &'static str;
+    const KIND: ModelKind;
     /// Classes scored by the confusion matrix.
     const CLASSES: usize;
     /// The chapter's random transform for training batches (the recipe may override parts).
@@ -59,7 +41,7 @@ pub trait Trainable: Module + Clone + Sized {
 }
 
 impl Trainable for Classifier {
-    const NAME: &'static str = "classifier";
+    const KIND: ModelKind = ModelKind::Classifier;
     const CLASSES: usize = 2;
     const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
 
@@ -86,7 +68,7 @@ impl Trainable for Classifier {
 }
 
 impl Trainable for Segmenter {
-    const NAME: &'static str = "segmenter";
+    const KIND: ModelKind = ModelKind::Segmenter;
     const CLASSES: usize = 3;
     const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_SEGMENTER;
 

@@ -1,0 +1,223 @@
+//! The model card and the training history: what `train --ship` writes into `www/models/` and
+//! the page shows. Typed here, in a module both targets compile, so that the writer and the
+//! reader cannot disagree about a field.
+
+mod settings;
+mod summary;
+
+use serde::{Deserialize, Serialize};
+
+pub use settings::{AugmentConfig, LossConfig, LrSchedule};
+pub use summary::{ACCURACY_CURVES, Curve, LOSS_CURVES};
+
+use crate::model::ModelKind;
+
+/// `www/models/card.json`: one entry per shipped model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmenter: Option<CardEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<CardEntry>,
+}
+
+impl ModelCard {
+    /// The entry of one model, when the card has it.
+    pub fn entry(&self, model: ModelKind) -> Option<&CardEntry> {
+        match model {
+            ModelKind::Segmenter => self.segmenter.as_ref(),
+            ModelKind::Classifier => self.classifier.as_ref(),
+        }
+    }
+
+    /// Replaces one model's entry (the other model's stays).
+    pub fn set(&mut self, model: ModelKind, entry: CardEntry) {
+        match model {
+            ModelKind::Segmenter => self.segmenter = Some(entry),
+            ModelKind::Classifier => self.classifier = Some(entry),
+        }
+    }
+}
+
+/// What one shipped model is, how it was trained and how well it does on validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardEntry {
+    pub architecture: String,
+    pub parameters: usize,
+    /// The model's config, as in `<model>.json` (which is what every loader reads).
+    pub config: serde_json::Value,
+    /// Square input size in pixels.
+    pub input_size: usize,
+    pub data: TrainingData,
+    pub split: Split,
+    /// Epochs trained, planned, and the one whose weights shipped.
+    pub epochs: usize,
+    pub planned_epochs: usize,
+    pub best_epoch: usize,
+    pub wall_seconds: f64,
+    pub backend: String,
+    pub devices: usize,
+    /// The optimizer and schedule in words.
+    pub optimizer: String,
+    pub recipe: RecipeRecord,
+    pub validation_metrics: ValidationMetrics,
+    /// File names in the same directory.
+    pub weights: String,
+    pub weights_bytes: usize,
+    pub dtype: String,
+    pub history: String,
+    pub curves: String,
+    /// The run's expected wall time, given before it started.
+    #[serde(default)]
+    pub estimated_minutes: Option<f64>,
+    /// The command that started the run.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Every command that trained the run: the first, then each `--resume`.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// Anything a reader of the figures should know (written by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where the training photos came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingData {
+    /// The directories as given on the command line.
+    pub dirs: Vec<String>,
+    /// What each directory gave (classifier).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<DataSource>,
+    /// Photos found (segmenter: image/trimap pairs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photos: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence: Option<String>,
+}
+
+/// One directory's part of a data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSource {
+    /// The directory as given on the command line.
+    pub dir: String,
+    /// What was taken from it: `train/{cat,dog}`, `{cat,dog}`, `images (species from the breed
+    /// name)` or `validation/{cat,dog}`.
+    pub part: String,
+    pub photos: usize,
+}
+
+/// How the photos were split into training and validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Split {
+    /// The segmenter's: a seeded share of each breed, every photo named.
+    ByBreed {
+        seed: u64,
+        valid_fraction: f64,
+        stratified_by: String,
+        train: Vec<String>,
+        validation: Vec<String>,
+    },
+    /// The classifier's: folders as they come (validation is the first `validation/` folder).
+    BySource {
+        sources: Vec<DataSource>,
+        n_train: usize,
+        n_validation: usize,
+    },
+}
+
+impl Split {
+    /// Training and validation photo counts.
+    pub fn counts(&self) -> (usize, usize) {
+        match self {
+            Split::ByBreed {
+                train, validation, ..
+            } => (train.len(), validation.len()),
+            Split::BySource {
+                n_train,
+                n_validation,
+                ..
+            } => (*n_train, *n_validation),
+        }
+    }
+}
+
+/// The training recipe's settings, as the run used them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipeRecord {
+    pub schedule: LrSchedule,
+    pub loss: LossConfig,
+    pub augment: AugmentConfig,
+    /// Which weights shipped: the last step's or an exponential moving average.
+    pub weights: String,
+}
+
+/// Validation figures of either model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ValidationMetrics {
+    Classification(ClassificationMetrics),
+    Segmentation(SegmentationMetrics),
+}
+
+/// The classifier's validation figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassificationMetrics {
+    pub n: usize,
+    /// With test-time augmentation (what the page does).
+    pub accuracy: f64,
+    /// Rows: truth cat/dog; columns: predicted cat/dog.
+    pub confusion: Vec<Vec<u64>>,
+    pub test_time_augmentation: String,
+    pub accuracy_without_flip: f64,
+}
+
+/// The segmenter's validation figures over all photos, and per breed group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentationMetrics {
+    pub n: usize,
+    pub pixel_accuracy: f64,
+    pub mean_iou: f64,
+    pub iou: ClassIou,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_breeds: Option<GroupFigures>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_breeds: Option<GroupFigures>,
+}
+
+/// One breed group's segmentation figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupFigures {
+    pub n: usize,
+    pub pixel_accuracy: f64,
+    pub mean_iou: f64,
+    pub iou: ClassIou,
+    /// The group's breeds, where it is named by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breeds: Vec<String>,
+}
+
+/// Intersection over union of each segmentation class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassIou {
+    pub pet: f64,
+    pub background: f64,
+    pub border: f64,
+}
+
+/// One epoch's figures, as written to `<model>.history.json` and drawn by the page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    /// Segmenter only: mean IoU on the validation split at model resolution.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub val_mean_iou: Option<f64>,
+    pub images_per_s: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}

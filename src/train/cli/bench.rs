@@ -1,0 +1,168 @@
+//! `train bench`: training images/s and single-photo inference ms of the shipped models and
+//! the chapter's exact ones, on random inputs (speed does not depend on the values).
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::{Backend, CliError};
+use crate::model::{ClassifierConfig, SegmenterConfig};
+use crate::train::task::{LossConfig, Trainable};
+
+/// A model `train bench` measures.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+enum BenchModel {
+    /// The shipped segmenter's architecture.
+    Segmenter,
+    /// The shipped classifier's architecture.
+    Classifier,
+    /// The chapter's segmenter at 160 px.
+    SeedSegmenter160,
+    /// The chapter's segmenter at 200 px.
+    SeedSegmenter200,
+    /// The chapter's Xception-like classifier at 180 px.
+    SeedXceptionLike180,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct BenchArgs {
+    /// Photos per training step.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Timed training steps per model (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Backend to measure.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+    /// Models to measure (comma separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "segmenter,classifier,seed_segmenter_160,seed_segmenter_200,seed_xception_like_180"
+    )]
+    models: Vec<BenchModel>,
+}
+
+/// One model's figures, printed as one JSON line.
+#[derive(Debug, Serialize)]
+struct BenchFigures {
+    model: BenchModel,
+    image_size: usize,
+    batch: usize,
+    backend: String,
+    optimizer: &'static str,
+    train_images_per_s: f64,
+    infer_ms: f64,
+}
+
+pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
+    let device = args.backend.devices(1)?.remove(0);
+    for &model in &args.models {
+        let (image_size, timing) = match model {
+            BenchModel::Segmenter => {
+                let c = SegmenterConfig::shipped();
+                (
+                    c.image_size,
+                    measure(c.init(&device), c.image_size, args, &device),
+                )
+            }
+            BenchModel::Classifier => {
+                let c = ClassifierConfig::shipped();
+                (
+                    c.image_size,
+                    measure(c.init(&device), c.image_size, args, &device),
+                )
+            }
+            BenchModel::SeedSegmenter160 | BenchModel::SeedSegmenter200 => {
+                let size = if model == BenchModel::SeedSegmenter160 {
+                    160
+                } else {
+                    200
+                };
+                let c = SegmenterConfig::new().with_image_size(size);
+                (size, measure(c.init(&device), size, args, &device))
+            }
+            BenchModel::SeedXceptionLike180 => {
+                let c = ClassifierConfig::new().with_image_size(180);
+                (180, measure(c.init(&device), 180, args, &device))
+            }
+        };
+        let figures = BenchFigures {
+            model,
+            image_size,
+            batch: args.batch_size,
+            backend: args.backend.name(),
+            optimizer: "rmsprop",
+            train_images_per_s: timing.train_images_per_s,
+            infer_ms: timing.infer_ms,
+        };
+        let line = serde_json::to_string(&figures).map_err(|e| CliError::Other(e.to_string()))?;
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// What one model measured.
+struct Timing {
+    train_images_per_s: f64,
+    infer_ms: f64,
+}
+
+/// Training images/s over `args.steps` steps after a warm-up step, and single-photo inference ms.
+/// RMSprop with Keras's defaults (rho 0.9, no momentum, epsilon 1e-7), as the chapter trains.
+fn measure<M: Trainable>(model: M, size: usize, args: &BenchArgs, device: &Device) -> Timing {
+    use burn::optim::{GradientsParams, RmsPropConfig};
+    let train_device = device.clone().autodiff();
+    let mut model = model.fork(&train_device).train();
+    let mut optim = RmsPropConfig::new()
+        .with_alpha(0.9)
+        .with_momentum(0.0)
+        .with_epsilon(1e-7)
+        .init();
+    let n = args.batch_size.max(1);
+    let batch = |dev: &Device, n: usize| {
+        let x = Tensor::<4>::random(
+            [n, 3, size, size],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            dev,
+        );
+        let targets = if M::CLASSES == 2 { n } else { n * size * size };
+        (x, Tensor::<1, Int>::zeros([targets], dev))
+    };
+    let mut timed = 0.0;
+    for step in 0..=args.steps {
+        let (x, y) = batch(&train_device, n);
+        let start = Instant::now();
+        let (loss, _) = model.loss_and_predictions(x, y, &LossConfig::default());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+        let _: f32 = loss.inner().into_scalar();
+        if step > 0 {
+            timed += start.elapsed().as_secs_f64();
+        }
+    }
+    let valid = model.valid();
+    let (x, y) = batch(device, 1);
+    let infer = || {
+        valid
+            .loss_and_predictions(x.clone(), y.clone(), &LossConfig::default())
+            .1
+            .into_data()
+    };
+    infer(); // warm-up
+    let runs = 5;
+    let start = Instant::now();
+    for _ in 0..runs {
+        infer();
+    }
+    Timing {
+        train_images_per_s: (n * args.steps) as f64 / timed.max(1e-9),
+        infer_ms: start.elapsed().as_secs_f64() * 1000.0 / runs as f64,
+    }
+}

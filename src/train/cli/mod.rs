@@ -1,0 +1,144 @@
+//! The `train` command line: a thin argument layer over one file per command (training both
+//! models, evaluation, benchmarks, the interpretability views, training curves).
+
+mod bench;
+mod eval;
+mod explain;
+mod fit;
+mod ship;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use burn::prelude::*;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use super::fit::FitError;
+use crate::data::datasets::{DataError, Examples};
+
+pub use eval::{MAIN_BREEDS, eval_classifier, eval_segmenter};
+
+/// Train petlens's models on real data, evaluate them, and write the weights the page ships.
+#[derive(Parser, Debug)]
+#[command(name = "train", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train the segmenter on Oxford-IIIT Pet directories (images/, annotations/trimaps/).
+    Segmenter(fit::SegmenterArgs),
+    /// Train the cat-vs-dog classifier on directories with train/{cat,dog} and
+    /// validation/{cat,dog}, plain {cat,dog}/ folders, or Oxford-IIIT Pet images/.
+    Classifier(fit::ClassifierArgs),
+    /// Evaluate weights; the last line printed is one JSON object.
+    Eval {
+        #[command(subcommand)]
+        model: eval::EvalModel,
+    },
+    /// Training images/s and single-photo inference ms per model, one JSON line each.
+    Bench(bench::BenchArgs),
+    /// Write the interpretability views for one photo as PNG files: activation grids of every
+    /// layer, filter patterns, Grad-CAM overlays (the page's code, with the shipped weights).
+    Explain(explain::ExplainArgs),
+    /// Draw a run's history.json (loss, accuracy, IoU per epoch) as a PNG.
+    Curves(explain::CurvesArgs),
+}
+
+/// The CPU and GPU backends burn offers natively in this build.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// burn's `flex` CPU backend (the fastest CPU backend here).
+    Flex,
+    /// GPUs through wgpu (Vulkan, Metal or DX12); a software Vulkan such as lavapipe also works.
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+    /// NVIDIA GPUs through CUDA (build with `--features cuda`).
+    #[cfg(feature = "cuda")]
+    Cuda,
+}
+
+impl Backend {
+    /// The first `n` devices of this backend, for data-parallel training.
+    fn devices(self, n: usize) -> Result<Vec<Device>, CliError> {
+        let n = n.max(1);
+        match self {
+            Backend::Flex if n == 1 => Ok(vec![Device::flex()]),
+            Backend::Flex => Err(CliError::Other(
+                "--devices > 1 needs a GPU backend (--backend wgpu or cuda): flex is one CPU device"
+                    .into(),
+            )),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu if n == 1 => Ok(vec![Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)]),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Ok((0..n)
+                .map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)))
+                .collect()),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Ok((0..n).map(Device::cuda).collect()),
+        }
+    }
+
+    fn name(self) -> String {
+        format!("{self:?}").to_lowercase()
+    }
+}
+
+/// A failure, with the process exit code it maps to (2: bad input, 1: anything else).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Fit(#[from] FitError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    /// An error about `path`.
+    fn at(path: &Path, why: impl std::fmt::Display) -> Self {
+        CliError::Other(format!("{}: {why}", path.display()))
+    }
+}
+
+/// Runs the command line and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                CliError::Data(_)
+                | CliError::Fit(FitError::EmptySplit(_) | FitError::ResumeMismatch { .. }) => {
+                    ExitCode::from(2)
+                }
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Segmenter(args) => fit::train_segmenter(args),
+        Command::Classifier(args) => fit::train_classifier(args),
+        Command::Eval { model } => eval::run(model),
+        Command::Bench(args) => bench::run(&args),
+        Command::Explain(args) => explain::explain(&args),
+        Command::Curves(args) => explain::curves(&args),
+    }
+}
+
+/// Prints a warning for every file a loader skipped.
+fn report_skipped(examples: &Examples) {
+    for (path, why) in &examples.skipped {
+        eprintln!("warning: skipped {}: {why}", path.display());
+    }
+    if !examples.skipped.is_empty() {
+        eprintln!("warning: {} file(s) skipped", examples.skipped.len());
+    }
+}

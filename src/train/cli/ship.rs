@@ -1,0 +1,106 @@
+//! `--ship`: the files the page loads, written into `www/models/` (or another directory).
+
+use std::path::Path;
+
+use super::CliError;
+use crate::card::{CardEntry, ModelCard, RecipeRecord, Split, TrainingData, ValidationMetrics};
+use crate::train::fit::{FitOptions, RunState, json as to_json, write_atomic};
+use crate::train::task::Trainable;
+
+/// What goes into the ship directory for one model.
+pub(super) struct ShipInfo<'a, M, C> {
+    pub dir: &'a Path,
+    pub model: M,
+    pub config: &'a C,
+    pub input_size: usize,
+    pub architecture: String,
+    pub data: TrainingData,
+    pub split: Split,
+    pub metrics: ValidationMetrics,
+    pub state: RunState,
+    pub options: &'a FitOptions,
+}
+
+/// Writes `<name>.bpk` (f16), `<name>.json` (its config), `<name>.history.json`,
+/// `<name>.curves.png` and the model's entry in `card.json` (the other model's entry stays).
+pub(super) fn ship_model<M: Trainable, C: serde::Serialize>(
+    info: ShipInfo<'_, M, C>,
+) -> Result<(), CliError> {
+    let kind = M::KIND;
+    let name = kind.name();
+    std::fs::create_dir_all(info.dir).map_err(|e| CliError::at(info.dir, e))?;
+    let parameters = info.model.num_params();
+    let bytes =
+        crate::weights::to_bytes(info.model, true).map_err(|e| CliError::Other(e.to_string()))?;
+    write_atomic(&info.dir.join(format!("{name}.bpk")), &bytes)?;
+    write_atomic(
+        &info.dir.join(format!("{name}.json")),
+        &to_json(info.config)?,
+    )?;
+    write_atomic(
+        &info.dir.join(format!("{name}.history.json")),
+        &to_json(&info.state.history)?,
+    )?;
+    let curves = info.dir.join(format!("{name}.curves.png"));
+    crate::train::curves::write_curves(&info.state.history, name, &curves)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    let run = &info.options.run;
+    let entry = CardEntry {
+        architecture: info.architecture,
+        parameters,
+        config: serde_json::to_value(info.config).map_err(|e| CliError::Other(e.to_string()))?,
+        input_size: info.input_size,
+        data: info.data,
+        split: info.split,
+        epochs: info.state.epochs_done,
+        planned_epochs: run.epochs,
+        best_epoch: info.state.best_epoch.unwrap_or(info.state.epochs_done),
+        wall_seconds: info.state.wall_seconds.round(),
+        backend: run.backend.clone(),
+        devices: run.devices,
+        optimizer: run.recipe.optimizer_summary(&run.schedule, run.batch_size),
+        recipe: RecipeRecord {
+            schedule: run.schedule,
+            loss: run.loss.clone(),
+            augment: run.augment,
+            weights: if run.recipe.ema_decay > 0.0 {
+                format!(
+                    "exponential moving average (decay {})",
+                    run.recipe.ema_decay
+                )
+            } else {
+                "last step's".into()
+            },
+        },
+        validation_metrics: info.metrics,
+        weights: format!("{name}.bpk"),
+        weights_bytes: bytes.len(),
+        dtype: "f16".into(),
+        history: format!("{name}.history.json"),
+        curves: format!("{name}.curves.png"),
+        estimated_minutes: info.state.estimated_minutes,
+        command: info.state.commands.first().cloned(),
+        commands: info.state.commands,
+        note: None,
+    };
+    let card_path = info.dir.join("card.json");
+    let mut card = read_card(&card_path)?;
+    card.set(kind, entry);
+    write_atomic(&card_path, &to_json(&card)?)?;
+    eprintln!(
+        "shipped {name}: {parameters} parameters ({} bytes) in {}",
+        bytes.len(),
+        info.dir.display()
+    );
+    Ok(())
+}
+
+/// The card already in the directory (the other model's entry), or an empty one; a card that
+/// is there but unreadable is an error rather than silently replaced.
+fn read_card(path: &Path) -> Result<ModelCard, CliError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CliError::at(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ModelCard::default()),
+        Err(e) => Err(CliError::at(path, e)),
+    }
+}
