@@ -92,7 +92,7 @@ fn broken_pairs_are_skipped_named_and_counted() {
         ("cut_1.jpg", "truncated"),
         ("small_1.png", "trimap is 40x30 but its photo is"),
         ("odd_1.png", "unexpected trimap value 7"),
-        ("garbled_1.png", ""),
+        ("garbled_1.png", "the trimap is not a readable image"),
     ] {
         let line = log
             .lines()

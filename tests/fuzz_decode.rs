@@ -1,25 +1,30 @@
 //! A bounded mutation fuzzer over the photo path the page runs on every upload (bytes ->
 //! decode -> resize -> model input), seeded with the real fixture photos. It runs on the stable
-//! toolchain (cargo-fuzz needs nightly, which this machine cannot install) for
-//! `PETLENS_FUZZ_SECONDS` (default 60) and fails on any panic, naming the seed and the
-//! mutation so that a crash can be replayed and kept as a regression test below.
+//! toolchain (cargo-fuzz needs nightly, which this machine cannot install) over a fixed number
+//! of cases (`PETLENS_FUZZ_CASES`, default 20,000), each from its own seed, so a run covers the
+//! same ground on any machine however fast; raise the count for a longer hunt. A panic fails
+//! the test, naming the seed and writing the input to `tests/fixtures/fuzz/`, where
+//! [`kept_crashes_stay_fixed`] replays every file from then on.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 use petlens::data::photo::images_to_chw;
 use petlens::data::{decode_photo, resize_for_model};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The path under test; any `Err` is fine, a panic or a non-finite input is not.
-fn photo_to_input(bytes: &[u8]) {
-    if let Ok(photo) = decode_photo(bytes) {
-        let input = resize_for_model(&photo, 32);
-        assert!(images_to_chw(&[&input]).iter().all(|v| v.is_finite()));
-    }
+/// The path under test; any `Err` is fine, a panic or a non-finite input is not. Whether the
+/// photo decoded.
+fn photo_to_input(bytes: &[u8]) -> bool {
+    let Ok(photo) = decode_photo(bytes) else {
+        return false;
+    };
+    let input = resize_for_model(&photo, 32);
+    assert!(images_to_chw(&[&input]).iter().all(|v| v.is_finite()));
+    true
 }
 
 fn corpus() -> Vec<Vec<u8>> {
@@ -87,30 +92,60 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut StdRng) {
     }
 }
 
+/// Inputs that once crashed the path, kept as regression cases.
+fn kept_crashes_dir() -> PathBuf {
+    common::fixture("fuzz")
+}
+
 #[test]
 fn decoding_mutated_photos_never_panics() {
-    let seconds: u64 = std::env::var("PETLENS_FUZZ_SECONDS")
+    let cases: u64 = std::env::var("PETLENS_FUZZ_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(20_000);
     let corpus = corpus();
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut runs = 0u64;
-    while Instant::now() < deadline {
-        let seed = runs;
+    let mut decoded = 0u64;
+    for seed in 0..cases {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut bytes = corpus[rng.random_range(0..corpus.len())].clone();
         for _ in 0..rng.random_range(1..5) {
             mutate(&mut bytes, &mut rng);
         }
-        let outcome = std::panic::catch_unwind(|| photo_to_input(&bytes));
-        if outcome.is_err() {
-            let path = std::env::temp_dir().join(format!("petlens-fuzz-crash-{seed}.bin"));
-            let _ = std::fs::write(&path, &bytes);
-            panic!("seed {seed} panicked; input kept in {}", path.display());
+        match std::panic::catch_unwind(|| photo_to_input(&bytes)) {
+            Ok(true) => decoded += 1,
+            Ok(false) => {}
+            Err(_) => {
+                let path = kept_crashes_dir().join(format!("crash-{seed}.bin"));
+                let kept = std::fs::create_dir_all(kept_crashes_dir())
+                    .and_then(|()| std::fs::write(&path, &bytes));
+                panic!(
+                    "seed {seed} panicked; input kept in {} ({kept:?})",
+                    path.display()
+                );
+            }
         }
-        runs += 1;
     }
-    eprintln!("fuzz: {runs} mutated photos in {seconds} s, no panic");
-    assert!(runs > 0);
+    eprintln!("fuzz: {cases} mutated photos, {decoded} still decodable, no panic");
+    // The mutations must leave some photos decodable, or the resize and tensor steps go untested.
+    assert!(decoded > cases / 20, "only {decoded} of {cases} decoded");
+    assert!(
+        decoded < cases,
+        "every mutation decoded: the mutations do nothing"
+    );
+}
+
+#[test]
+fn kept_crashes_stay_fixed() {
+    let Ok(entries) = std::fs::read_dir(kept_crashes_dir()) else {
+        return; // nothing has crashed yet
+    };
+    for entry in entries {
+        let path = entry.expect("a readable directory entry").path();
+        let bytes = std::fs::read(&path).expect("a readable kept input");
+        assert!(
+            std::panic::catch_unwind(|| photo_to_input(&bytes)).is_ok(),
+            "{} panics again",
+            path.display()
+        );
+    }
 }

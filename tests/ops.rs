@@ -373,3 +373,95 @@ fn transposed_convolution_and_its_gradients_match_burns() {
         assert_same_with_gradients(&label, ours, reference, [&x, &weight]);
     }
 }
+
+/// The routing policy: other dtypes than `f32` go to burn's own operations (here `f64` on the
+/// CPU, which the project's kernels never see), with burn's results.
+#[test]
+fn other_dtypes_than_f32_run_burns_operations() {
+    use burn::tensor::DType;
+    let device = Device::flex();
+    let x = normal([2, 4, 9, 9], &device).cast(DType::F64);
+    let weight = normal([4, 1, 3, 3], &device).cast(DType::F64);
+    let ours = depthwise_conv2d(x.clone(), weight.clone(), 1);
+    assert_eq!(ours.dtype(), DType::F64);
+    let reference = burn_depthwise(x.clone(), weight, 1);
+    assert!(ours.equal(reference).all().into_scalar::<bool>());
+    let pooled = max_pool2d_same(x.clone(), 3, 2);
+    assert_eq!(pooled.dtype(), DType::F64);
+    assert_eq!(pooled.dims(), [2, 4, 5, 5]);
+    let pointwise = pointwise_conv2d(x, normal([3, 4, 1, 1], &device).cast(DType::F64), None, 1);
+    assert_eq!(pointwise.dtype(), DType::F64);
+}
+
+/// A gradient kernel called on an autodiff tensor (a second derivative) stops with a message
+/// instead of silently returning a constant.
+#[test]
+#[should_panic(expected = "second-order gradients of max pooling are not implemented")]
+fn a_second_order_gradient_panics_with_a_message() {
+    use burn::backend::Dispatch;
+    use petlens::ops::MaxPoolBackend;
+    let device = Device::flex().autodiff();
+    let x = normal([1, 2, 6, 6], &device);
+    let grad = normal([1, 2, 3, 3], &device);
+    let _ = Tensor::<4>::from_dispatch(Dispatch::max_pool2d_same_backward(
+        x.into_dispatch(),
+        grad.into_dispatch(),
+        3,
+        2,
+    ));
+}
+
+/// The layer wrappers read each layer's own settings: what the project's operations cover runs
+/// through them, the rest through the layer's `forward`, with burn's results either way.
+#[test]
+fn layer_wrappers_match_the_layers_own_forward() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::pool::MaxPool2dConfig;
+    use petlens::ops::layers::{
+        conv2d, depthwise_conv2d_layer, max_pool2d, pointwise_conv2d_layer,
+    };
+    let device = Device::flex();
+    let x = normal([2, 4, 11, 10], &device);
+    let close = |ours: Tensor<4>, reference: Tensor<4>, what: &str| {
+        assert_eq!(ours.dims(), reference.dims(), "{what}");
+        let error = relative_error(ours, reference);
+        assert!(error < 1e-5, "{what}: {error}");
+    };
+    for padding in [PaddingConfig2d::Same, PaddingConfig2d::Valid] {
+        let pool = MaxPool2dConfig::new([3, 3])
+            .with_strides([2, 2])
+            .with_padding(padding.clone())
+            .init();
+        close(
+            max_pool2d(&pool, x.clone()),
+            pool.forward(x.clone()),
+            "max pool",
+        );
+        let depthwise = Conv2dConfig::new([4, 4], [3, 3])
+            .with_groups(4)
+            .with_padding(padding.clone())
+            .with_bias(false)
+            .init(&device);
+        close(
+            depthwise_conv2d_layer(&depthwise, x.clone()),
+            depthwise.forward(x.clone()),
+            "depthwise",
+        );
+        let dense = Conv2dConfig::new([4, 6], [3, 3])
+            .with_stride([2, 1])
+            .with_padding(padding)
+            .init(&device);
+        close(conv2d(&dense, x.clone()), dense.forward(x.clone()), "dense");
+    }
+    for stride in [[1, 1], [2, 2], [2, 1]] {
+        let pointwise = Conv2dConfig::new([4, 5], [1, 1])
+            .with_stride(stride)
+            .init(&device);
+        close(
+            pointwise_conv2d_layer(&pointwise, x.clone()),
+            pointwise.forward(x.clone()),
+            "pointwise",
+        );
+    }
+}

@@ -254,7 +254,9 @@ pub fn split_by_breed(
 /// Reads a trimap as classes 0/1/2 (trimap values 1/2/3) at its own resolution, checking that
 /// it matches its photo's size and holds only the three trimap values.
 pub fn read_trimap(path: &Path, expected: (u32, u32)) -> Result<Vec<u8>, String> {
-    let trimap = image::open(path).map_err(|e| e.to_string())?.into_luma8();
+    let trimap = image::open(path)
+        .map_err(|e| format!("the trimap is not a readable image ({e})"))?
+        .into_luma8();
     if trimap.dimensions() != expected {
         return Err(format!(
             "trimap is {}x{} but its photo is {}x{}",

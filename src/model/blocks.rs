@@ -7,9 +7,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::ops::{
-    batch_norm, dense_conv_transpose2d, dense_conv2d, depthwise_conv2d, max_pool2d_same,
-    pointwise_conv2d, same_padding,
+use crate::ops::batch_norm;
+use crate::ops::layers::{
+    conv_transpose2d, conv2d, depthwise_conv2d_layer, max_pool2d, pointwise_conv2d_layer,
 };
 
 /// Configuration of a [`SeparableConv2d`].
@@ -62,55 +62,9 @@ impl SeparableConv2d {
     /// differentiate on the CPU); the layer keeps burn's [`Conv2d`]s as the holders of its
     /// weights, so that records stay those of plain convolutions.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, k, _] = self.depthwise.weight.dims();
-        let x = depthwise_conv2d(x, self.depthwise.weight.val(), (k - 1) / 2); // [n, c_in, h, w]
-        pointwise(&self.pointwise, x) // [n, c_out, h, w]
+        let x = depthwise_conv2d_layer(&self.depthwise, x); // [n, c_in, h, w]
+        pointwise_conv2d_layer(&self.pointwise, x) // [n, c_out, h, w]
     }
-}
-
-/// A `1 x 1` [`Conv2d`] applied as [`pointwise_conv2d`] (same weights, same result, faster
-/// gradients on the CPU).
-fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let bias = conv.bias.as_ref().map(|bias| bias.val());
-    pointwise_conv2d(x, conv.weight.val(), bias, conv.stride[0])
-}
-
-/// `conv.forward(x)` for a dense [`Conv2d`], through [`dense_conv2d`] (same weights, same
-/// result, faster on the CPU).
-pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    use burn::backend::ops::ConvOptions;
-    let [_, _, h, w] = x.dims();
-    let [k_h, k_w] = conv.kernel_size;
-    let padding = match conv.padding {
-        PaddingConfig2d::Same => [
-            same_padding(k_h, conv.stride[0], h),
-            same_padding(k_w, conv.stride[1], w),
-        ],
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-    };
-    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
-    let bias = conv.bias.as_ref().map(|bias| bias.val());
-    dense_conv2d(x, conv.weight.val(), bias, options)
-}
-
-/// `conv.forward(x)` for a [`ConvTranspose2d`], through [`dense_conv_transpose2d`].
-fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
-    use burn::backend::ops::ConvTransposeOptions;
-    let options = ConvTransposeOptions::new(
-        conv.stride,
-        conv.padding,
-        conv.padding_out,
-        conv.dilation,
-        conv.groups,
-    );
-    let bias = conv.bias.as_ref().map(|bias| bias.val());
-    dense_conv_transpose2d(x, conv.weight.val(), bias, options)
-}
-
-/// A "same"-padded [`MaxPool2d`] applied as [`max_pool2d_same`] (same result, faster on the CPU).
-fn max_pool(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
-    max_pool2d_same(x, pool.kernel_size[0], pool.stride[0])
 }
 
 /// Configuration of a [`ConvBnRelu`] unit.
@@ -217,6 +171,22 @@ pub(crate) fn layer_output(
     found
 }
 
+/// The layer names a walk hands out, from a pass over a small blank photo (`[1, 3, 32, 32]` on
+/// `device`; both models take it): the names come from the walk that reads the layers, so the
+/// viewer's list and the layers cannot disagree.
+pub(crate) fn layer_names(
+    device: &Device,
+    walk: impl FnOnce(Tensor<4>, &mut LayerVisitor<'_>),
+) -> Vec<String> {
+    let blank = Tensor::zeros([1, 3, 32, 32], device);
+    let mut names = Vec::new();
+    walk(blank, &mut |name, _| {
+        names.push(name);
+        true
+    });
+    names
+}
+
 /// Every layer's output in a walk over a model's layers, named, in order.
 pub(crate) fn layer_outputs(walk: impl FnOnce(&mut LayerVisitor<'_>)) -> Vec<(String, Tensor<4>)> {
     let mut out = Vec::new();
@@ -302,19 +272,11 @@ impl ResidualBlockConfig {
 impl ResidualBlock {
     /// `[n, c_in, h, w]` -> `[n, c_out, ceil(h / s), ceil(w / s)]`, `s` = 2 when downsampling.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let residual = match &self.projection {
-            Some(projection) => pointwise(projection, x.clone()), // [n, c_out, h / s, w / s]
-            None => x.clone(),
-        };
-        let y = self.second.forward(self.first.forward(x)); // [n, c_out, h, w]
-        let y = match &self.pool {
-            Some(pool) => max_pool(pool, y), // [n, c_out, h / 2, w / 2]
-            None => y,
-        };
-        y + residual
+        self.forward_visiting(x, "", &mut |_, _| true)
+            .expect("a visitor that always continues runs the whole block")
     }
 
-    /// [`ResidualBlock::forward`], handing each layer's output to `visit` as
+    /// The block's pass, handing each layer's output to `visit` as
     /// `<prefix>.<kind>1`, `<prefix>.<kind>2`, `<prefix>.maxpool` and `<prefix>.add`;
     /// `None` when `visit` stopped the pass.
     pub fn forward_visiting(
@@ -325,7 +287,7 @@ impl ResidualBlock {
     ) -> Option<Tensor<4>> {
         let mut emit = |name: String, y: Tensor<4>| visit(name, &y).then_some(y);
         let residual = match &self.projection {
-            Some(projection) => pointwise(projection, x.clone()), // [n, c_out, h / s, w / s]
+            Some(projection) => pointwise_conv2d_layer(projection, x.clone()), // [n, c_out, h / s, w / s]
             None => x.clone(),
         };
         let y = emit(
@@ -337,7 +299,7 @@ impl ResidualBlock {
             self.second.forward(y),
         )?; // [n, c_out, h, w]
         let y = match &self.pool {
-            Some(pool) => emit(format!("{prefix}.maxpool"), max_pool(pool, y))?, // [n, c_out, h / 2, w / 2]
+            Some(pool) => emit(format!("{prefix}.maxpool"), max_pool2d(pool, y))?, // [n, c_out, h / 2, w / 2]
             None => y,
         };
         emit(format!("{prefix}.add"), y + residual)

@@ -6,8 +6,9 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
 use super::blocks::{
-    LayerVisitor, ResidualBlock, ResidualBlockConfig, conv2d, layer_output, layer_outputs,
+    LayerVisitor, ResidualBlock, ResidualBlockConfig, layer_names, layer_output, layer_outputs,
 };
+use crate::ops::layers::conv2d;
 
 /// The verdict, decided in one place: "dog" when the logit is above 0, i.e. the probability of
 /// dog above 1/2 (see [`crate::explain::PetClass::from_p_dog`]). `[n]` logits -> `[n]`.
@@ -136,18 +137,11 @@ impl Classifier {
         layer_outputs(|visit| self.visit_layers(x, visit))
     }
 
-    /// The names [`Classifier::visit_layers`] hands out, without running the model.
+    /// The names [`Classifier::visit_layers`] hands out, in order.
     pub fn layer_names(&self) -> Vec<String> {
-        let mut names = vec!["stem".to_string()];
-        for (i, block) in self.blocks.iter().enumerate() {
-            names.push(format!("block.{i}.{}1", block.first.conv.kind()));
-            names.push(format!("block.{i}.{}2", block.second.conv.kind()));
-            if block.pool.is_some() {
-                names.push(format!("block.{i}.maxpool"));
-            }
-            names.push(format!("block.{i}.add"));
-        }
-        names
+        layer_names(&self.stem.weight.device(), |x, visit| {
+            self.visit_layers(x, visit)
+        })
     }
 
     /// One layer's output (the pass stops there), or `None` for an unknown name.

@@ -8,8 +8,9 @@ use burn::tensor::activation::softmax;
 
 use super::blocks::{
     ConvBnRelu, ConvBnReluConfig, LayerVisitor, TransposedConvBnRelu, TransposedConvBnReluConfig,
-    conv2d, layer_output, layer_outputs,
+    layer_names, layer_output, layer_outputs,
 };
+use crate::ops::layers::conv2d;
 
 /// The segmentation classes, in the order of the model's output channels (trimap value - 1).
 pub const SEGMENT_CLASSES: [&str; 3] = ["pet", "background", "border"];
@@ -139,15 +140,11 @@ impl Segmenter {
         Some(x)
     }
 
-    /// The names [`Segmenter::visit_layers`] gives, without running the model.
+    /// The names [`Segmenter::visit_layers`] gives, in order.
     pub fn layer_names(&self) -> Vec<String> {
-        let encoder = (0..self.encoder.len()).map(|i| format!("encoder.{i}.conv"));
-        let decoder = (0..self.decoder.len()).flat_map(|i| {
-            let add = self.skips && SKIPS.iter().any(|&(_, d)| d == i);
-            std::iter::once(format!("decoder.{i}.convtranspose"))
-                .chain(add.then(|| format!("decoder.{i}.add")))
-        });
-        encoder.chain(decoder).collect()
+        layer_names(&self.classes.weight.device(), |x, visit| {
+            self.visit_layers(x, visit);
+        })
     }
 
     /// One layer's output (the pass stops there), or `None` for an unknown name.

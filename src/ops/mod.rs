@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod depthwise;
 mod gemm;
+pub mod layers;
 pub mod maxpool;
 pub mod pointwise;
 
@@ -46,25 +47,41 @@ pub(crate) fn for_each_chunk(
         .for_each(|(i, chunk)| f(i, chunk));
 }
 
-/// Whether tensors on `device` (with or without autodiff) live on burn's `flex` CPU backend,
-/// where the project's kernels apply.
-pub(crate) fn runs_on_flex(device: &burn::tensor::Device) -> bool {
-    matches!(
+/// The one routing policy of every extension: the project's kernels run when the call's
+/// tensors live on burn's `flex` CPU backend (with or without autodiff) and all hold `f32`;
+/// anything else (WebGPU, other dtypes) goes to burn's own operation.
+pub(crate) fn routes_to_own_kernels(
+    device: &burn::tensor::Device,
+    dtypes: impl IntoIterator<Item = burn::tensor::DType>,
+) -> bool {
+    let on_flex = matches!(
         device.clone().inner().as_dispatch(),
         burn::backend::DispatchDevice::Flex(_)
-    )
+    );
+    on_flex && dtypes.into_iter().all(|d| d == burn::tensor::DType::F32)
 }
 
-/// A `flex` tensor's values as `f32` in row-major order, borrowed when it already is contiguous
-/// `f32` and converted or copied otherwise.
+/// A `flex` tensor's values as `f32` in row-major order: borrowed when it already is contiguous
+/// `f32`, copied otherwise. The routing ([`routes_to_own_kernels`]) sends only `f32` here.
 pub(crate) fn f32s(t: &burn::backend::flex::FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    if t.dtype() == burn::tensor::DType::F32
-        && let Some(slice) = t.as_slice::<f32>()
-    {
+    if let Some(slice) = t.as_slice::<f32>() {
         return std::borrow::Cow::Borrowed(slice);
     }
-    let data = t.clone().into_data().convert::<f32>();
-    std::borrow::Cow::Owned(data.try_to_vec::<f32>().unwrap_or_default())
+    let data = t.clone().into_data();
+    assert_eq!(
+        data.dtype(),
+        burn::tensor::DType::F32,
+        "the project's kernels take f32 tensors only; the routing must send others to burn"
+    );
+    std::borrow::Cow::Owned(data.try_to_vec::<f32>().expect("f32 data reads as f32"))
+}
+
+/// The panic of an extension's gradient kernel when it is itself differentiated: nothing in
+/// petlens needs second-order gradients, and a silent constant would be a wrong answer.
+pub(crate) fn no_second_order(op: &str) -> ! {
+    panic!(
+        "second-order gradients of {op} are not implemented (the gradient kernel was called on an autodiff tensor)"
+    )
 }
 
 /// The sum over `count` items of what `add(index, acc)` adds into a zeroed `len`-long

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::Slice;
 use burn::tensor::module::conv2d;
 
-use super::runs_on_flex;
+use super::routes_to_own_kernels;
 
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in, 1, 1]`, optional `bias`: `[c_out]`, taking
 /// every `stride`-th row and column (burn's "same" padding for a `1 x 1` window is none) ->
@@ -23,7 +23,9 @@ pub fn pointwise_conv2d(
     bias: Option<Tensor<1>>,
     stride: usize,
 ) -> Tensor<4> {
-    if !runs_on_flex(&x.device()) {
+    let dtypes = [x.dtype(), weight.dtype()];
+    let dtypes = dtypes.into_iter().chain(bias.as_ref().map(Tensor::dtype));
+    if !routes_to_own_kernels(&x.device(), dtypes) {
         let options = ConvOptions::new([stride, stride], [0, 0], [1, 1], 1);
         return conv2d(x, weight, bias, options);
     }

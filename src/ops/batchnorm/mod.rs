@@ -16,7 +16,7 @@ use burn::backend::{Dispatch, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
-use super::runs_on_flex;
+use super::routes_to_own_kernels;
 
 /// Batch normalisation of `[n, c, h, w]` activations with per-channel statistics.
 #[backend_extension(Flex, Autodiff)]
@@ -58,7 +58,8 @@ pub trait BatchNormBackend: burn::backend::Backend {
 /// running-statistics updates, through [`BatchNormBackend`] on the CPU.
 pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    if !runs_on_flex(&device) {
+    let dtypes = [x.dtype(), norm.gamma.val().dtype(), norm.beta.val().dtype()];
+    if !routes_to_own_kernels(&device, dtypes) {
         return norm.forward(x);
     }
     match (device.is_autodiff(), norm.training.is_enabled()) {

@@ -18,10 +18,9 @@ use burn::backend::ops::{ConvOptions, ConvTransposeOptions};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, backend_extension};
 use burn::prelude::*;
-use burn::tensor::DType;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 
-use super::runs_on_flex;
+use super::routes_to_own_kernels;
 
 /// The spatial sizes of a convolution with one group and no dilation, seen from the
 /// convolution's side (for a transposed convolution: the convolution it transposes).
@@ -127,7 +126,7 @@ pub fn dense_conv2d(
     options: ConvOptions<2>,
 ) -> Tensor<4> {
     let geometry = ConvGeometry::of_conv(x.dims(), weight.dims(), &options);
-    match geometry.filter(|_| on_cpu_f32(&x, &weight)) {
+    match geometry.filter(|_| own_kernels(&x, &weight, bias.as_ref())) {
         Some(geometry) => with_bias(
             Tensor::from_dispatch(Dispatch::dense_conv2d(
                 x.into_dispatch(),
@@ -149,7 +148,7 @@ pub fn dense_conv_transpose2d(
     options: ConvTransposeOptions<2>,
 ) -> Tensor<4> {
     let geometry = ConvGeometry::of_transpose(x.dims(), weight.dims(), &options);
-    match geometry.filter(|_| on_cpu_f32(&x, &weight)) {
+    match geometry.filter(|_| own_kernels(&x, &weight, bias.as_ref())) {
         Some(geometry) => with_bias(
             Tensor::from_dispatch(Dispatch::dense_conv_transpose2d(
                 x.into_dispatch(),
@@ -162,8 +161,12 @@ pub fn dense_conv_transpose2d(
     }
 }
 
-fn on_cpu_f32(x: &Tensor<4>, weight: &Tensor<4>) -> bool {
-    runs_on_flex(&x.device()) && x.dtype() == DType::F32 && weight.dtype() == DType::F32
+fn own_kernels(x: &Tensor<4>, weight: &Tensor<4>, bias: Option<&Tensor<1>>) -> bool {
+    let dtypes = [x.dtype(), weight.dtype()];
+    routes_to_own_kernels(
+        &x.device(),
+        dtypes.into_iter().chain(bias.map(Tensor::dtype)),
+    )
 }
 
 /// `y + bias` per output channel.

@@ -65,4 +65,24 @@ impl<B: DepthwiseConvBackend, C: CheckpointStrategy> DepthwiseConvBackend for Au
             )),
         }
     }
+
+    fn depthwise_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let _ = (x, weight, grad, padding);
+        crate::ops::no_second_order("a depthwise convolution")
+    }
+
+    fn depthwise_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let _ = (x, weight, grad, padding);
+        crate::ops::no_second_order("a depthwise convolution")
+    }
 }

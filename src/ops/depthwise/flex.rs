@@ -1,12 +1,12 @@
 //! The `flex` (CPU) implementation: [`super::kernels`] for `f32` (the forward pass of the 3x3
 //! filters the models use; the input gradient as that same pass over the output gradient with
 //! the filters turned 180 degrees; the filter gradient, which burn computes one channel at a
-//! time). Other element types and filter sizes keep burn's grouped convolution.
+//! time). Other filter sizes keep burn's grouped convolution; only `f32` is routed here.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::TensorData;
 
 use super::kernels::{self, DepthwiseShape};
 use super::{
@@ -16,7 +16,7 @@ use crate::ops::f32s;
 
 impl DepthwiseConvBackend for Flex {
     fn depthwise_conv2d(x: FlexTensor, weight: FlexTensor, padding: usize) -> FlexTensor {
-        let Some(shape) = f32_shape(&x, &weight, padding).filter(|s| s.kernel == 3) else {
+        let Some(shape) = kernel_shape(&x, &weight, padding).filter(|s| s.kernel == 3) else {
             return grouped_conv2d::<Flex>(x, weight, padding);
         };
         let y = kernels::forward::<3>(&f32s(&x), &f32s(&weight), shape);
@@ -37,7 +37,7 @@ impl DepthwiseConvBackend for Flex {
         grad: FlexTensor,
         padding: usize,
     ) -> FlexTensor {
-        let Some(shape) = f32_shape(&x, &weight, padding).filter(|_| is_f32(&grad)) else {
+        let Some(shape) = kernel_shape(&x, &weight, padding) else {
             return grouped_conv2d_x_backward::<Flex>(x, weight, grad, padding);
         };
         match (shape.kernel - 1).checked_sub(padding) {
@@ -61,7 +61,7 @@ impl DepthwiseConvBackend for Flex {
         grad: FlexTensor,
         padding: usize,
     ) -> FlexTensor {
-        let Some(shape) = f32_shape(&x, &weight, padding).filter(|_| is_f32(&grad)) else {
+        let Some(shape) = kernel_shape(&x, &weight, padding) else {
             return grouped_conv2d_weight_backward::<Flex>(x, weight, grad, padding);
         };
         let dw = kernels::weight_grad(&f32s(&x), &f32s(&grad), shape);
@@ -69,9 +69,9 @@ impl DepthwiseConvBackend for Flex {
     }
 }
 
-/// The kernel's sizes when both tensors are `f32` and the weight is a square depthwise filter
-/// bank that fits the padded input; `None` sends the call to burn's own convolution.
-fn f32_shape(x: &FlexTensor, weight: &FlexTensor, padding: usize) -> Option<DepthwiseShape> {
+/// The kernel's sizes when the weight is a square depthwise filter bank that fits the padded
+/// input; `None` sends the call to burn's own convolution.
+fn kernel_shape(x: &FlexTensor, weight: &FlexTensor, padding: usize) -> Option<DepthwiseShape> {
     use burn::backend::TensorMetadata;
     let (xs, ws) = (x.shape(), weight.shape());
     let square = ws.num_dims() == 4 && ws[1] == 1 && ws[2] == ws[3];
@@ -85,11 +85,7 @@ fn f32_shape(x: &FlexTensor, weight: &FlexTensor, padding: usize) -> Option<Dept
         padding,
     };
     let has_output = fits && shape.out_height() > 0 && shape.out_width() > 0;
-    (is_f32(x) && is_f32(weight) && has_output).then_some(shape)
-}
-
-fn is_f32(t: &FlexTensor) -> bool {
-    t.dtype() == DType::F32
+    has_output.then_some(shape)
 }
 
 fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {

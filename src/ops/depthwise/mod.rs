@@ -17,19 +17,14 @@ use burn::backend::{Dispatch, backend_extension};
 use burn::prelude::*;
 
 /// A depthwise convolution with stride 1 and symmetric zero padding, and its two gradients.
-///
-/// The default bodies are burn's grouped convolution; backends with a faster kernel override
-/// them.
-#[backend_extension(Flex, Cube: cfg(any(feature = "wgpu", feature = "cuda", target_arch = "wasm32")), Autodiff)]
+#[backend_extension(Flex, Autodiff)]
 pub trait DepthwiseConvBackend: burn::backend::Backend {
     /// `x`: `[n, c, h, w]`, `weight`: `[c, 1, k, k]` -> `[n, c, h + 2p - k + 1, w + 2p - k + 1]`.
     fn depthwise_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         padding: usize,
-    ) -> FloatTensor<Self> {
-        grouped_conv2d::<Self>(x, weight, padding)
-    }
+    ) -> FloatTensor<Self>;
 
     /// Gradient of [`Self::depthwise_conv2d`] with respect to `x` (same shape as `x`).
     fn depthwise_conv2d_x_backward(
@@ -37,9 +32,7 @@ pub trait DepthwiseConvBackend: burn::backend::Backend {
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         padding: usize,
-    ) -> FloatTensor<Self> {
-        grouped_conv2d_x_backward::<Self>(x, weight, grad, padding)
-    }
+    ) -> FloatTensor<Self>;
 
     /// Gradient of [`Self::depthwise_conv2d`] with respect to `weight` (same shape as `weight`).
     fn depthwise_conv2d_weight_backward(
@@ -47,9 +40,7 @@ pub trait DepthwiseConvBackend: burn::backend::Backend {
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         padding: usize,
-    ) -> FloatTensor<Self> {
-        grouped_conv2d_weight_backward::<Self>(x, weight, grad, padding)
-    }
+    ) -> FloatTensor<Self>;
 }
 
 /// burn's options for the same convolution: `groups` = channels.
@@ -58,7 +49,7 @@ fn depthwise_options(x: &impl burn::backend::TensorMetadata, padding: usize) -> 
     ConvOptions::new([1, 1], [padding, padding], [1, 1], channels)
 }
 
-/// burn's grouped convolution: the default body, and `flex`'s fallback for other element types.
+/// burn's grouped convolution: `flex`'s path for filter sizes its kernel does not cover.
 fn grouped_conv2d<B: burn::backend::Backend>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
@@ -90,12 +81,15 @@ fn grouped_conv2d_weight_backward<B: burn::backend::Backend>(
     B::conv2d_weight_backward(x, weight, grad, options)
 }
 
-#[cfg(any(feature = "wgpu", feature = "cuda", target_arch = "wasm32"))]
-impl DepthwiseConvBackend for burn::backend::Cube {}
-
 /// Depthwise convolution of `x` (`[n, c, h, w]`) with `weight` (`[c, 1, k, k]`), stride 1 and
-/// `padding` zeros on every side, on whatever device the tensors live, differentiable.
+/// `padding` zeros on every side, differentiable: the project's kernels on the CPU in `f32`
+/// ([`super::routes_to_own_kernels`]), burn's grouped convolution elsewhere.
 pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, padding: usize) -> Tensor<4> {
+    if !super::routes_to_own_kernels(&x.device(), [x.dtype(), weight.dtype()]) {
+        let channels = x.dims()[1];
+        let options = ConvOptions::new([1, 1], [padding, padding], [1, 1], channels);
+        return burn::tensor::module::conv2d(x, weight, None, options);
+    }
     Tensor::from_dispatch(Dispatch::depthwise_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),

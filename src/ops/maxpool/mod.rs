@@ -16,7 +16,7 @@ use burn::prelude::*;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
-use super::{runs_on_flex, same_padding};
+use super::{routes_to_own_kernels, same_padding};
 
 /// Square max pooling with "same" padding, and its gradient.
 #[backend_extension(Flex, Autodiff)]
@@ -37,7 +37,7 @@ pub trait MaxPoolBackend: burn::backend::Backend {
 /// (as burn's `MaxPool2d` with `PaddingConfig2d::Same`), differentiable:
 /// `[n, c, ceil(h / stride), ceil(w / stride)]`.
 pub fn max_pool2d_same(x: Tensor<4>, kernel: usize, stride: usize) -> Tensor<4> {
-    if runs_on_flex(&x.device()) {
+    if routes_to_own_kernels(&x.device(), [x.dtype()]) {
         return Tensor::from_dispatch(Dispatch::max_pool2d_same(x.into_dispatch(), kernel, stride));
     }
     let [_, _, h, w] = x.dims();

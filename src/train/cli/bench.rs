@@ -14,17 +14,22 @@ use crate::train::task::{LossConfig, Trainable};
 /// A model `train bench` measures.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
 enum BenchModel {
     /// The shipped segmenter's architecture.
     Segmenter,
     /// The shipped classifier's architecture.
     Classifier,
     /// The chapter's segmenter at 160 px.
+    #[value(name = "seed_segmenter_160")]
+    #[serde(rename = "seed_segmenter_160")]
     SeedSegmenter160,
     /// The chapter's segmenter at 200 px.
+    #[value(name = "seed_segmenter_200")]
+    #[serde(rename = "seed_segmenter_200")]
     SeedSegmenter200,
     /// The chapter's Xception-like classifier at 180 px.
+    #[value(name = "seed_xception_like_180")]
+    #[serde(rename = "seed_xception_like_180")]
     SeedXceptionLike180,
 }
 

@@ -1,0 +1,47 @@
+//! The shipped model card and training histories read as the page reads them (typed), and
+//! agree with the files shipped beside them.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::shipped;
+use petlens::card::{EpochRecord, ModelCard, ValidationMetrics};
+use petlens::model::ModelKind;
+
+#[test]
+fn the_shipped_card_describes_the_shipped_files() {
+    let card: ModelCard = serde_json::from_slice(&shipped("card.json")).expect("card.json parses");
+    for model in ModelKind::ALL {
+        let name = model.name();
+        let entry = card
+            .entry(model)
+            .unwrap_or_else(|| panic!("no {name} entry"));
+        let config: serde_json::Value =
+            serde_json::from_slice(&shipped(&format!("{name}.json"))).unwrap();
+        assert_eq!(
+            entry.config, config,
+            "{name}: the card's config is the shipped one"
+        );
+        assert_eq!(entry.weights_bytes, shipped(&entry.weights).len(), "{name}");
+        let history: Vec<EpochRecord> = serde_json::from_slice(&shipped(&entry.history)).unwrap();
+        assert_eq!(history.len(), entry.epochs, "{name}: one record per epoch");
+        assert!((1..=entry.epochs).contains(&entry.best_epoch), "{name}");
+        let (train, validation) = entry.split.counts();
+        assert!(train > validation && validation > 0, "{name}");
+        // The page's rows show the measured figures.
+        let rows = entry.rows();
+        let validation_row = &rows.iter().find(|(k, _)| *k == "validation").unwrap().1;
+        let figure = match &entry.validation_metrics {
+            ValidationMetrics::Classification(m) => m.accuracy,
+            ValidationMetrics::Segmentation(m) => m.mean_iou,
+        };
+        assert!(
+            validation_row.contains(&format!("{figure:.3}")),
+            "{validation_row}"
+        );
+    }
+    assert!(matches!(
+        card.segmenter.unwrap().validation_metrics,
+        ValidationMetrics::Segmentation(_)
+    ));
+}
