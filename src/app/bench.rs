@@ -4,13 +4,16 @@
 //! (`bench/browser` reads it), followed by the two models alone, timed the way other runtimes'
 //! benchmarks time a model.
 
-use image::RgbImage;
-use serde_json::{Value, json};
+use leptos::prelude::*;
+use serde::Serialize;
 use web_time::Instant;
 
 use super::engine;
-use crate::data::{decode_photo, images_to_tensor, resize_for_model};
-use crate::pipeline::{Pipeline, read_floats};
+use super::state::AppState;
+use crate::data::decode_photo;
+use crate::model::ModelKind;
+use crate::pipeline::{LatencySummary, Pipeline};
+use crate::readback::read_floats;
 
 /// The photo every run analyses (shipped with the page).
 const BENCH_PHOTO: &str = "samples/beagle_14.jpg";
@@ -22,19 +25,42 @@ pub fn requested_runs() -> Option<usize> {
     params.get("bench")?.parse().ok().filter(|&n| n > 0)
 }
 
-/// The `q` quantile (0..=1) of `values`, by nearest rank.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
-    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
+/// What `data-testid="bench"` shows.
+#[derive(Serialize)]
+struct Report {
+    runs: usize,
+    photo: &'static str,
+    backend: &'static str,
+    decode: LatencySummary,
+    segment: LatencySummary,
+    classify: LatencySummary,
+    gradcam: LatencySummary,
+    total: LatencySummary,
+    models: ModelTimes,
 }
 
-/// Runs the benchmark and returns its JSON report.
-pub async fn run(pipeline: &Pipeline, runs: usize, backend: &str) -> Result<Value, String> {
+/// The two models alone.
+#[derive(Serialize)]
+struct ModelTimes {
+    segmenter: LatencySummary,
+    classifier: LatencySummary,
+}
+
+/// Runs the benchmark; its JSON report, or `{"error": …}`.
+pub async fn run(pipeline: &Pipeline, runs: usize, backend: &'static str) -> String {
+    let report = measure(pipeline, runs, backend)
+        .await
+        .and_then(|report| serde_json::to_string(&report).map_err(|e| e.to_string()));
+    report.unwrap_or_else(|e| serde_json::json!({ "error": e }).to_string())
+}
+
+async fn measure(
+    pipeline: &Pipeline,
+    runs: usize,
+    backend: &'static str,
+) -> Result<Report, String> {
     let bytes = engine::fetch_bytes(BENCH_PHOTO).await?;
-    let stages = ["decode", "segment", "classify", "gradcam", "total"];
-    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); stages.len()];
+    let mut stages: [Vec<f64>; 5] = Default::default(); // decode, segment, classify, gradcam, total
     for run in 0..=runs {
         let analysis = engine::analyze(pipeline, &bytes, || true)
             .await?
@@ -45,22 +71,23 @@ pub async fn run(pipeline: &Pipeline, runs: usize, backend: &str) -> Result<Valu
         let t = analysis.timings;
         let figures = [t.decode, t.segment, t.classify, t.gradcam];
         let total: f64 = figures.iter().sum();
-        for (stage, value) in samples.iter_mut().zip(figures.into_iter().chain([total])) {
+        for (stage, value) in stages.iter_mut().zip(figures.into_iter().chain([total])) {
             stage.push(value);
         }
     }
-    let mut report = json!({"runs": runs, "photo": BENCH_PHOTO, "backend": backend});
-    for (name, values) in stages.iter().zip(&samples) {
-        report[*name] = summary(values);
-    }
-    let photo = decode_photo(&bytes).map_err(|e| e.to_string())?;
-    report["models"] = time_models(pipeline, &photo, runs).await?;
-    Ok(report)
-}
-
-/// Median and p90 of some milliseconds, as JSON.
-fn summary(values: &[f64]) -> Value {
-    json!({"median_ms": quantile(values, 0.5), "p90_ms": quantile(values, 0.9)})
+    let [decode, segment, classify, gradcam, total] =
+        stages.each_ref().map(|s| LatencySummary::of(s));
+    Ok(Report {
+        runs,
+        photo: BENCH_PHOTO,
+        backend,
+        decode,
+        segment,
+        classify,
+        gradcam,
+        total,
+        models: time_models(pipeline, &bytes, runs).await?,
+    })
 }
 
 /// The two models alone, timed as `bench/peers.js` times TensorFlow.js's: the input already a
@@ -68,26 +95,26 @@ fn summary(values: &[f64]) -> Value {
 /// `runs` times, one model after the other. These are the figures compared with other runtimes;
 /// the pipeline's `segment` and `classify` stages also resize the photo for the model, and
 /// `segment` scales the mask back up to the photo.
-async fn time_models(pipeline: &Pipeline, photo: &RgbImage, runs: usize) -> Result<Value, String> {
-    let input = |size: usize| {
-        let resized = resize_for_model(photo, size as u32);
-        images_to_tensor(&[&resized], &pipeline.device) // [1, 3, s, s]
-    };
-    let (segmenter_input, classifier_input) = (
-        input(pipeline.segmenter_size),
-        input(pipeline.classifier_size),
-    );
+async fn time_models(pipeline: &Pipeline, bytes: &[u8], runs: usize) -> Result<ModelTimes, String> {
+    let photo = decode_photo(bytes).map_err(|e| e.to_string())?;
+    let segmenter_input = pipeline.input(ModelKind::Segmenter, &photo);
+    let classifier_input = pipeline.input(ModelKind::Classifier, &photo);
     let segmenter = time_runs(runs, async || {
-        let probabilities = pipeline.segmenter.probabilities(segmenter_input.clone());
-        read_floats(probabilities).await.map(drop)
+        let probabilities = pipeline.segmenter().probabilities(segmenter_input.clone());
+        read_floats(probabilities, "the probabilities")
+            .await
+            .map(drop)
     })
     .await?;
     let classifier = time_runs(runs, async || {
-        let p_dog = pipeline.classifier.p_dog(classifier_input.clone());
-        read_floats(p_dog).await.map(drop)
+        let p_dog = pipeline.classifier().p_dog(classifier_input.clone());
+        read_floats(p_dog, "the verdict").await.map(drop)
     })
     .await?;
-    Ok(json!({"segmenter": summary(&segmenter), "classifier": summary(&classifier)}))
+    Ok(ModelTimes {
+        segmenter: LatencySummary::of(&segmenter),
+        classifier: LatencySummary::of(&classifier),
+    })
 }
 
 /// Milliseconds of `runs` calls of `model` after one warm-up call, yielding to the browser
@@ -106,4 +133,15 @@ async fn time_runs<E: std::fmt::Display>(
         }
     }
     Ok(samples)
+}
+
+/// The report, when `?bench` asked for one.
+#[component]
+pub fn BenchReport() -> impl IntoView {
+    let report = AppState::get().bench_report;
+    move || {
+        report
+            .get()
+            .map(|report| view! { <pre class="bench" data-testid="bench">{report}</pre> })
+    }
 }

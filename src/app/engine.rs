@@ -7,9 +7,7 @@ use gloo::timers::future::TimeoutFuture;
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_time::Instant;
 
-use crate::data::decode_photo;
 use crate::pipeline::{Analysis, Pipeline, ShippedFiles};
 
 /// Where the models run.
@@ -243,22 +241,16 @@ pub async fn yield_to_browser() {
     TimeoutFuture::new(0).await;
 }
 
-/// Runs the analysis stage by stage. `is_current` says whether this photo is still the latest;
-/// when a newer one has arrived the stale run stops at the next stage boundary (`Ok(None)`).
+/// Runs the analysis stage by stage, yielding to the browser between stages. `is_current`
+/// says whether this photo is still the latest; when a newer one has arrived the stale run
+/// stops at the next stage boundary (`Ok(None)`).
 pub async fn analyze(
     pipeline: &Pipeline,
     bytes: &[u8],
     is_current: impl Fn() -> bool,
 ) -> Result<Option<Analysis>, String> {
-    let start = Instant::now();
-    let photo = decode_photo(bytes).map_err(|e| e.to_string())?;
-    let decode_ms = start.elapsed().as_secs_f64() * 1000.0;
-    yield_to_browser().await;
-    if !is_current() {
-        return Ok(None);
-    }
     pipeline
-        .analyze_photo_with(photo, decode_ms, async || {
+        .analyze_with(bytes, async || {
             yield_to_browser().await;
             is_current()
         })

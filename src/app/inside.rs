@@ -2,14 +2,18 @@
 //! channel to see it over the photo), and filter patterns by gradient ascent, computed in the
 //! browser on the same backend as the analysis.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use image::RgbaImage;
 use leptos::prelude::*;
 
-use super::{Engine, canvas};
-use crate::explain::{FilterAscent, FilterError, LayerActivation, filters::pattern_grid};
+use super::canvas;
+use super::state::{AppState, Latest};
+use crate::explain::{
+    ActivationGrid, FilterAscent, FilterError, LayerActivation, filters::pattern_grid,
+};
+use crate::model::{LayerId, ModelKind};
 
 /// The layer shown first: early enough to still look like the photo.
 const DEFAULT_LAYER: &str = "classifier.block.0.sepconv1";
@@ -33,11 +37,12 @@ fn to_rgba(image: &image::RgbImage) -> RgbaImage {
 }
 
 /// `<option>`s for the layers `keep` accepts, the default layer selected.
-fn layer_options(layers: Vec<String>, keep: impl Fn(&str) -> bool) -> impl IntoView {
+fn layer_options(layers: Vec<LayerId>, keep: impl Fn(&LayerId) -> bool) -> impl IntoView {
     layers
         .into_iter()
-        .filter(|name| keep(name))
-        .map(|name| {
+        .filter(|layer| keep(layer))
+        .map(|layer| {
+            let name = layer.to_string();
             let selected = name == DEFAULT_LAYER;
             let label = name.clone();
             view! { <option value=name selected=selected>{label}</option> }
@@ -45,12 +50,23 @@ fn layer_options(layers: Vec<String>, keep: impl Fn(&str) -> bool) -> impl IntoV
         .collect_view()
 }
 
+/// The layer a `<select>` names, or a message for the page.
+fn chosen_layer(name: &str) -> Result<LayerId, String> {
+    LayerId::parse(name).ok_or_else(|| format!("{name} is not a layer of petlens's models"))
+}
+
+/// The activations of one layer, as a grid of its channels.
+struct ShownLayer {
+    activation: LayerActivation,
+    grid: ActivationGrid,
+}
+
 #[component]
-pub fn Inside(
-    engine: Rc<Engine>,
-    revision: RwSignal<u64>,
-    layers: RwSignal<Vec<String>>,
-) -> impl IntoView {
+pub fn Inside() -> impl IntoView {
+    let AppState {
+        revision, layers, ..
+    } = AppState::get();
+    let engine = AppState::get().engine();
     let layer = RwSignal::new(DEFAULT_LAYER.to_string());
     let info = RwSignal::new(String::new());
     let channel = RwSignal::new(None::<usize>);
@@ -59,8 +75,8 @@ pub fn Inside(
     let stale = RwSignal::new(false);
     let grid_ref = NodeRef::<leptos::html::Canvas>::new();
     let channel_ref = NodeRef::<leptos::html::Canvas>::new();
-    let shown_layer: Rc<RefCell<Option<LayerActivation>>> = Rc::default();
-    let latest = Rc::new(Cell::new(0u64));
+    let shown_layer: Rc<RefCell<Option<ShownLayer>>> = Rc::default();
+    let latest = Latest::default();
 
     // Recompute the grid when the photo or the layer changes; a newer request wins.
     {
@@ -71,14 +87,19 @@ pub fn Inside(
             let Some((pipeline, photo)) = engine.current() else {
                 return;
             };
-            let ticket = latest.get() + 1;
-            latest.set(ticket);
-            let (shown_layer, latest) = (shown_layer.clone(), latest.clone());
+            let ticket = latest.next();
+            let shown_layer = shown_layer.clone();
             info.set(format!("{name}: computing…"));
             stale.set(true);
             leptos::task::spawn_local(async move {
-                let result = pipeline.layer_activation(&photo, &name).await;
-                if latest.get() != ticket {
+                let result = match chosen_layer(&name) {
+                    Ok(id) => pipeline
+                        .layer_activation(&photo, &id)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                if !ticket.is_current() {
                     return;
                 }
                 stale.set(false);
@@ -89,13 +110,13 @@ pub fn Inside(
                             "{name}: {c} channels of {w}x{h}, {:.0}% all zero for this photo",
                             activation.zero_share() * 100.0
                         ));
+                        let grid = activation.grid();
                         if let Some(canvas) = grid_ref.get_untracked()
-                            && let Err(e) =
-                                canvas::draw(&canvas, &to_rgba(&activation.grid().image))
+                            && let Err(e) = canvas::draw(&canvas, &to_rgba(&grid.image))
                         {
                             problem.set(Some(format!("drawing failed: {e:?}")));
                         }
-                        *shown_layer.borrow_mut() = Some(activation);
+                        *shown_layer.borrow_mut() = Some(ShownLayer { activation, grid });
                         channel.set(None);
                     }
                     Err(e) => problem.set(Some(format!("{name}: {e}"))),
@@ -108,21 +129,23 @@ pub fn Inside(
     let on_grid_click = {
         let (engine, shown_layer) = (engine.clone(), shown_layer.clone());
         move |ev: leptos::ev::MouseEvent| {
-            let (Some(canvas), Some(activation)) = (grid_ref.get(), shown_layer.borrow().clone())
-            else {
+            let shown = shown_layer.borrow();
+            let (Some(canvas), Some(shown)) = (grid_ref.get(), shown.as_ref()) else {
                 return;
             };
+            // The canvas may be drawn scaled: map the click back to the grid image's pixels.
             let scale = f64::from(canvas.width()) / f64::from(canvas.client_width().max(1));
-            let [c, h, w] = activation.shape;
-            let col = (f64::from(ev.offset_x()) * scale) as usize / (w + 1);
-            let row = (f64::from(ev.offset_y()) * scale) as usize / (h + 1);
-            let k = row * crate::explain::activations::GRID_COLUMNS + col;
-            if col >= crate::explain::activations::GRID_COLUMNS || k >= c {
+            let (x, y) = (
+                f64::from(ev.offset_x()) * scale,
+                f64::from(ev.offset_y()) * scale,
+            );
+            let Some(k) = shown.grid.tile_at(x as u32, y as u32) else {
                 return;
-            }
+            };
             let photo = engine.shown.borrow().as_ref().map(|s| s.photo.clone());
             if let (Some(photo), Some(target)) = (photo, channel_ref.get()) {
-                if let Err(e) = canvas::draw(&target, &channel_over_photo(&activation, k, &photo)) {
+                let view = channel_over_photo(&shown.activation, k, &photo);
+                if let Err(e) = canvas::draw(&target, &view) {
                     problem.set(Some(format!("drawing failed: {e:?}")));
                 }
                 channel.set(Some(k));
@@ -152,14 +175,16 @@ pub fn Inside(
             <Show when=move || problem.get().is_some()>
                 <p class="error" role="alert">{move || problem.get().unwrap_or_default()}</p>
             </Show>
-            <FilterPatterns engine=engine layers=layers />
+            <FilterPatterns />
         </section>
     }
 }
 
 /// Gradient ascent for one filter, or a grid of the first filters, with progress and cancel.
 #[component]
-fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl IntoView {
+fn FilterPatterns() -> impl IntoView {
+    let AppState { layers, .. } = AppState::get();
+    let engine = AppState::get().engine();
     let layer = RwSignal::new(DEFAULT_LAYER.to_string());
     let filter = RwSignal::new(0usize);
     let grid_size = RwSignal::new(GRID_SIZES[0]);
@@ -167,20 +192,24 @@ fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl Int
     let outcome = RwSignal::new(String::new());
     let activations = RwSignal::new(String::new());
     let pattern_ref = NodeRef::<leptos::html::Canvas>::new();
-    // Bumped by Cancel and by every new run: a run stops when its number is stale.
-    let run_id = Rc::new(Cell::new(0u64));
+    // Cancel and every new run make the running one stale: it stops at its next step.
+    let runs = Latest::default();
 
     let start = {
-        let run_id = run_id.clone();
+        let runs = runs.clone();
         move |count: usize| {
             let Some(pipeline) = engine.pipeline.borrow().clone() else {
                 return;
             };
-            let id = run_id.get() + 1;
-            run_id.set(id);
-            let run_id = run_id.clone();
             let name = layer.get_untracked();
-            let qualified = name.trim_start_matches("classifier.").to_string();
+            let id = match chosen_layer(&name) {
+                Ok(id) => id,
+                Err(e) => {
+                    outcome.set(e);
+                    return;
+                }
+            };
+            let ticket = runs.next();
             let first = if count == 1 {
                 filter.get_untracked()
             } else {
@@ -194,18 +223,18 @@ fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl Int
                 let mut patterns = Vec::new();
                 let mut rises = Vec::new();
                 for (done, k) in (first..first + count).enumerate() {
-                    let run_id = run_id.clone();
+                    let ticket = ticket.clone();
                     let result = ascent
                         .run(
-                            &pipeline.classifier,
-                            &qualified,
+                            pipeline.classifier(),
+                            &id.layer,
                             k,
-                            pipeline.classifier_size,
-                            &pipeline.device,
+                            pipeline.input_size(ModelKind::Classifier),
+                            pipeline.device(),
                             async |step, _| {
                                 progress.set(Some((done * ascent.steps + step + 1, total)));
                                 gloo::timers::future::TimeoutFuture::new(0).await;
-                                run_id.get() == id
+                                ticket.is_current()
                             },
                         )
                         .await;
@@ -247,10 +276,10 @@ fn FilterPatterns(engine: Rc<Engine>, layers: RwSignal<Vec<String>>) -> impl Int
         move |_| start(1)
     };
     let start_grid = move |_| start(grid_size.get_untracked());
-    let cancel = move |_| run_id.set(run_id.get() + 1);
+    let cancel = move |_| runs.cancel();
 
     // Gradient ascent runs through the classifier only.
-    let options = move || layer_options(layers.get(), |n| n.starts_with("classifier."));
+    let options = move || layer_options(layers.get(), |l| l.model == ModelKind::Classifier);
 
     view! {
         <div class="filters">

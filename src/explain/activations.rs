@@ -99,6 +99,19 @@ pub struct ActivationGrid {
     pub tile: [usize; 2],
 }
 
+impl ActivationGrid {
+    /// The channel whose tile holds pixel `(x, y)` of [`ActivationGrid::image`], `None` on a
+    /// gap between tiles or past the last channel: what a click on the grid picks.
+    pub fn tile_at(&self, x: u32, y: u32) -> Option<usize> {
+        let [w, h] = self.tile;
+        let (step_x, step_y) = (w as u32 + GAP, h as u32 + GAP);
+        let (column, row) = ((x / step_x) as usize, (y / step_y) as usize);
+        let on_tile = x % step_x < w as u32 && y % step_y < h as u32;
+        let k = row * self.columns + column;
+        (on_tile && column < self.columns && k < self.tiles).then_some(k)
+    }
+}
+
 /// The chapter's display transform: standardise, `x64 + 128`, clip to 0..255. A constant
 /// channel (no spread) maps to 0, shown as the darkest colour like a dead channel.
 pub fn standardise(values: &[f32]) -> Vec<u8> {
@@ -132,4 +145,29 @@ pub fn viridis(level: u8) -> [u8; 3] {
     let f = t - i as f32;
     let (a, b) = (STOPS[i], STOPS[i + 1]);
     [0, 1, 2].map(|c| (a[c] + (b[c] - a[c]) * f).round() as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pixel_of_the_grid_names_the_channel_drawn_there() {
+        // 20 channels of 3x2: 16 in the first row, 4 in the second.
+        let layer = LayerActivation {
+            name: "test".into(),
+            shape: [20, 2, 3],
+            values: (0..20 * 6).map(|v| v as f32).collect(),
+        };
+        let grid = layer.grid();
+        assert_eq!(grid.image.dimensions(), (16 * 4 - 1, 2 * 3 - 1));
+        assert_eq!(grid.tile_at(0, 0), Some(0));
+        assert_eq!(grid.tile_at(2, 1), Some(0));
+        assert_eq!(grid.tile_at(3, 0), None, "the gap after tile 0");
+        assert_eq!(grid.tile_at(4, 0), Some(1));
+        assert_eq!(grid.tile_at(62, 1), Some(15));
+        assert_eq!(grid.tile_at(0, 2), None, "the gap between rows");
+        assert_eq!(grid.tile_at(13, 4), Some(19));
+        assert_eq!(grid.tile_at(16, 4), None, "past the last channel");
+    }
 }

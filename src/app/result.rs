@@ -1,0 +1,244 @@
+//! The result: the verdict, the photo with its overlays (toggled, with Grad-CAM's class, block
+//! and opacity), the timings and the downloads.
+
+use leptos::prelude::*;
+
+use super::canvas;
+use super::engine::Backend;
+use super::state::{AppState, Status};
+use crate::explain::PetClass;
+use crate::model::SEGMENT_CLASSES;
+use crate::overlay::{self, CLASS_COLOURS};
+use crate::pipeline::Analysis;
+
+/// What the download buttons save, each as a PNG at the photo's own resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Download {
+    /// The pet cut out of the photo (transparent background).
+    Cutout,
+    /// The segmentation mask in the legend's colours.
+    Mask,
+    /// The photo with the overlays as they are shown.
+    Composite,
+}
+
+impl Download {
+    const ALL: [Download; 3] = [Download::Cutout, Download::Mask, Download::Composite];
+
+    fn name(self) -> &'static str {
+        match self {
+            Download::Cutout => "cutout",
+            Download::Mask => "mask",
+            Download::Composite => "composite",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Download::Cutout => "Download the cut-out pet (PNG)",
+            Download::Mask => "Download the mask (PNG)",
+            Download::Composite => "Download this view (PNG)",
+        }
+    }
+
+    /// The image to save, from the analysis at the photo's resolution.
+    fn image(self, state: &AppState, analysis: &Analysis) -> image::RgbaImage {
+        let (w, h) = analysis.photo.dimensions();
+        match self {
+            Download::Cutout => overlay::cutout(&analysis.photo, &analysis.mask),
+            Download::Mask => overlay::mask_image(&analysis.mask, w, h),
+            Download::Composite => {
+                let class = state.view.heatmap_class.get_untracked();
+                let heatmap = analysis.heatmap(class).upsample(w as usize, h as usize);
+                let layers = state.view.layers_untracked();
+                overlay::compose(&analysis.photo, &analysis.mask, &heatmap, layers)
+            }
+        }
+    }
+
+    fn save(self, state: AppState) {
+        let engine = state.engine();
+        let shown = engine.shown.borrow();
+        let Some(shown) = shown.as_ref() else {
+            return;
+        };
+        let saved = overlay::png_bytes(&self.image(&state, &shown.analysis))
+            .map_err(|e| format!("{e}"))
+            .and_then(|png| {
+                let file = format!("petlens-{}.png", self.name());
+                canvas::download(&png, &file, "image/png").map_err(|e| format!("{e:?}"))
+            });
+        if let Err(e) = saved {
+            state.error.set(Some(format!("The download failed: {e}")));
+        }
+    }
+}
+
+/// The result as JSON in `data-result` (tests and scripts read it).
+fn result_json(analysis: &Analysis, backend: Backend) -> String {
+    let t = analysis.timings;
+    serde_json::json!({
+        "label": analysis.label().name(),
+        "p_dog": analysis.p_dog,
+        "mask_fraction": analysis.mask_fraction,
+        "backend": backend.name(),
+        "timings_ms": t,
+        "width": analysis.photo.width(),
+        "height": analysis.photo.height(),
+    })
+    .to_string()
+}
+
+fn verdict_text(analysis: &Analysis) -> String {
+    let class = analysis.label();
+    let p = if class == PetClass::Dog {
+        analysis.p_dog
+    } else {
+        1.0 - analysis.p_dog
+    };
+    format!("{} ({:.1}% sure)", class.name(), p * 100.0)
+}
+
+fn timings_text(analysis: &Analysis, backend: Backend) -> String {
+    let t = analysis.timings;
+    format!(
+        "decode {:.0} ms · segment {:.0} ms · classify {:.0} ms · Grad-CAM {:.0} ms ({})",
+        t.decode,
+        t.segment,
+        t.classify,
+        t.gradcam,
+        backend.name()
+    )
+}
+
+/// Grad-CAM after an earlier block: a finer, less abstract map. A newer choice or photo wins.
+fn recompute_heatmaps(state: AppState, depth: Option<usize>) {
+    state.view.gradcam_depth.set(depth);
+    let Some((pipeline, photo)) = state.engine().current() else {
+        return;
+    };
+    let ticket = state.engine().heatmaps.next();
+    state.status.set(Status::Working);
+    leptos::task::spawn_local(async move {
+        let heatmaps = pipeline.gradcam_at(&photo, depth).await;
+        if !ticket.is_current() {
+            return;
+        }
+        state.status.set(Status::Ready);
+        match heatmaps {
+            Ok(heatmaps) => {
+                if let Some(shown) = state.engine().shown.borrow_mut().as_mut() {
+                    shown.set_heatmaps(heatmaps);
+                }
+                state.heat_revision.update(|r| *r += 1);
+            }
+            Err(e) => state.error.set(Some(format!("Grad-CAM failed: {e}"))),
+        }
+    });
+}
+
+/// The verdict, the overlays on the photo, timings and downloads.
+#[component]
+pub fn ResultView() -> impl IntoView {
+    let state = AppState::get();
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    let view = state.view;
+    let revision = state.revision;
+
+    // Redraw whenever the result or a layer setting changes.
+    {
+        Effect::new(move |_| {
+            state.revision.track();
+            state.heat_revision.track();
+            let layers = overlay::Layers {
+                mask: view.show_mask.get(),
+                heatmap: view.show_heatmap.get(),
+                opacity: view.opacity.get(),
+            };
+            let class = view.heatmap_class.get();
+            let composed =
+                state.engine().shown.borrow().as_ref().map(|s| {
+                    overlay::compose(&s.photo, &s.mask, &s.heatmaps[class as usize], layers)
+                });
+            if let (Some(canvas), Some(composed)) = (canvas_ref.get(), composed)
+                && let Err(e) = canvas::draw(&canvas, &composed)
+            {
+                state.error.set(Some(format!("drawing failed: {e:?}")));
+            }
+        });
+    }
+
+    // Text of the result on screen, recomputed when a new one arrives.
+    let described = {
+        move |describe: fn(&Analysis, Backend) -> String| {
+            revision.track();
+            let backend = state.backend.get_untracked().unwrap_or(Backend::Cpu);
+            let engine = state.engine();
+            let shown = engine.shown.borrow();
+            shown
+                .as_ref()
+                .map(|s| describe(&s.analysis, backend))
+                .unwrap_or_default()
+        }
+    };
+    let (verdict, result, timings) = (described, described, described);
+
+    let on_depth = {
+        move |ev: leptos::ev::Event| {
+            recompute_heatmaps(state, event_target_value(&ev).parse::<usize>().ok())
+        }
+    };
+    // Every block but the last (which is the "last block" choice).
+    let depth_options = move || {
+        (0..state.classifier_blocks.get().saturating_sub(1))
+            .map(|d| view! { <option value=d.to_string()>{format!("block {d}")}</option> })
+            .collect_view()
+    };
+    let downloads = Download::ALL
+        .map(|download| {
+            let state = AppState::get();
+            view! {
+                <button data-testid=format!("download-{}", download.name())
+                    on:click=move |_| download.save(state)
+                    prop:disabled=move || revision.get() == 0>{download.label()}</button>
+            }
+        })
+        .collect_view();
+    let legend = SEGMENT_CLASSES
+        .iter()
+        .zip(CLASS_COLOURS)
+        .map(|(name, [r, g, b])| {
+            view! { <span class="swatch" style=format!("background: rgb({r},{g},{b})")></span><span>{*name}</span> }
+        })
+        .collect_view();
+
+    view! {
+        <section class="result" data-testid="result" data-result=move || result(result_json)>
+            <p class="verdict" data-testid="verdict">{move || verdict(|a, _| verdict_text(a))}</p>
+            <div class="layers">
+                <label><input type="checkbox" data-testid="toggle-mask" prop:checked=move || view.show_mask.get()
+                    on:change=move |ev| view.show_mask.set(event_target_checked(&ev)) />" mask"</label>
+                <label><input type="checkbox" data-testid="toggle-heatmap" prop:checked=move || view.show_heatmap.get()
+                    on:change=move |ev| view.show_heatmap.set(event_target_checked(&ev)) />" Grad-CAM for "</label>
+                <select data-testid="heatmap-class" aria-label="Grad-CAM's class" on:change=move |ev| {
+                    view.heatmap_class.set(if event_target_value(&ev) == "cat" { PetClass::Cat } else { PetClass::Dog })
+                }>
+                    <option value="dog" selected>"dog"</option>
+                    <option value="cat">"cat"</option>
+                </select>
+                <label>" at "<select data-testid="gradcam-depth" on:change=on_depth
+                    prop:value=move || view.gradcam_depth.get().map(|d| d.to_string()).unwrap_or_else(|| "last".into())>
+                    <option value="last">"the last block"</option>
+                    {depth_options}
+                </select></label>
+                <label>" opacity "<input type="range" min="0" max="1" step="0.05" data-testid="opacity"
+                    prop:value=move || view.opacity.get().to_string()
+                    on:input=move |ev| view.opacity.set(event_target_value(&ev).parse().unwrap_or(0.4)) /></label>
+            </div>
+            <p class="legend">{legend}</p>
+            <canvas node_ref=canvas_ref data-testid="canvas"></canvas>
+            <p class="timings" data-testid="timings">{move || timings(timings_text)}</p>
+            <div class="downloads">{downloads}</div>
+        </section>
+    }
+}
