@@ -7,4 +7,5 @@ pub mod explain;
 pub mod fit;
 pub mod metrics;
 pub mod recipe;
+pub mod run;
 pub mod task;
