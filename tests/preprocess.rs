@@ -183,3 +183,31 @@ fn one_pixel_gif_frames_and_heic_are_handled() {
         other => panic!("HEIC: {other:?}"),
     }
 }
+
+/// Photos straight from phones carry data after the JPEG's end-of-image marker (a Motion
+/// Photo's video, Samsung's trailer): they decode to the photo itself. A JPEG cut off inside its
+/// scan is still refused, trailer or not.
+#[test]
+fn a_jpeg_with_data_after_its_image_decodes_and_a_cut_one_does_not() {
+    use petlens::data::photo::jpeg_image_end;
+    let original = fixture_bytes("cats-vs-dogs/validation/dog/dog.1001.jpg");
+    let motion = fixture_bytes("photos/dog_motion_photo.jpg");
+    assert!(
+        motion.len() > original.len() + 4096,
+        "a trailer longer than a tail scan"
+    );
+    assert_eq!(jpeg_image_end(&motion), Some(original.len()));
+    assert_eq!(
+        decode_photo(&motion).unwrap(),
+        decode_photo(&original).unwrap()
+    );
+    // An EXIF block holds a thumbnail with its own end marker: the walk skips it.
+    let rotated = fixture_bytes("photos/cat_exif_rotated.jpg");
+    assert_eq!(jpeg_image_end(&rotated), Some(rotated.len()));
+
+    let cut = &original[..original.len() * 2 / 3];
+    let refused = PhotoError::Corrupt("the JPEG ends before its end-of-image marker".into());
+    assert_eq!(decode_photo(cut), Err(refused));
+    let cut_with_trailer = [cut, &motion[original.len()..]].concat();
+    assert!(decode_photo(&cut_with_trailer).is_err());
+}

@@ -36,7 +36,7 @@ pub fn decode_photo(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
     let Some(format) = reader.format() else {
         return Err(PhotoError::UnknownFormat(sniff_unsupported(bytes)));
     };
-    if format == ImageFormat::Jpeg && !has_jpeg_end(bytes) {
+    if format == ImageFormat::Jpeg && jpeg_image_end(bytes).is_none() {
         // The JPEG decoder fills a cut-off scan with grey instead of failing: catch it here.
         return Err(PhotoError::Corrupt(
             "the JPEG ends before its end-of-image marker".into(),
@@ -96,11 +96,57 @@ fn png_declared_size(bytes: &[u8]) -> Option<(u32, u32)> {
     (&ihdr[..4] == b"IHDR").then_some((word(4)?, word(8)?))
 }
 
-/// Whether a JPEG's end-of-image marker (FF D9) is present near the end (some writers append
-/// a few bytes of padding or metadata after it).
-fn has_jpeg_end(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(4096)..];
-    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+/// Where a JPEG's image ends: the offset just past its end-of-image marker (FF D9), found by
+/// walking the file's segments (skipping each by its length, so a thumbnail's marker inside the
+/// EXIF block does not count) and the entropy-coded scans. `None` when the file stops first:
+/// the photo is truncated. Whatever follows the image is not looked at: phones append data
+/// there (Samsung's trailer, the video of a Motion Photo).
+pub fn jpeg_image_end(bytes: &[u8]) -> Option<usize> {
+    if bytes.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        if *bytes.get(at)? != 0xFF {
+            return None; // not a marker where one must be
+        }
+        while *bytes.get(at)? == 0xFF {
+            at += 1; // fill bytes before a marker
+        }
+        let marker = bytes[at];
+        at += 1;
+        match marker {
+            0xD9 => return Some(at),
+            0x01 | 0xD0..=0xD7 => {} // markers without a segment
+            _ => {
+                let length =
+                    usize::from(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
+                if length < 2 {
+                    return None;
+                }
+                at = at.checked_add(length)?;
+                if marker == 0xDA {
+                    at = scan_end(bytes, at)?;
+                }
+            }
+        }
+    }
+}
+
+/// The offset of the marker that ends the entropy-coded data starting at `at` (stuffed
+/// `FF 00` bytes and restart markers belong to the data).
+fn scan_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        if *bytes.get(at)? != 0xFF {
+            at += 1;
+            continue;
+        }
+        match *bytes.get(at + 1)? {
+            0x00 | 0xD0..=0xD7 => at += 2,
+            0xFF => at += 1,
+            _ => return Some(at),
+        }
+    }
 }
 
 /// Names the formats people try that petlens does not read, for a more useful message.

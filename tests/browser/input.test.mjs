@@ -4,7 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, settled, result, pngSize, fixtures, output } from './harness.mjs';
+import { serve, launch, open, waitStatus, settled, upload, result, pngSize, fixtures, output } from './harness.mjs';
 
 const DOG_PHOTO = 'cats-vs-dogs/validation/dog/dog.1003.jpg';
 const CAT_PHOTO = 'cats-vs-dogs/validation/cat/cat.1000.jpg';
@@ -127,6 +127,16 @@ describe('ways in, on the cpu backend', () => {
     const next = await transferOf(page, CAT_PHOTO, 'after-huge.jpg');
     await settled(page, () => page.dispatchEvent('main', 'drop', { dataTransfer: next }));
     assert.equal((await result(page)).label, 'cat');
+  });
+
+  test('a phone photo with a video appended after the image (Motion Photo) is analysed', async () => {
+    await upload(page, path.join(fixtures, 'photos/dog_motion_photo.jpg'));
+    const motion = await result(page);
+    assert.equal(await page.$('[data-testid=error]'), null, 'no error for the trailer');
+    await upload(page, path.join(fixtures, 'cats-vs-dogs/validation/dog/dog.1001.jpg'));
+    const plain = await result(page);
+    assert.equal(motion.p_dog, plain.p_dog, 'the same photo, the same verdict');
+    assert.deepEqual([motion.width, motion.height], [plain.width, plain.height]);
   });
 
   test('no console errors', () => {

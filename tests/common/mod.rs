@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use burn::prelude::*;
 use petlens::pipeline::{Pipeline, ShippedFiles};
+use rand::Rng;
 
 /// A file under `tests/fixtures/`.
 pub fn fixture(path: &str) -> PathBuf {
@@ -59,4 +60,52 @@ pub fn run_ok(command: &mut Command) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// One random edit of the kinds that break parsers: flipped bits, overwritten header bytes,
+/// cut-offs, duplicated or deleted runs, and extreme 16/32-bit fields.
+pub fn mutate(bytes: &mut Vec<u8>, rng: &mut rand::rngs::StdRng) {
+    let len = bytes.len().max(1);
+    // Headers hold the sizes and lengths parsers trust: aim there half of the time.
+    let at = |rng: &mut rand::rngs::StdRng| {
+        if rng.random_bool(0.5) {
+            rng.random_range(0..len.min(64))
+        } else {
+            rng.random_range(0..len)
+        }
+    };
+    match rng.random_range(0..6) {
+        0 => {
+            let i = at(rng).min(bytes.len().saturating_sub(1));
+            if let Some(b) = bytes.get_mut(i) {
+                *b ^= 1 << rng.random_range(0..8);
+            }
+        }
+        1 => {
+            let i = at(rng);
+            if i < bytes.len() {
+                bytes[i] = rng.random();
+            }
+        }
+        2 => bytes.truncate(rng.random_range(0..len)),
+        3 => {
+            let (a, n) = (at(rng).min(bytes.len()), rng.random_range(1..64));
+            let run: Vec<u8> = bytes.iter().skip(a).take(n).copied().collect();
+            bytes.splice(a..a, run);
+        }
+        4 => {
+            let a = at(rng).min(bytes.len());
+            let b = (a + rng.random_range(1..64)).min(bytes.len());
+            bytes.drain(a..b);
+        }
+        _ => {
+            let i = at(rng);
+            let value: [u8; 4] = [0xff, 0xff, 0xff, rng.random()];
+            for (k, v) in value.iter().enumerate() {
+                if let Some(b) = bytes.get_mut(i + k) {
+                    *b = *v;
+                }
+            }
+        }
+    }
 }
