@@ -4,16 +4,59 @@
 
 use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
+use crate::explain::PetClass;
+use crate::pipeline::Analysis;
+
 /// Colours of the mask classes: pet, background, border (the legend uses the same ones).
 pub const CLASS_COLOURS: [[u8; 3]; 3] = [[255, 140, 0], [40, 90, 255], [255, 255, 255]];
+
+/// Colour of the uncertainty overlay, blended in proportion to the segmenter's entropy.
+pub const UNCERTAINTY_COLOUR: [u8; 3] = [230, 0, 230];
 
 /// What to draw over the photo.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Layers {
     pub mask: bool,
     pub heatmap: bool,
+    /// The segmenter's uncertainty (normalised entropy of its softmax).
+    pub uncertainty: bool,
     /// Opacity of the overlays, 0..1 (the chapter blends the heatmap at 0.4).
     pub opacity: f32,
+}
+
+impl Layers {
+    /// Only the mask, at the chapter's opacity.
+    pub const MASK: Layers = Layers {
+        mask: true,
+        heatmap: false,
+        uncertainty: false,
+        opacity: 0.4,
+    };
+    /// Only the segmenter's uncertainty.
+    pub const UNCERTAINTY: Layers = Layers {
+        mask: false,
+        heatmap: false,
+        uncertainty: true,
+        opacity: 0.4,
+    };
+    /// Only the Grad-CAM heatmap, at the chapter's opacity.
+    pub const HEATMAP: Layers = Layers {
+        mask: false,
+        heatmap: true,
+        uncertainty: false,
+        opacity: 0.4,
+    };
+}
+
+/// The per-pixel maps the layers are drawn from, each at the photo's size.
+#[derive(Debug, Clone, Copy)]
+pub struct Maps<'a> {
+    /// One class index per pixel.
+    pub mask: &'a [u8],
+    /// Grad-CAM, one value in [0, 1] per pixel.
+    pub heatmap: &'a [f32],
+    /// Normalised entropy, one value in [0, 1] per pixel.
+    pub uncertainty: &'a [f32],
 }
 
 /// The chapter's "jet" colormap: 0 -> dark blue, 0.5 -> green-yellow, 1 -> dark red.
@@ -30,24 +73,67 @@ fn blend(base: [u8; 3], over: [u8; 3], alpha: f32) -> [u8; 3] {
     })
 }
 
-/// The photo with the chosen layers blended over it. `mask` and `heatmap` have the photo's
-/// size (one class index, one value in [0, 1] per pixel).
-pub fn compose(photo: &RgbImage, mask: &[u8], heatmap: &[f32], layers: Layers) -> RgbaImage {
+/// The photo with the chosen layers blended over it.
+pub fn compose(photo: &RgbImage, maps: Maps<'_>, layers: Layers) -> RgbaImage {
     let alpha = layers.opacity.clamp(0.0, 1.0);
     RgbaImage::from_fn(photo.width(), photo.height(), |x, y| {
         let i = (y * photo.width() + x) as usize;
         let mut rgb = photo.get_pixel(x, y).0;
         if layers.mask
-            && let Some(&class) = mask.get(i)
+            && let Some(&class) = maps.mask.get(i)
         {
             rgb = blend(rgb, CLASS_COLOURS[usize::from(class).min(2)], alpha);
         }
         if layers.heatmap
-            && let Some(&v) = heatmap.get(i)
+            && let Some(&v) = maps.heatmap.get(i)
         {
             rgb = blend(rgb, jet(v), alpha);
         }
+        if layers.uncertainty
+            && let Some(&v) = maps.uncertainty.get(i)
+        {
+            rgb = blend(rgb, UNCERTAINTY_COLOUR, (2.0 * alpha * v).min(1.0));
+        }
         Rgba([rgb[0], rgb[1], rgb[2], 255])
+    })
+}
+
+/// An analysis's view at the photo's own resolution (downloads, `train explain`): the photo
+/// with `layers`, Grad-CAM for `class`.
+pub fn compose_analysis(analysis: &Analysis, class: PetClass, layers: Layers) -> RgbaImage {
+    let (w, h) = analysis.photo.dimensions();
+    let (w, h) = (w as usize, h as usize);
+    let heatmap = if layers.heatmap {
+        analysis.heatmap(class).upsample(w, h)
+    } else {
+        Vec::new()
+    };
+    let uncertainty = if layers.uncertainty {
+        analysis.probabilities.entropy().upsample(w, h)
+    } else {
+        Vec::new()
+    };
+    let maps = Maps {
+        mask: &analysis.mask,
+        heatmap: &heatmap,
+        uncertainty: &uncertainty,
+    };
+    compose(&analysis.photo, maps, layers)
+}
+
+/// The compare slider: `view` left of `split` (a share of the width, 0..1), the plain photo
+/// right of it, with a white line where they meet.
+pub fn wipe(view: &RgbaImage, photo: &RgbImage, split: f32) -> RgbaImage {
+    let at = (split.clamp(0.0, 1.0) * view.width() as f32).round() as u32;
+    RgbaImage::from_fn(view.width(), view.height(), |x, y| {
+        if x == at && at > 0 && at < view.width() {
+            Rgba([255, 255, 255, 255])
+        } else if x < at {
+            *view.get_pixel(x, y)
+        } else {
+            let [r, g, b] = photo.get_pixel(x, y).0;
+            Rgba([r, g, b, 255])
+        }
     })
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use web_time::Instant;
 
 use crate::data::{PhotoError, class_map_at, decode_photo, model_input};
-use crate::explain::{GradCam, Heatmap, LayerActivation, PetClass};
+use crate::explain::{ClassProbabilities, GradCam, Heatmap, LayerActivation, PetClass};
 use crate::model::{
     Classifier, ClassifierConfig, LayerId, ModelKind, SEGMENT_CLASSES, Segmenter, SegmenterConfig,
 };
@@ -104,6 +104,8 @@ pub struct Analysis {
     pub photo: RgbImage,
     /// One class per photo pixel: 0 pet, 1 background, 2 border.
     pub mask: Vec<u8>,
+    /// The segmenter's class probabilities at its own resolution (confidence, uncertainty).
+    pub probabilities: ClassProbabilities,
     pub mask_fraction: MaskFraction,
     pub p_dog: f32,
     /// Grad-CAM for "cat" and "dog" on the classifier's last feature grid.
@@ -194,28 +196,43 @@ async fn heatmaps_of(
     Ok([cat, dog])
 }
 
-/// Segmentation masks of `photos`, each at the photo's own resolution (one class per pixel: 0
-/// pet, 1 background, 2 border), from `segmenter` at its input `size`: the page's path, which
-/// `train eval` runs in batches.
+/// What the segmenter says about one photo.
+#[derive(Debug, Clone)]
+pub struct Segmentation {
+    /// One class per photo pixel: 0 pet, 1 background, 2 border.
+    pub mask: Vec<u8>,
+    /// The softmax at the model's resolution.
+    pub probabilities: ClassProbabilities,
+}
+
+/// The segmentation of each of `photos` (masks at each photo's own resolution) by `segmenter`
+/// at its input `size`: the page's path, which `train eval` runs in batches.
 pub async fn segment_photos(
     segmenter: &Segmenter,
     size: usize,
     photos: &[&RgbImage],
     device: &Device,
-) -> Result<Vec<Vec<u8>>, AnalysisError> {
+) -> Result<Vec<Segmentation>, AnalysisError> {
     let probabilities = segmenter.probabilities(model_input(photos, size, device)); // [n, 3, s, s]
     let values = read_floats(probabilities, "the segmenter's probabilities").await?;
-    let planes: Vec<Vec<f32>> = values.chunks(size * size).map(<[f32]>::to_vec).collect();
-    Ok(planes
-        .chunks(SEGMENT_CLASSES.len())
+    let per_photo = SEGMENT_CLASSES.len() * size * size;
+    Ok(values
+        .chunks(per_photo)
         .zip(photos)
-        .map(|(planes, photo)| {
-            class_map_at(
-                planes,
-                size,
-                photo.width() as usize,
-                photo.height() as usize,
-            )
+        .map(|(values, photo)| {
+            let planes: Vec<Vec<f32>> = values.chunks(size * size).map(<[f32]>::to_vec).collect();
+            Segmentation {
+                mask: class_map_at(
+                    &planes,
+                    size,
+                    photo.width() as usize,
+                    photo.height() as usize,
+                ),
+                probabilities: ClassProbabilities {
+                    size,
+                    values: values.to_vec(),
+                },
+            }
         })
         .collect())
 }
@@ -269,12 +286,12 @@ impl Pipeline {
         model_input(&[photo], self.input_size(model), &self.device)
     }
 
-    /// Segmentation mask at the photo's resolution.
-    pub async fn segment(&self, photo: &RgbImage) -> Result<Vec<u8>, AnalysisError> {
-        let masks =
+    /// The photo's segmentation: its mask at the photo's resolution and the probabilities.
+    pub async fn segment(&self, photo: &RgbImage) -> Result<Segmentation, AnalysisError> {
+        let segmentations =
             segment_photos(&self.segmenter, self.segmenter_size, &[photo], &self.device).await?;
-        let mask = masks.into_iter().next();
-        Ok(mask.ok_or(ReadbackError::Empty {
+        let segmentation = segmentations.into_iter().next();
+        Ok(segmentation.ok_or(ReadbackError::Empty {
             what: "the segmenter's mask",
         })?)
     }
@@ -355,7 +372,10 @@ impl Pipeline {
             return Ok(None);
         }
         let start = Instant::now();
-        let mask = self.segment(&photo).await?;
+        let Segmentation {
+            mask,
+            probabilities,
+        } = self.segment(&photo).await?;
         timings.segment = elapsed_ms(start);
         if !between_stages().await {
             return Ok(None);
@@ -373,6 +393,7 @@ impl Pipeline {
             mask_fraction: MaskFraction::of(&mask),
             photo,
             mask,
+            probabilities,
             p_dog: verdict.p_dog,
             heatmaps,
             timings,

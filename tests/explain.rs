@@ -236,5 +236,10 @@ fn train_explain_writes_grids_patterns_and_heatmaps() {
         ["gradcam.cat.png", "gradcam.dog.png"].map(|f| image::open(out.join(f)).unwrap());
     assert_eq!((cat.width(), cat.height()), (photo.width(), photo.height()));
     assert_ne!(cat, dog, "the two classes' evidence differs");
+    let uncertainty = image::open(out.join("uncertainty.png")).unwrap();
+    assert_eq!(
+        (uncertainty.width(), uncertainty.height()),
+        (photo.width(), photo.height())
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

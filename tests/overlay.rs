@@ -6,7 +6,7 @@ mod common;
 use common::{block_on, fixture_bytes, shipped_pipeline};
 use petlens::data::resize_mask;
 use petlens::overlay::{
-    CLASS_COLOURS, Layers, compose, cutout, display_size, jet, mask_image, png_bytes,
+    CLASS_COLOURS, Layers, Maps, compose, cutout, display_size, jet, mask_image, png_bytes, wipe,
 };
 
 #[test]
@@ -27,30 +27,50 @@ fn layers_change_the_picture_and_downloads_keep_the_photo_size() {
     let photo = &analysis.photo;
     let (w, h) = photo.dimensions();
     let heat = analysis.heatmaps[1].upsample(w as usize, h as usize);
-    let none = Layers {
-        mask: false,
-        heatmap: false,
-        opacity: 0.4,
+    let uncertainty = analysis
+        .probabilities
+        .entropy()
+        .upsample(w as usize, h as usize);
+    let maps = Maps {
+        mask: &analysis.mask,
+        heatmap: &heat,
+        uncertainty: &uncertainty,
     };
-    let plain = compose(photo, &analysis.mask, &heat, none);
+    let none = Layers {
+        uncertainty: false,
+        ..Layers::UNCERTAINTY
+    };
+    let plain = compose(photo, maps, none);
     assert_eq!(
         plain.get_pixel(3, 3).0[..3],
         photo.get_pixel(3, 3).0,
         "no layer: the photo itself"
     );
-    let masked = compose(photo, &analysis.mask, &heat, Layers { mask: true, ..none });
-    let heated = compose(
-        photo,
-        &analysis.mask,
-        &heat,
-        Layers {
-            heatmap: true,
-            ..none
-        },
-    );
+    let masked = compose(photo, maps, Layers::MASK);
+    let heated = compose(photo, maps, Layers::HEATMAP);
+    let unsure = compose(photo, maps, Layers::UNCERTAINTY);
     assert_ne!(plain, masked);
     assert_ne!(plain, heated);
     assert_ne!(masked, heated);
+    assert_ne!(plain, unsure);
+    // The uncertainty overlay marks the pet's outline more than the pet's middle or the
+    // background: the border class is where the segmenter hesitates.
+    let mean_over = |class: u8| {
+        let values: Vec<f32> = uncertainty
+            .iter()
+            .zip(&analysis.mask)
+            .filter(|(_, c)| **c == class)
+            .map(|(u, _)| *u)
+            .collect();
+        values.iter().sum::<f32>() / values.len().max(1) as f32
+    };
+    assert!(mean_over(2) > mean_over(0) && mean_over(2) > mean_over(1));
+
+    // The compare slider: the view on the left, the photo on the right.
+    let half = wipe(&heated, photo, 0.5);
+    assert_eq!(half.get_pixel(0, 0), heated.get_pixel(0, 0));
+    assert_eq!(half.get_pixel(w - 1, 0).0[..3], photo.get_pixel(w - 1, 0).0);
+    assert_eq!(wipe(&heated, photo, 1.0), heated);
 
     let cut = cutout(photo, &analysis.mask);
     assert_eq!(cut.dimensions(), (w, h));

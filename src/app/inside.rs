@@ -170,7 +170,7 @@ pub fn Inside() -> impl IntoView {
             <Show when=move || channel.get().is_some()>
                 <p>{move || format!("channel {} over the photo", channel.get().unwrap_or(0))}</p>
             </Show>
-            <canvas class="channel" node_ref=channel_ref data-testid="channel-view"
+            <canvas class="channel" node_ref=channel_ref data-testid="channel-view" hidden=move || channel.get().is_none()
                 data-channel=move || channel.get().map(|k| k.to_string()).unwrap_or_default()></canvas>
             <Show when=move || problem.get().is_some()>
                 <p class="error" role="alert">{move || problem.get().unwrap_or_default()}</p>
@@ -302,7 +302,7 @@ fn FilterPatterns() -> impl IntoView {
                     value=move || progress.get().map_or(0, |p| p.0)></progress>
             </Show>
             <p data-testid="filter-outcome" data-activations=move || activations.get()>{move || outcome.get()}</p>
-            <canvas class="pattern" node_ref=pattern_ref data-testid="filter-pattern"></canvas>
+            <canvas class="pattern" node_ref=pattern_ref data-testid="filter-pattern" hidden=move || activations.get().is_empty()></canvas>
         </div>
     }
 }

@@ -13,6 +13,7 @@ mod inside;
 mod photo_input;
 mod result;
 mod state;
+mod views;
 
 use std::rc::Rc;
 

@@ -3,12 +3,12 @@
 
 use leptos::prelude::*;
 
-use super::canvas;
 use super::engine::Backend;
 use super::state::{AppState, Status};
+use super::{canvas, views};
 use crate::explain::PetClass;
 use crate::model::SEGMENT_CLASSES;
-use crate::overlay::{self, CLASS_COLOURS};
+use crate::overlay::{self, CLASS_COLOURS, UNCERTAINTY_COLOUR};
 use crate::pipeline::Analysis;
 
 /// What the download buttons save, each as a PNG at the photo's own resolution.
@@ -49,9 +49,7 @@ impl Download {
             Download::Mask => overlay::mask_image(&analysis.mask, w, h),
             Download::Composite => {
                 let class = state.view.heatmap_class.get_untracked();
-                let heatmap = analysis.heatmap(class).upsample(w as usize, h as usize);
-                let layers = state.view.layers_untracked();
-                overlay::compose(&analysis.photo, &analysis.mask, &heatmap, layers)
+                overlay::compose_analysis(analysis, class, state.view.layers_untracked())
             }
         }
     }
@@ -141,52 +139,22 @@ fn recompute_heatmaps(state: AppState, depth: Option<usize>) {
 #[component]
 pub fn ResultView() -> impl IntoView {
     let state = AppState::get();
-    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let view = state.view;
     let revision = state.revision;
 
-    // Redraw whenever the result or a layer setting changes.
-    {
-        Effect::new(move |_| {
-            state.revision.track();
-            state.heat_revision.track();
-            let layers = overlay::Layers {
-                mask: view.show_mask.get(),
-                heatmap: view.show_heatmap.get(),
-                opacity: view.opacity.get(),
-            };
-            let class = view.heatmap_class.get();
-            let composed =
-                state.engine().shown.borrow().as_ref().map(|s| {
-                    overlay::compose(&s.photo, &s.mask, &s.heatmaps[class as usize], layers)
-                });
-            if let (Some(canvas), Some(composed)) = (canvas_ref.get(), composed)
-                && let Err(e) = canvas::draw(&canvas, &composed)
-            {
-                state.error.set(Some(format!("drawing failed: {e:?}")));
-            }
-        });
-    }
-
     // Text of the result on screen, recomputed when a new one arrives.
-    let described = {
-        move |describe: fn(&Analysis, Backend) -> String| {
-            revision.track();
-            let backend = state.backend.get_untracked().unwrap_or(Backend::Cpu);
-            let engine = state.engine();
-            let shown = engine.shown.borrow();
-            shown
-                .as_ref()
-                .map(|s| describe(&s.analysis, backend))
-                .unwrap_or_default()
-        }
+    let described = move |describe: fn(&Analysis, Backend) -> String| {
+        revision.track();
+        let backend = state.backend.get_untracked().unwrap_or(Backend::Cpu);
+        let engine = state.engine();
+        let shown = engine.shown.borrow();
+        shown
+            .as_ref()
+            .map(|s| describe(&s.analysis, backend))
+            .unwrap_or_default()
     };
-    let (verdict, result, timings) = (described, described, described);
-
-    let on_depth = {
-        move |ev: leptos::ev::Event| {
-            recompute_heatmaps(state, event_target_value(&ev).parse::<usize>().ok())
-        }
+    let on_depth = move |ev: leptos::ev::Event| {
+        recompute_heatmaps(state, event_target_value(&ev).parse::<usize>().ok())
     };
     // Every block but the last (which is the "last block" choice).
     let depth_options = move || {
@@ -196,7 +164,6 @@ pub fn ResultView() -> impl IntoView {
     };
     let downloads = Download::ALL
         .map(|download| {
-            let state = AppState::get();
             view! {
                 <button data-testid=format!("download-{}", download.name())
                     on:click=move |_| download.save(state)
@@ -211,13 +178,16 @@ pub fn ResultView() -> impl IntoView {
             view! { <span class="swatch" style=format!("background: rgb({r},{g},{b})")></span><span>{*name}</span> }
         })
         .collect_view();
+    let [ur, ug, ub] = UNCERTAINTY_COLOUR;
 
     view! {
-        <section class="result" data-testid="result" data-result=move || result(result_json)>
-            <p class="verdict" data-testid="verdict">{move || verdict(|a, _| verdict_text(a))}</p>
-            <div class="layers">
+        <section class="result" data-testid="result" aria-label="Result" data-result=move || described(result_json)>
+            <VerdictBar />
+            <div class="layers" role="group" aria-label="Overlays">
                 <label><input type="checkbox" data-testid="toggle-mask" prop:checked=move || view.show_mask.get()
                     on:change=move |ev| view.show_mask.set(event_target_checked(&ev)) />" mask"</label>
+                <label><input type="checkbox" data-testid="toggle-uncertainty" prop:checked=move || view.show_uncertainty.get()
+                    on:change=move |ev| view.show_uncertainty.set(event_target_checked(&ev)) />" uncertainty"</label>
                 <label><input type="checkbox" data-testid="toggle-heatmap" prop:checked=move || view.show_heatmap.get()
                     on:change=move |ev| view.show_heatmap.set(event_target_checked(&ev)) />" Grad-CAM for "</label>
                 <select data-testid="heatmap-class" aria-label="Grad-CAM's class" on:change=move |ev| {
@@ -235,10 +205,45 @@ pub fn ResultView() -> impl IntoView {
                     prop:value=move || view.opacity.get().to_string()
                     on:input=move |ev| view.opacity.set(event_target_value(&ev).parse().unwrap_or(0.4)) /></label>
             </div>
-            <p class="legend">{legend}</p>
-            <canvas node_ref=canvas_ref data-testid="canvas"></canvas>
-            <p class="timings" data-testid="timings">{move || timings(timings_text)}</p>
+            <p class="legend">{legend}
+                <span class="swatch" style=format!("background: rgb({ur},{ug},{ub})")></span><span>"uncertain"</span></p>
+            <views::CompareView />
+            <views::SideBySide />
+            <p class="timings" data-testid="timings">{move || described(timings_text)}</p>
             <div class="downloads">{downloads}</div>
         </section>
+    }
+}
+
+/// The verdict in words and its probability as a bar from "cat" to "dog".
+#[component]
+fn VerdictBar() -> impl IntoView {
+    let state = AppState::get();
+    let p_dog = move || {
+        state.revision.track();
+        let engine = state.engine();
+        let shown = engine.shown.borrow();
+        shown.as_ref().map(|s| s.analysis.p_dog)
+    };
+    let text = move || {
+        state.revision.track();
+        let engine = state.engine();
+        let shown = engine.shown.borrow();
+        shown
+            .as_ref()
+            .map(|s| verdict_text(&s.analysis))
+            .unwrap_or_default()
+    };
+    view! {
+        <p class="verdict" data-testid="verdict">{text}</p>
+        <Show when=move || p_dog().is_some()>
+            <div class="verdict-bar">
+                <span>"cat"</span>
+                <meter data-testid="verdict-bar" min="0" max="1"
+                    aria-label="probability of dog" value=move || p_dog().unwrap_or(0.5)></meter>
+                <span>"dog"</span>
+                <span data-testid="p-dog">{move || format!("P(dog) = {:.3}", p_dog().unwrap_or(0.5))}</span>
+            </div>
+        </Show>
     }
 }

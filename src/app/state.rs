@@ -77,6 +77,8 @@ pub struct Shown {
     pub photo: RgbImage,
     pub mask: Vec<u8>,
     pub heatmaps: [Vec<f32>; 2],
+    /// The segmenter's normalised entropy.
+    pub uncertainty: Vec<f32>,
 }
 
 impl Shown {
@@ -98,15 +100,29 @@ impl Shown {
         );
         let heatmaps =
             PetClass::ALL.map(|c| analysis.heatmap(c).upsample(dw as usize, dh as usize));
+        let uncertainty = analysis
+            .probabilities
+            .entropy()
+            .upsample(dw as usize, dh as usize);
         Self {
             analysis,
             photo,
             mask,
             heatmaps,
+            uncertainty,
         }
     }
 
     /// Replaces the heatmaps (Grad-CAM at another block) in the analysis and at display size.
+    /// The maps the layers are drawn from at display size, with Grad-CAM for `class`.
+    pub fn maps(&self, class: PetClass) -> overlay::Maps<'_> {
+        overlay::Maps {
+            mask: &self.mask,
+            heatmap: &self.heatmaps[class as usize],
+            uncertainty: &self.uncertainty,
+        }
+    }
+
     pub fn set_heatmaps(&mut self, heatmaps: [Heatmap; 2]) {
         let (dw, dh) = self.photo.dimensions();
         self.heatmaps = heatmaps
@@ -141,17 +157,31 @@ impl Engine {
 pub struct View {
     pub show_mask: RwSignal<bool>,
     pub show_heatmap: RwSignal<bool>,
+    pub show_uncertainty: RwSignal<bool>,
     pub heatmap_class: RwSignal<PetClass>,
+    /// The compare slider: the share of the width (from the left) that shows the overlays.
+    pub compare: RwSignal<f32>,
     pub opacity: RwSignal<f32>,
     /// Grad-CAM's block (`None`: the last).
     pub gradcam_depth: RwSignal<Option<usize>>,
 }
 
 impl View {
+    /// The layers as toggled (tracked: a change redraws).
+    pub fn layers(&self) -> Layers {
+        Layers {
+            mask: self.show_mask.get(),
+            heatmap: self.show_heatmap.get(),
+            uncertainty: self.show_uncertainty.get(),
+            opacity: self.opacity.get(),
+        }
+    }
+
     pub fn layers_untracked(&self) -> Layers {
         Layers {
             mask: self.show_mask.get_untracked(),
             heatmap: self.show_heatmap.get_untracked(),
+            uncertainty: self.show_uncertainty.get_untracked(),
             opacity: self.opacity.get_untracked(),
         }
     }
@@ -200,7 +230,9 @@ impl AppState {
             view: View {
                 show_mask: RwSignal::new(true),
                 show_heatmap: RwSignal::new(false),
+                show_uncertainty: RwSignal::new(false),
                 heatmap_class: RwSignal::new(PetClass::Dog),
+                compare: RwSignal::new(1.0),
                 opacity: RwSignal::new(0.4),
                 gradcam_depth: RwSignal::new(None),
             },

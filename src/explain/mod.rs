@@ -2,9 +2,11 @@
 //! and filter patterns by gradient ascent. The same code serves the page and `train explain`.
 
 pub mod activations;
+pub mod confidence;
 pub mod filters;
 pub mod gradcam;
 
 pub use activations::{ActivationGrid, LayerActivation};
+pub use confidence::ClassProbabilities;
 pub use filters::{FilterAscent, FilterError, FilterPattern};
 pub use gradcam::{GradCam, Heatmap, PetClass, normalise};

@@ -130,20 +130,15 @@ pub fn explain(
     }
 
     let analysis = pollster::block_on(pipeline.analyze(&bytes)).map_err(|e| e.to_string())?;
-    let (w, h) = photo.dimensions();
     for class in PetClass::ALL {
-        let heatmap = analysis.heatmap(class).upsample(w as usize, h as usize);
-        let layers = Layers {
-            mask: false,
-            heatmap: true,
-            opacity: 0.4,
-        };
-        let view = overlay::compose(&photo, &analysis.mask, &heatmap, layers);
+        let view = overlay::compose_analysis(&analysis, class, Layers::HEATMAP);
         save(
             view,
             &request.out.join(format!("gradcam.{}.png", class.name())),
         )?;
     }
+    let view = overlay::compose_analysis(&analysis, analysis.label(), Layers::UNCERTAINTY);
+    save(view, &request.out.join("uncertainty.png"))?;
     let summary = ExplainSummary {
         photo: request.photo.display().to_string(),
         label: analysis.label(),

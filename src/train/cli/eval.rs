@@ -124,10 +124,10 @@ pub fn eval_segmenter(
             continue;
         }
         let inputs: Vec<&RgbImage> = photos.iter().map(|(_, p)| &p.photo).collect();
-        let masks = pollster::block_on(segment_photos(model, size, &inputs, device))
+        let segmentations = pollster::block_on(segment_photos(model, size, &inputs, device))
             .map_err(|e| CliError::Other(e.to_string()))?;
-        for ((group, photo), mask) in photos.iter().zip(masks) {
-            groups[*group].add(&photo.truth, &mask);
+        for ((group, photo), segmentation) in photos.iter().zip(segmentations) {
+            groups[*group].add(&photo.truth, &segmentation.mask);
             counts[*group] += 1;
         }
     }

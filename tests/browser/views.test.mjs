@@ -1,0 +1,99 @@
+// The result views on both backends: the verdict's probability bar, the photo, mask and
+// Grad-CAM side by side, the uncertainty overlay, the compare slider and the segmenter's
+// probabilities under the pointer.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { serve, launch, open, waitStatus, upload, result, canvasDigest, fixtures, output } from './harness.mjs';
+
+const PHOTO = 'oxford/images/american_bulldog_10.jpg';
+
+/** Pixels of a canvas as a digest, by test id. */
+function digestOf(page, id) {
+  return page.evaluate((testid) => {
+    const c = document.querySelector(`[data-testid=${testid}]`);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) >>> 0;
+    return `${c.width}x${c.height}:${h}`;
+  }, id);
+}
+
+for (const backend of ['cpu', 'webgpu']) {
+  describe(`result views on the ${backend} backend`, () => {
+    let server, browser, page, errors;
+    before(async () => {
+      server = await serve();
+      browser = await launch({ webgpu: backend === 'webgpu' });
+      ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
+      await waitStatus(page, 'ready');
+      await upload(page, path.join(fixtures, PHOTO));
+    });
+    after(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    test('the verdict shows its probability as a bar', async () => {
+      const r = await result(page);
+      const value = Number(await page.getAttribute('[data-testid=verdict-bar]', 'value'));
+      assert.ok(Math.abs(value - r.p_dog) < 1e-6, `${value} vs ${r.p_dog}`);
+      assert.equal(await page.textContent('[data-testid=p-dog]'), `P(dog) = ${r.p_dog.toFixed(3)}`);
+    });
+
+    test('photo, mask and Grad-CAM side by side, each drawn and different', async () => {
+      const digests = [];
+      for (const id of ['view-photo', 'view-mask', 'view-gradcam']) {
+        assert.ok(await page.isVisible(`[data-testid=${id}]`), id);
+        digests.push(await digestOf(page, id));
+      }
+      assert.equal(new Set(digests).size, 3, digests.join(' '));
+      await page.screenshot({ path: path.join(output, `${backend}-side-by-side.png`), fullPage: true });
+    });
+
+    test('the compare slider wipes from the overlays to the photo', async () => {
+      const overlays = await canvasDigest(page);
+      await page.fill('[data-testid=compare]', '0');
+      assert.equal(await canvasDigest(page), await digestOf(page, 'view-photo'), 'all photo at 0');
+      await page.fill('[data-testid=compare]', '0.5');
+      const half = await canvasDigest(page);
+      assert.notEqual(half, overlays);
+      await page.fill('[data-testid=compare]', '1');
+      assert.equal(await canvasDigest(page), overlays, 'all overlays at 1');
+    });
+
+    test('the uncertainty overlay changes the view', async () => {
+      await page.fill('[data-testid=compare]', '1');
+      const before = await canvasDigest(page);
+      await page.check('[data-testid=toggle-uncertainty]');
+      const unsure = await canvasDigest(page);
+      assert.notEqual(unsure, before);
+      await page.screenshot({ path: path.join(output, `${backend}-uncertainty.png`) });
+      await page.uncheck('[data-testid=toggle-uncertainty]');
+      assert.equal(await canvasDigest(page), before);
+    });
+
+    test('pointing at the photo shows the segmenter probabilities there', async () => {
+      const canvas = await page.$('[data-testid=canvas]');
+      const box = await canvas.boundingBox();
+      const read = async (fx, fy) => {
+        await page.mouse.move(box.x + box.width * fx, box.y + box.height * fy);
+        const text = await page.textContent('[data-testid=pixel-probabilities]');
+        const match = text.match(/^pet (\d+)% · background (\d+)% · border (\d+)%$/);
+        assert.ok(match, text);
+        const [pet, background, border] = match.slice(1).map(Number);
+        assert.ok(Math.abs(pet + background + border - 100) <= 2, text);
+        return { pet, background };
+      };
+      // The bulldog fills the middle of this photo; its corner is background.
+      const middle = await read(0.5, 0.5);
+      const corner = await read(0.02, 0.02);
+      assert.ok(middle.pet > corner.pet, `${JSON.stringify(middle)} vs ${JSON.stringify(corner)}`);
+      assert.ok(corner.background > 50, JSON.stringify(corner));
+    });
+
+    test('no console errors', () => {
+      assert.deepEqual(errors, []);
+    });
+  });
+}
