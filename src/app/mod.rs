@@ -6,6 +6,7 @@
 //! (activations, filter patterns) and [`card`] (the model card).
 
 mod bench;
+mod camera;
 mod canvas;
 mod card;
 mod engine;
@@ -60,6 +61,7 @@ fn load_models(state: AppState, progress: RwSignal<Option<engine::LoadProgress>>
             .message
             .set("Pick, drop or paste a photo of a cat or a dog.".into());
         state.status.set(Status::Ready);
+        engine::remember_for_offline().await;
     });
 }
 

@@ -122,6 +122,7 @@ pub fn PhotoInput() -> impl IntoView {
                 <input type="file" accept="image/*" data-testid="photo-input" on:change=on_file
                     prop:disabled=loading />
             </label>
+            <super::camera::Camera />
             <span class="badge" data-testid="backend">{move || backend.get().map(|b| b.name().to_uppercase()).unwrap_or_else(|| "…".into())}</span>
             <label>"Backend "
                 <select data-testid="backend-switch" on:change=move |ev| {

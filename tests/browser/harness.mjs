@@ -58,13 +58,15 @@ export async function serve({ fail = {}, mounts = {}, revalidate = false } = {})
   return { url: `http://127.0.0.1:${port}`, requests, close: () => new Promise((r) => server.close(r)) };
 }
 
-/** Launches headless Chromium; `webgpu` adds the flag that gives a SwiftShader adapter. */
-export async function launch({ webgpu, viewport = { width: 1100, height: 1000 } }) {
+/** Launches headless Chromium; `webgpu` adds the flag that gives a SwiftShader adapter,
+ * `extraArgs` more flags (a fake camera). */
+export async function launch({ webgpu, viewport = { width: 1100, height: 1000 }, extraArgs = [] }) {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'petlens-chromium-'));
   // playwright passes the fresh profile as --user-data-dir itself.
   const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'];
   if (webgpu) args.push('--enable-unsafe-webgpu');
+  args.push(...extraArgs);
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: '/usr/bin/chromium', args, headless: true, acceptDownloads: true,
     viewport,

@@ -1,0 +1,52 @@
+// After one visit the page works with no network: its service worker has cached the app and
+// the wasm module, the page its weights. Tested by stopping the server and reloading.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { serve, launch, open, waitStatus, upload, result, fixtures, output } from './harness.mjs';
+
+describe('offline after one visit', () => {
+  let server, browser, page, errors;
+  before(async () => {
+    server = await serve();
+    browser = await launch({ webgpu: false });
+    ({ page, errors } = await open(browser.context, `${server.url}/?backend=cpu`));
+    await waitStatus(page, 'ready');
+    // The service worker is installed, and has cached what the page loaded (the samples).
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    await page.waitForFunction(async () => {
+      const cache = await caches.open('petlens-app-v1');
+      return (await cache.keys()).some((r) => r.url.includes('/samples/'));
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('the service worker cached the page, its script, its wasm module and styles', async () => {
+    const cached = await page.evaluate(async () => {
+      const cache = await caches.open('petlens-app-v1');
+      return (await cache.keys()).map((r) => new URL(r.url).pathname);
+    });
+    for (const pattern of [/^\/$/, /^\/petlens-[0-9a-f]+\.js$/, /^\/petlens-[0-9a-f]+_bg\.wasm$/, /^\/style-[0-9a-f]+\.css$/]) {
+      assert.ok(cached.some((p) => pattern.test(p)), `${pattern} in ${cached}`);
+    }
+  });
+
+  test('with the server stopped, a reload still analyses a photo', async () => {
+    await server.close();
+    const before = server.requests.length;
+    await page.reload();
+    await waitStatus(page, 'ready');
+    assert.equal(server.requests.length, before, 'nothing reached the (stopped) server');
+    await upload(page, path.join(fixtures, 'cats-vs-dogs/validation/dog/dog.1003.jpg'));
+    const r = await result(page);
+    assert.equal(r.label, 'dog');
+    await page.screenshot({ path: path.join(output, 'offline.png') });
+  });
+
+  test('no console errors, online or offline', () => {
+    assert.deepEqual(errors, []);
+  });
+});
