@@ -24,7 +24,7 @@ if [ "${1:-}" = browser ]; then
   if [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && [ ! -e /usr/share/vulkan/icd.d/lvp_icd.json ]; then
     apt-get update && apt-get install -y --no-install-recommends mesa-vulkan-drivers libvulkan1
   fi
-  if [ ! -d node_modules/playwright-core ]; then
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
     npm ci --no-audit --no-fund
   fi
 fi

@@ -70,6 +70,8 @@ pub fn Inside() -> impl IntoView {
     let layer = RwSignal::new(DEFAULT_LAYER.to_string());
     let info = RwSignal::new(String::new());
     let channel = RwSignal::new(None::<usize>);
+    // Channels of the layer on screen.
+    let channels = RwSignal::new(0usize);
     let problem = RwSignal::new(None::<String>);
     // The grid on screen belongs to an older photo or layer while a new one is computed.
     let stale = RwSignal::new(false);
@@ -116,6 +118,7 @@ pub fn Inside() -> impl IntoView {
                         {
                             problem.set(Some(format!("drawing failed: {e:?}")));
                         }
+                        channels.set(c);
                         *shown_layer.borrow_mut() = Some(ShownLayer { activation, grid });
                         channel.set(None);
                     }
@@ -125,21 +128,12 @@ pub fn Inside() -> impl IntoView {
         });
     }
 
-    // A click on the grid picks the channel under the pointer.
-    let on_grid_click = {
+    // Channel `k` of the layer on screen, over the photo.
+    let show_channel = {
         let (engine, shown_layer) = (engine.clone(), shown_layer.clone());
-        move |ev: leptos::ev::MouseEvent| {
+        move |k: usize| {
             let shown = shown_layer.borrow();
-            let (Some(canvas), Some(shown)) = (grid_ref.get(), shown.as_ref()) else {
-                return;
-            };
-            // The canvas may be drawn scaled: map the click back to the grid image's pixels.
-            let scale = f64::from(canvas.width()) / f64::from(canvas.client_width().max(1));
-            let (x, y) = (
-                f64::from(ev.offset_x()) * scale,
-                f64::from(ev.offset_y()) * scale,
-            );
-            let Some(k) = shown.grid.tile_at(x as u32, y as u32) else {
+            let Some(shown) = shown.as_ref().filter(|s| k < s.activation.shape[0]) else {
                 return;
             };
             let photo = engine.shown.borrow().as_ref().map(|s| s.photo.clone());
@@ -153,6 +147,34 @@ pub fn Inside() -> impl IntoView {
         }
     };
 
+    // A click on the grid picks the channel under the pointer.
+    let on_grid_click = {
+        let (shown_layer, show_channel) = (shown_layer.clone(), show_channel.clone());
+        move |ev: leptos::ev::MouseEvent| {
+            let k = {
+                let shown = shown_layer.borrow();
+                let (Some(canvas), Some(shown)) = (grid_ref.get(), shown.as_ref()) else {
+                    return;
+                };
+                // The canvas may be drawn scaled: map the click back to the grid image's pixels.
+                let scale = f64::from(canvas.width()) / f64::from(canvas.client_width().max(1));
+                let (x, y) = (
+                    f64::from(ev.offset_x()) * scale,
+                    f64::from(ev.offset_y()) * scale,
+                );
+                shown.grid.tile_at(x as u32, y as u32)
+            };
+            if let Some(k) = k {
+                show_channel(k);
+            }
+        }
+    };
+    // The keyboard's way to the same: a channel number.
+    let on_channel_input = move |ev: leptos::ev::Event| {
+        if let Ok(k) = event_target_value(&ev).parse::<usize>() {
+            show_channel(k);
+        }
+    };
     let options = move || layer_options(layers.get(), |_| true);
 
     view! {
@@ -166,7 +188,9 @@ pub fn Inside() -> impl IntoView {
             </label>
             <p data-testid="layer-info">{move || info.get()}</p>
             <canvas class="grid" class:stale=move || stale.get() node_ref=grid_ref data-testid="activation-grid" on:click=on_grid_click
-                title="Click a channel to see it over the photo"></canvas>
+                title="Click a channel to see it over the photo" aria-label="Every channel of the layer; click one to see it over the photo"></canvas>
+            <label>"Channel "<input type="number" min="0" max=move || channels.get().saturating_sub(1).to_string() data-testid="channel-index"
+                aria-label="Channel to show over the photo" on:input=on_channel_input /></label>
             <Show when=move || channel.get().is_some()>
                 <p>{move || format!("channel {} over the photo", channel.get().unwrap_or(0))}</p>
             </Show>

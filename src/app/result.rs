@@ -182,7 +182,9 @@ pub fn ResultView() -> impl IntoView {
 
     view! {
         <section class="result" data-testid="result" aria-label="Result" data-result=move || described(result_json)>
+            <p class="hint" hidden=move || revision.get() != 0>"The mask, the verdict and Grad-CAM of your photo appear here."</p>
             <VerdictBar />
+            <div class="result-body" hidden=move || revision.get() == 0>
             <div class="layers" role="group" aria-label="Overlays">
                 <label><input type="checkbox" data-testid="toggle-mask" prop:checked=move || view.show_mask.get()
                     on:change=move |ev| view.show_mask.set(event_target_checked(&ev)) />" mask"</label>
@@ -211,6 +213,7 @@ pub fn ResultView() -> impl IntoView {
             <views::SideBySide />
             <p class="timings" data-testid="timings">{move || described(timings_text)}</p>
             <div class="downloads">{downloads}</div>
+            </div>
         </section>
     }
 }

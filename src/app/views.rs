@@ -68,10 +68,37 @@ pub fn CompareView() -> impl IntoView {
         under_pointer.set(probabilities_text(state, u, v));
     };
 
+    // The keyboard's way to the same: arrow keys move a probe over the focused photo.
+    let probe = RwSignal::new((0.5f32, 0.5f32));
+    let show_probe = move || {
+        let (u, v) = probe.get_untracked();
+        under_pointer.set(
+            probabilities_text(state, u, v)
+                .map(|t| format!("{t} (at {:.0}%, {:.0}%)", u * 100.0, v * 100.0)),
+        );
+    };
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let step = 0.02;
+        let (du, dv) = match ev.key().as_str() {
+            "ArrowLeft" => (-step, 0.0),
+            "ArrowRight" => (step, 0.0),
+            "ArrowUp" => (0.0, -step),
+            "ArrowDown" => (0.0, step),
+            _ => return,
+        };
+        ev.prevent_default();
+        probe.update(|(u, v)| {
+            *u = (*u + du).clamp(0.0, 1.0);
+            *v = (*v + dv).clamp(0.0, 1.0);
+        });
+        show_probe();
+    };
+
     view! {
         <div class="compare">
             <canvas node_ref=canvas_ref data-testid="canvas" on:pointermove=on_pointer on:pointerdown=on_pointer
-                aria-label="The photo with the overlays; move over it to see the segmenter's probabilities"
+                tabindex="0" role="img" on:keydown=on_key on:focus=move |_| show_probe()
+                aria-label="The photo with the overlays; point at it, or focus it and use the arrow keys, to see the segmenter's probabilities"
                 on:pointerleave=move |_| under_pointer.set(None)></canvas>
             <label class="compare-slider">"overlays ◀ ▶ photo "
                 <input type="range" min="0" max="1" step="0.01" data-testid="compare"
