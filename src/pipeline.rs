@@ -27,7 +27,7 @@ pub enum AnalysisError {
 }
 
 /// Milliseconds spent in each stage.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Timings {
     pub decode: f64,
     pub segment: f64,
@@ -59,7 +59,7 @@ impl LatencySummary {
 }
 
 /// Share of the photo's pixels in each segmentation class.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct MaskFraction {
     pub pet: f64,
     pub background: f64,

@@ -1,6 +1,8 @@
-//! The models in the page: picking WebGPU or the CPU, fetching the weights (cached in Cache
+//! The models in the browser: picking WebGPU or the CPU, fetching the weights (cached in Cache
 //! Storage so a second visit does not download them again), and running the pipeline stage by
-//! stage, yielding to the browser in between so the page stays responsive.
+//! stage. This runs in the models' thread (a Web Worker, [`super::worker`]); what it uses of
+//! the browser (`fetch`, `caches`, `navigator.gpu`) is read from the global scope, which is the
+//! worker's there and the page's elsewhere.
 
 use burn::prelude::*;
 use gloo::timers::future::TimeoutFuture;
@@ -11,7 +13,8 @@ use wasm_bindgen_futures::JsFuture;
 use crate::pipeline::{Analysis, Pipeline, ShippedFiles};
 
 /// Where the models run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     WebGpu,
     Cpu,
@@ -59,12 +62,31 @@ pub async fn pick_device(requested: Option<Backend>) -> (Device, Backend, Option
     }
 }
 
+/// A property of the global scope (the page's `window` or the worker's `self`).
+fn global(name: &str) -> Option<wasm_bindgen::JsValue> {
+    js_sys::Reflect::get(&js_sys::global(), &name.into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
 /// Whether `navigator.gpu` exists (without it burn's WebGPU device cannot start).
 fn browser_has_webgpu() -> bool {
-    web_sys::window().is_some_and(|window| {
-        let gpu = js_sys::Reflect::get(&window.navigator(), &"gpu".into());
-        gpu.is_ok_and(|gpu| !gpu.is_undefined())
-    })
+    global("navigator")
+        .and_then(|navigator| js_sys::Reflect::get(&navigator, &"gpu".into()).ok())
+        .is_some_and(|gpu| !gpu.is_undefined())
+}
+
+/// `fetch(url)` of the global scope.
+fn fetch(url: &str) -> Result<js_sys::Promise, String> {
+    let fetch: js_sys::Function = global("fetch")
+        .ok_or("this browser cannot fetch")?
+        .dyn_into()
+        .map_err(|_| "fetch is not a function")?;
+    fetch
+        .call1(&js_sys::global(), &url.into())
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(|_| "fetch returned no promise".into())
 }
 
 /// Runs the module's static constructors, once, before the first WebGPU device is created.
@@ -117,8 +139,7 @@ pub async fn fetch_cached(url: &str, progress: impl Fn(Progress)) -> Result<Vec<
 
 /// Fetches `url` chunk by chunk from the network, reporting progress.
 async fn download(url: &str, progress: &impl Fn(Progress)) -> Result<Vec<u8>, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+    let response: web_sys::Response = JsFuture::from(fetch(url)?)
         .await
         .map_err(js_error)?
         .dyn_into()
@@ -173,7 +194,7 @@ fn js_error(e: wasm_bindgen::JsValue) -> String {
 }
 
 async fn open_cache() -> Option<web_sys::Cache> {
-    let caches = web_sys::window()?.caches().ok()?;
+    let caches: web_sys::CacheStorage = global("caches")?.dyn_into().ok()?;
     JsFuture::from(caches.open(CACHE_NAME))
         .await
         .ok()?
@@ -197,9 +218,9 @@ async fn store(cache: &web_sys::Cache, url: &str, bytes: &[u8]) {
 }
 
 /// Which model is downloading, and how far it got.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoadProgress {
-    pub model: &'static str,
+    pub model: String,
     pub received: usize,
     pub total: Option<usize>,
 }
@@ -213,7 +234,7 @@ pub async fn load_pipeline(
         let progress = progress.clone();
         move |(received, total): Progress| {
             progress(LoadProgress {
-                model,
+                model: model.to_string(),
                 received,
                 total,
             })

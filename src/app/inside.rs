@@ -10,9 +10,7 @@ use leptos::prelude::*;
 
 use super::canvas;
 use super::state::{AppState, Latest};
-use crate::explain::{
-    ActivationGrid, FilterAscent, FilterError, LayerActivation, filters::pattern_grid,
-};
+use crate::explain::{ActivationGrid, FilterAscent, LayerActivation};
 use crate::model::{LayerId, ModelKind};
 
 /// The layer shown first: early enough to still look like the photo.
@@ -86,7 +84,7 @@ pub fn Inside() -> impl IntoView {
         Effect::new(move |_| {
             revision.track();
             let name = layer.get();
-            let Some((pipeline, photo)) = engine.current() else {
+            let Some(models) = engine.current() else {
                 return;
             };
             let ticket = latest.next();
@@ -95,10 +93,7 @@ pub fn Inside() -> impl IntoView {
             stale.set(true);
             leptos::task::spawn_local(async move {
                 let result = match chosen_layer(&name) {
-                    Ok(id) => pipeline
-                        .layer_activation(&photo, &id)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(id) => models.layer_activation(&id).await,
                     Err(e) => Err(e),
                 };
                 if !ticket.is_current() {
@@ -216,13 +211,13 @@ fn FilterPatterns() -> impl IntoView {
     let outcome = RwSignal::new(String::new());
     let activations = RwSignal::new(String::new());
     let pattern_ref = NodeRef::<leptos::html::Canvas>::new();
-    // Cancel and every new run make the running one stale: it stops at its next step.
+    // A newer run replaces an older one (whose answer is then dropped).
     let runs = Latest::default();
 
     let start = {
-        let runs = runs.clone();
+        let (runs, engine) = (runs.clone(), engine.clone());
         move |count: usize| {
-            let Some(pipeline) = engine.pipeline.borrow().clone() else {
+            let Some(models) = engine.models.borrow().clone() else {
                 return;
             };
             let name = layer.get_untracked();
@@ -239,50 +234,24 @@ fn FilterPatterns() -> impl IntoView {
             } else {
                 0
             };
-            let ascent = FilterAscent::default();
-            let total = count * ascent.steps;
-            progress.set(Some((0, total)));
+            progress.set(Some((0, count * FilterAscent::default().steps)));
             outcome.set(format!("{name}: gradient ascent…"));
             leptos::task::spawn_local(async move {
-                let mut patterns = Vec::new();
-                let mut rises = Vec::new();
-                for (done, k) in (first..first + count).enumerate() {
-                    let ticket = ticket.clone();
-                    let result = ascent
-                        .run(
-                            pipeline.classifier(),
-                            &id.layer,
-                            k,
-                            pipeline.input_size(ModelKind::Classifier),
-                            pipeline.device(),
-                            async |step, _| {
-                                progress.set(Some((done * ascent.steps + step + 1, total)));
-                                gloo::timers::future::TimeoutFuture::new(0).await;
-                                ticket.is_current()
-                            },
-                        )
-                        .await;
-                    match result {
-                        Ok(pattern) => {
-                            rises.push((pattern.activations[0], pattern.activations[ascent.steps]));
-                            patterns.push(pattern.image);
-                        }
-                        Err(FilterError::Cancelled) => {
-                            outcome.set(format!("{name}: cancelled"));
-                            progress.set(None);
-                            return;
-                        }
-                        Err(e) => {
-                            outcome.set(format!("{name}: {e}"));
-                            progress.set(None);
-                            return;
-                        }
-                    }
+                let report = move |done, total| progress.set(Some((done, total)));
+                let result = models.filter_patterns(&id, first, count, report).await;
+                if !ticket.is_current() {
+                    return;
                 }
-                let image = pattern_grid(&patterns, 8);
+                progress.set(None);
+                let patterns = match result {
+                    Ok(Some(patterns)) => patterns,
+                    Ok(None) => return outcome.set(format!("{name}: cancelled")),
+                    Err(e) => return outcome.set(format!("{name}: {e}")),
+                };
                 if let Some(canvas) = pattern_ref.get_untracked() {
-                    let _ = canvas::draw(&canvas, &to_rgba(&image));
+                    let _ = canvas::draw(&canvas, &to_rgba(&patterns.grid));
                 }
+                let rises = patterns.rises;
                 activations.set(serde_json::json!(rises).to_string());
                 outcome.set(match count {
                     1 => format!(
@@ -291,7 +260,6 @@ fn FilterPatterns() -> impl IntoView {
                     ),
                     n => format!("{name}: the first {n} filters"),
                 });
-                progress.set(None);
             });
         }
     };
@@ -300,7 +268,12 @@ fn FilterPatterns() -> impl IntoView {
         move |_| start(1)
     };
     let start_grid = move |_| start(grid_size.get_untracked());
-    let cancel = move |_| runs.cancel();
+    // The run stops at its next step in the models' thread and answers "cancelled".
+    let cancel = move |_| {
+        if let Some(models) = engine.models.borrow().as_ref() {
+            models.cancel_filters();
+        }
+    };
 
     // Gradient ascent runs through the classifier only.
     let options = move || layer_options(layers.get(), |l| l.model == ModelKind::Classifier);

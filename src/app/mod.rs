@@ -11,10 +11,13 @@ mod canvas;
 mod card;
 mod engine;
 mod inside;
+mod models;
 mod photo_input;
+mod protocol;
 mod result;
 mod state;
 mod views;
+mod worker;
 
 use std::rc::Rc;
 
@@ -23,23 +26,27 @@ use wasm_bindgen::prelude::*;
 
 use state::{AppState, Status};
 
-/// Entry point called by the generated JS glue.
+/// Entry point called by the generated JS glue: mounts the page. The same module also starts
+/// in the models' thread (a Web Worker, no `window`), where `worker::worker_main` takes over.
 #[wasm_bindgen(start)]
 pub fn start() {
+    if web_sys::window().is_none() {
+        return;
+    }
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
 }
 
-/// Picks the backend, fetches the models and builds the pipeline; then runs `?bench` if asked.
+/// Starts the models' thread (it picks the backend, fetches the models and builds the
+/// pipeline); then runs `?bench` if asked.
 fn load_models(state: AppState, progress: RwSignal<Option<engine::LoadProgress>>) {
     leptos::task::spawn_local(async move {
-        let (device, chosen, fallback) = engine::pick_device(engine::requested_backend()).await;
-        state.backend.set(Some(chosen));
-        state.notice.set(fallback);
-        let loaded = engine::load_pipeline(&device, move |p| progress.set(Some(p))).await;
+        let started =
+            models::ModelThread::start(engine::requested_backend(), move |p| progress.set(Some(p)))
+                .await;
         progress.set(None);
-        let pipeline = match loaded {
-            Ok(pipeline) => Rc::new(pipeline),
+        let (thread, loaded) = match started {
+            Ok(started) => started,
             Err(e) => {
                 state.error.set(Some(format!(
                     "The models could not be loaded: {e}. Reload the page to try again."
@@ -48,13 +55,17 @@ fn load_models(state: AppState, progress: RwSignal<Option<engine::LoadProgress>>
                 return;
             }
         };
-        state.layers.set(pipeline.layers());
-        state
-            .classifier_blocks
-            .set(pipeline.classifier().blocks.len());
-        *state.engine().pipeline.borrow_mut() = Some(pipeline.clone());
+        state.backend.set(Some(loaded.backend));
+        state.notice.set(loaded.notice);
+        state.layers.set(loaded.layers);
+        state.classifier_blocks.set(loaded.blocks);
+        let thread = Rc::new(thread);
+        *state.engine().models.borrow_mut() = Some(thread.clone());
         if let Some(runs) = bench::requested_runs() {
-            let report = bench::run(&pipeline, runs, chosen.name()).await;
+            let report = thread
+                .bench(runs)
+                .await
+                .unwrap_or_else(|e| serde_json::json!({ "error": e }).to_string());
             state.bench_report.set(Some(report));
         }
         state
@@ -86,6 +97,7 @@ fn App() -> impl IntoView {
         error,
         notice,
         handled,
+        models_memory,
         ..
     } = state;
 
@@ -99,7 +111,8 @@ fn App() -> impl IntoView {
                 <p class="tagline">"See what a convnet sees in your pet photo: segmentation, cat-vs-dog and Grad-CAM, computed in your browser."</p>
             </header>
             <photo_input::PhotoInput />
-            <p class="status" aria-live="polite"><span data-testid="status" data-handled=move || handled.get().to_string()>{move || status.get().text()}</span>" · "<span>{move || message.get()}</span></p>
+            <p class="status" aria-live="polite"><span data-testid="status" data-handled=move || handled.get().to_string()
+                data-models-memory=move || models_memory.get().to_string()>{move || status.get().text()}</span>" · "<span>{move || message.get()}</span></p>
             <LoadProgress progress=progress />
             <Show when=move || notice.get().is_some()>
                 <p class="notice">{move || notice.get().unwrap_or_default()}</p>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::canvas;
 use super::engine::{self, Backend};
-use super::state::{AppState, Shown, Status};
+use super::state::{AppState, Status};
 
 /// Sample photos shipped in `www/samples/` (Oxford-IIIT Pet, CC BY-SA 4.0): file stem and what
 /// the photo shows.
@@ -20,7 +20,7 @@ const SAMPLES: [(&str, &str); 6] = [
 
 /// Analyses one photo stage by stage; a newer photo stops an older run at its next stage.
 pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
-    let Some(pipeline) = state.engine().pipeline.borrow().clone() else {
+    let Some(models) = state.engine().models.borrow().clone() else {
         state.error.set(Some(
             "The models are still loading; try again in a moment.".into(),
         ));
@@ -32,13 +32,14 @@ pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
     state.status.set(Status::Working);
     state.message.set(format!("Looking at {name}…"));
     leptos::task::spawn_local(async move {
-        let current = {
-            let ticket = ticket.clone();
-            move || ticket.is_current()
-        };
-        match engine::analyze(&pipeline, &bytes, current).await {
-            Ok(Some(analysis)) => {
-                *state.engine().shown.borrow_mut() = Some(Shown::new(analysis));
+        let analysed = models.analyze(bytes).await;
+        if !ticket.is_current() {
+            return;
+        }
+        match analysed {
+            Ok(Some((shown, memory))) => {
+                *state.engine().shown.borrow_mut() = Some(shown);
+                state.models_memory.set(memory);
                 state.view.gradcam_depth.set(None);
                 state.revision.update(|r| *r += 1);
                 state.message.set(format!("{name}: done."));
@@ -46,12 +47,11 @@ pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
                 state.handled.update(|n| *n += 1);
             }
             Ok(None) => {}
-            Err(e) if ticket.is_current() => {
+            Err(e) => {
                 state.message.set("Try another photo.".into());
                 state.status.set(Status::Ready);
                 state.fail(format!("{name}: {e}"));
             }
-            Err(_) => {}
         }
     });
 }

@@ -112,13 +112,13 @@ fn timings_text(analysis: &Analysis, backend: Backend) -> String {
 /// Grad-CAM after an earlier block: a finer, less abstract map. A newer choice or photo wins.
 fn recompute_heatmaps(state: AppState, depth: Option<usize>) {
     state.view.gradcam_depth.set(depth);
-    let Some((pipeline, photo)) = state.engine().current() else {
+    let Some(models) = state.engine().current() else {
         return;
     };
     let ticket = state.engine().heatmaps.next();
     state.status.set(Status::Working);
     leptos::task::spawn_local(async move {
-        let heatmaps = pipeline.gradcam_at(&photo, depth).await;
+        let heatmaps = models.gradcam_at(depth).await;
         if !ticket.is_current() {
             return;
         }

@@ -8,11 +8,12 @@ use image::RgbImage;
 use leptos::prelude::*;
 
 use super::engine::Backend;
+use super::models::ModelThread;
 use crate::data::resize_mask;
 use crate::explain::{Heatmap, PetClass};
 use crate::model::LayerId;
 use crate::overlay::{self, Layers};
-use crate::pipeline::{Analysis, Pipeline};
+use crate::pipeline::Analysis;
 
 /// Longest side of the on-screen canvas; downloads keep the photo's own resolution.
 const DISPLAY_MAX_SIDE: u32 = 1024;
@@ -132,23 +133,22 @@ impl Shown {
     }
 }
 
-/// State that is not reactive: the models and the latest result.
+/// State that is not reactive: the models' thread and the latest result.
 #[derive(Default)]
 pub struct Engine {
-    pub pipeline: RefCell<Option<Rc<Pipeline>>>,
+    pub models: RefCell<Option<Rc<ModelThread>>>,
     pub shown: RefCell<Option<Shown>>,
-    /// The photo being analysed: a newer one cancels an older run.
+    /// The photo being analysed: a newer one wins.
     pub photos: Latest,
-    /// Grad-CAM recomputed at another block: a newer choice or a new photo cancels it.
+    /// Grad-CAM recomputed at another block: a newer choice or a new photo wins.
     pub heatmaps: Latest,
 }
 
 impl Engine {
-    /// The models and the photo on screen, when both are there.
-    pub fn current(&self) -> Option<(Rc<Pipeline>, RgbImage)> {
-        let pipeline = self.pipeline.borrow().clone()?;
-        let photo = self.shown.borrow().as_ref()?.analysis.photo.clone();
-        Some((pipeline, photo))
+    /// The models' thread, once a photo is on screen (the thread keeps that photo).
+    pub fn current(&self) -> Option<Rc<ModelThread>> {
+        self.shown.borrow().as_ref()?;
+        self.models.borrow().clone()
     }
 }
 
@@ -211,6 +211,8 @@ pub struct AppState {
     pub view: View,
     /// The `?bench` report (JSON), when one was asked for.
     pub bench_report: RwSignal<Option<String>>,
+    /// The models' thread's wasm memory after the last analysis (the soak test reads it).
+    pub models_memory: RwSignal<usize>,
 }
 
 impl AppState {
@@ -237,6 +239,7 @@ impl AppState {
                 gradcam_depth: RwSignal::new(None),
             },
             bench_report: RwSignal::new(None),
+            models_memory: RwSignal::new(0),
         }
     }
 

@@ -1,0 +1,401 @@
+//! The page's handle on the models' thread ([`super::worker`]): starts the worker with this
+//! page's own wasm module, sends [`Request`]s and awaits their [`Reply`]s, so that the page's
+//! thread only draws.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use image::RgbImage;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use super::engine::{Backend, LoadProgress};
+use super::protocol::{Envelope, Reply, Request};
+use super::state::Shown;
+use crate::explain::{ClassProbabilities, Heatmap, LayerActivation};
+use crate::model::LayerId;
+use crate::pipeline::Analysis;
+
+/// Keys of the replies that carry no id.
+const STARTED: u64 = u64::MAX - 2;
+const LOADED: u64 = u64::MAX;
+const BENCH: u64 = u64::MAX - 1;
+
+/// The thread's answer to the page's first request.
+pub struct Loaded {
+    pub backend: Backend,
+    pub notice: Option<String>,
+    pub layers: Vec<LayerId>,
+    pub blocks: usize,
+}
+
+/// Filter patterns as one grid image, and each filter's mean activation before and after.
+pub struct Patterns {
+    pub grid: RgbImage,
+    pub rises: Vec<(f32, f32)>,
+}
+
+/// Told the weights' download progress.
+type LoadListener = Box<dyn Fn(LoadProgress)>;
+/// Told a filter-pattern run's steps done of all.
+type StepListener = Box<dyn Fn(usize, usize)>;
+
+/// Where replies go: the request waiting for each, and the progress listeners.
+#[derive(Default)]
+struct Router {
+    waiting: RefCell<HashMap<u64, oneshot::Sender<Envelope<Reply>>>>,
+    load_progress: RefCell<Option<LoadListener>>,
+    /// The filter-pattern run listened to, by id.
+    filter_progress: RefCell<Option<(u64, StepListener)>>,
+}
+
+impl Router {
+    fn key(reply: &Reply) -> Option<u64> {
+        match reply {
+            Reply::Started => Some(STARTED),
+            Reply::Loaded { .. } => Some(LOADED),
+            Reply::Bench { .. } => Some(BENCH),
+            Reply::Analysis { id, .. }
+            | Reply::Heatmaps { id, .. }
+            | Reply::Layer { id, .. }
+            | Reply::Filters { id, .. }
+            | Reply::Cancelled { id }
+            | Reply::Failed { id, .. } => Some(*id),
+            Reply::Progress { .. } | Reply::FilterProgress { .. } => None,
+        }
+    }
+
+    fn deliver(&self, envelope: Envelope<Reply>) {
+        let Some(reply) = &envelope.message else {
+            return;
+        };
+        match reply {
+            Reply::Progress {
+                model,
+                received,
+                total,
+            } => {
+                if let Some(listener) = self.load_progress.borrow().as_ref() {
+                    listener(LoadProgress {
+                        model: model.clone(),
+                        received: *received,
+                        total: *total,
+                    });
+                }
+            }
+            Reply::FilterProgress { id, done, total } => {
+                if let Some((listening, listener)) = self.filter_progress.borrow().as_ref()
+                    && listening == id
+                {
+                    listener(*done, *total);
+                }
+            }
+            reply => {
+                let key = Self::key(reply).unwrap_or(0);
+                if let Some(sender) = self.waiting.borrow_mut().remove(&key) {
+                    let _ = sender.send(envelope);
+                }
+            }
+        }
+    }
+
+    /// Every waiting request fails with `message` (the worker died).
+    fn fail_all(&self, message: &str) {
+        for (id, sender) in self.waiting.borrow_mut().drain() {
+            let _ = sender.send(Envelope::new(Reply::Failed {
+                id,
+                message: message.to_string(),
+            }));
+        }
+    }
+}
+
+/// The models' thread, started and loaded.
+pub struct ModelThread {
+    worker: web_sys::Worker,
+    router: Rc<Router>,
+    next_id: Cell<u64>,
+}
+
+/// The URL of this page's wasm-bindgen glue (trunk preloads it), which the worker imports.
+fn glue_url() -> Result<String, String> {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let link = document
+        .query_selector("link[rel=modulepreload]")
+        .ok()
+        .flatten()
+        .ok_or("the page names no script module to start the models' thread with")?;
+    link.get_attribute("href")
+        .ok_or_else(|| "the script module has no address".into())
+}
+
+fn js_text(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+impl ModelThread {
+    /// Starts the worker, loads the models on `backend` (WebGPU when `None` and available)
+    /// and reports the weights' download through `progress`.
+    pub async fn start(
+        backend: Option<Backend>,
+        progress: impl Fn(LoadProgress) + 'static,
+    ) -> Result<(Self, Loaded), String> {
+        let options = web_sys::WorkerOptions::new();
+        options.set_type(web_sys::WorkerType::Module);
+        let worker = web_sys::Worker::new_with_options("worker.js", &options).map_err(js_text)?;
+        let router = Rc::new(Router::default());
+        *router.load_progress.borrow_mut() = Some(Box::new(progress));
+        let on_message = {
+            let router = router.clone();
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+                match Envelope::<Reply>::from_js(&event.data()) {
+                    Ok(envelope) => router.deliver(envelope),
+                    Err(e) => web_sys::console::error_1(&e.into()),
+                }
+            })
+        };
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let on_error = {
+            let router = router.clone();
+            Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+                router.fail_all(&format!("the models' thread stopped: {}", event.message()));
+            })
+        };
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        let thread = Self {
+            worker,
+            router,
+            next_id: Cell::new(0),
+        };
+        let started = thread.waiting(STARTED);
+        let first = js_sys::Object::new();
+        js_sys::Reflect::set(&first, &"glue".into(), &glue_url()?.into()).map_err(js_text)?;
+        js_sys::Reflect::set(&first, &"module".into(), &wasm_bindgen::module()).map_err(js_text)?;
+        thread.worker.post_message(&first).map_err(js_text)?;
+        expect_reply(started.await)?;
+        let loaded = thread
+            .call(Request::Load { backend }, LOADED, Vec::new())
+            .await?;
+        match loaded.message {
+            Some(Reply::Loaded {
+                backend,
+                notice,
+                layers,
+                blocks,
+            }) => Ok((
+                thread,
+                Loaded {
+                    backend,
+                    notice,
+                    layers: layers.iter().filter_map(|l| LayerId::parse(l)).collect(),
+                    blocks,
+                },
+            )),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn waiting(&self, key: u64) -> oneshot::Receiver<Envelope<Reply>> {
+        let (sender, receiver) = oneshot::channel();
+        self.router.waiting.borrow_mut().insert(key, sender);
+        receiver
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.set(self.next_id.get() + 1);
+        self.next_id.get()
+    }
+
+    fn send(&self, request: Request, bytes: Vec<Vec<u8>>) -> Result<(), String> {
+        let (message, transfer) = Envelope::new(request).with_bytes(bytes).to_js()?;
+        self.worker
+            .post_message_with_transfer(&message, &transfer)
+            .map_err(js_text)
+    }
+
+    /// Sends `request` and waits for the reply under `key`; a failure becomes an error.
+    async fn call(
+        &self,
+        request: Request,
+        key: u64,
+        bytes: Vec<Vec<u8>>,
+    ) -> Result<Envelope<Reply>, String> {
+        let reply = self.waiting(key);
+        self.send(request, bytes)?;
+        expect_reply(reply.await)
+    }
+
+    /// The analysis of a photo file at photo and display size; `None` when a newer photo
+    /// replaced it. Returns the thread's wasm memory too.
+    pub async fn analyze(&self, photo: Vec<u8>) -> Result<Option<(Shown, usize)>, String> {
+        let id = self.next_id();
+        let reply = self.call(Request::Analyze { id }, id, vec![photo]).await?;
+        match reply.message {
+            Some(Reply::Analysis {
+                size,
+                display,
+                p_dog,
+                mask_fraction,
+                timings,
+                probabilities_size,
+                heatmap,
+                memory_bytes,
+                ..
+            }) => {
+                let [photo, mask, shown_photo, shown_mask] = take(reply.bytes)?;
+                let [probabilities, cat, dog, shown_cat, shown_dog, uncertainty] =
+                    take(reply.floats)?;
+                let map = |values| Heatmap {
+                    width: heatmap[0],
+                    height: heatmap[1],
+                    values,
+                };
+                let image = |[w, h]: [u32; 2], raw| {
+                    RgbImage::from_raw(w, h, raw).ok_or("an image of the wrong size")
+                };
+                let analysis = Analysis {
+                    photo: image(size, photo)?,
+                    mask,
+                    probabilities: ClassProbabilities {
+                        size: probabilities_size,
+                        values: probabilities,
+                    },
+                    mask_fraction,
+                    p_dog,
+                    heatmaps: [map(cat), map(dog)],
+                    timings,
+                };
+                let shown = Shown {
+                    analysis,
+                    photo: image(display, shown_photo)?,
+                    mask: shown_mask,
+                    heatmaps: [shown_cat, shown_dog],
+                    uncertainty,
+                };
+                Ok(Some((shown, memory_bytes)))
+            }
+            Some(Reply::Cancelled { .. }) => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Grad-CAM of both classes after block `depth` (`None`: the last) of the last photo.
+    pub async fn gradcam_at(&self, depth: Option<usize>) -> Result<[Heatmap; 2], String> {
+        let id = self.next_id();
+        let reply = self
+            .call(Request::GradCam { id, depth }, id, Vec::new())
+            .await?;
+        match reply.message {
+            Some(Reply::Heatmaps { heatmap, .. }) => {
+                let [cat, dog] = take(reply.floats)?;
+                let map = |values| Heatmap {
+                    width: heatmap[0],
+                    height: heatmap[1],
+                    values,
+                };
+                Ok([map(cat), map(dog)])
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One layer's activations for the last photo.
+    pub async fn layer_activation(&self, layer: &LayerId) -> Result<LayerActivation, String> {
+        let id = self.next_id();
+        let request = Request::Layer {
+            id,
+            layer: layer.to_string(),
+        };
+        let reply = self.call(request, id, Vec::new()).await?;
+        match reply.message {
+            Some(Reply::Layer { name, shape, .. }) => {
+                let [values] = take(reply.floats)?;
+                Ok(LayerActivation {
+                    name,
+                    shape,
+                    values,
+                })
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Filter patterns of `count` filters from `first` of a classifier layer, with progress;
+    /// `None` when cancelled ([`ModelThread::cancel_filters`]) or replaced by a newer run.
+    pub async fn filter_patterns(
+        &self,
+        layer: &LayerId,
+        first: usize,
+        count: usize,
+        progress: impl Fn(usize, usize) + 'static,
+    ) -> Result<Option<Patterns>, String> {
+        let id = self.next_id();
+        *self.router.filter_progress.borrow_mut() = Some((id, Box::new(progress)));
+        let request = Request::Filters {
+            id,
+            layer: layer.to_string(),
+            first,
+            count,
+        };
+        let reply = self.call(request, id, Vec::new()).await?;
+        match reply.message {
+            Some(Reply::Filters { size, rises, .. }) => {
+                let [raw] = take(reply.bytes)?;
+                let grid =
+                    RgbImage::from_raw(size[0], size[1], raw).ok_or("a grid of the wrong size")?;
+                Ok(Some(Patterns { grid, rises }))
+            }
+            Some(Reply::Cancelled { .. }) => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stops the filter patterns running now at their next step.
+    pub fn cancel_filters(&self) {
+        if let Some((id, _)) = self.router.filter_progress.borrow().as_ref() {
+            let _ = self.send(Request::Cancel { id: *id }, Vec::new());
+        }
+    }
+
+    /// The `?bench=N` report (JSON).
+    pub async fn bench(&self, runs: usize) -> Result<String, String> {
+        let reply = self
+            .call(Request::Bench { runs }, BENCH, Vec::new())
+            .await?;
+        match reply.message {
+            Some(Reply::Bench { report }) => Ok(report),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// A reply that arrived, failures turned into errors.
+fn expect_reply(
+    reply: Result<Envelope<Reply>, oneshot::Canceled>,
+) -> Result<Envelope<Reply>, String> {
+    let reply = reply.map_err(|_| "the models' thread went away".to_string())?;
+    match &reply.message {
+        Some(Reply::Failed { message, .. }) => Err(message.clone()),
+        _ => Ok(reply),
+    }
+}
+
+fn unexpected(reply: Option<Reply>) -> String {
+    format!("the models' thread answered out of turn: {reply:?}")
+}
+
+/// Exactly `N` arrays of a reply.
+fn take<T, const N: usize>(arrays: Vec<T>) -> Result<[T; N], String> {
+    let n = arrays.len();
+    arrays
+        .try_into()
+        .map_err(|_| format!("a reply with {n} arrays instead of {N}"))
+}

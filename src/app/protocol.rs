@@ -1,0 +1,192 @@
+//! The messages between the page and the models' thread (a dedicated Web Worker running this
+//! same wasm module): a typed request or reply as JSON, with its large arrays alongside as
+//! typed arrays whose buffers are transferred, not copied.
+
+use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::engine::Backend;
+use crate::pipeline::{MaskFraction, Timings};
+
+/// What the page asks of the models' thread. Requests with an `id` are answered with it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Request {
+    /// Pick the backend (`None`: WebGPU when there is one), fetch the weights, build the models.
+    Load { backend: Option<Backend> },
+    /// Analyse the photo file in `bytes[0]`; a newer `Analyze` cancels this one.
+    Analyze { id: u64 },
+    /// Grad-CAM after block `depth` (`None`: the last) of the last analysed photo.
+    GradCam { id: u64, depth: Option<usize> },
+    /// One layer's activations (`<model>.<layer>`) for the last analysed photo.
+    Layer { id: u64, layer: String },
+    /// Filter patterns of filters `first..first + count` of a classifier layer.
+    Filters {
+        id: u64,
+        layer: String,
+        first: usize,
+        count: usize,
+    },
+    /// Stop the filter patterns of `id` at their next step.
+    Cancel { id: u64 },
+    /// The page's `?bench=N` report.
+    Bench { runs: usize },
+}
+
+/// What the models' thread answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    /// The thread runs and takes requests.
+    Started,
+    /// Weights downloaded so far.
+    Progress {
+        model: String,
+        received: usize,
+        total: Option<usize>,
+    },
+    Loaded {
+        backend: Backend,
+        /// Why WebGPU was not used, when it was not.
+        notice: Option<String>,
+        layers: Vec<String>,
+        /// Residual blocks of the classifier (Grad-CAM's depth choices).
+        blocks: usize,
+    },
+    /// An analysis: `bytes` = [photo RGB, mask, display photo RGB, display mask], `floats` =
+    /// [probabilities, cat heatmap, dog heatmap, display cat heatmap, display dog heatmap,
+    /// display uncertainty].
+    Analysis {
+        id: u64,
+        size: [u32; 2],
+        display: [u32; 2],
+        p_dog: f32,
+        mask_fraction: MaskFraction,
+        timings: Timings,
+        probabilities_size: usize,
+        /// Width and height of the Grad-CAM maps.
+        heatmap: [usize; 2],
+        /// The models' thread's wasm memory, for the soak test.
+        memory_bytes: usize,
+    },
+    /// Grad-CAM maps: `floats` = [cat, dog].
+    Heatmaps {
+        id: u64,
+        heatmap: [usize; 2],
+    },
+    /// A layer's activations: `floats` = [values].
+    Layer {
+        id: u64,
+        name: String,
+        shape: [usize; 3],
+    },
+    /// Gradient-ascent steps done of all.
+    FilterProgress {
+        id: u64,
+        done: usize,
+        total: usize,
+    },
+    /// The patterns as one grid image: `bytes` = [RGB], and each filter's activation before
+    /// and after.
+    Filters {
+        id: u64,
+        size: [u32; 2],
+        rises: Vec<(f32, f32)>,
+    },
+    Bench {
+        report: String,
+    },
+    /// A newer request replaced this one, or it was cancelled.
+    Cancelled {
+        id: u64,
+    },
+    Failed {
+        id: u64,
+        message: String,
+    },
+}
+
+/// A message with its arrays.
+#[derive(Debug, Default)]
+pub struct Envelope<T> {
+    pub message: Option<T>,
+    pub bytes: Vec<Vec<u8>>,
+    pub floats: Vec<Vec<f32>>,
+}
+
+impl<T: Serialize + for<'de> Deserialize<'de>> Envelope<T> {
+    pub fn new(message: T) -> Self {
+        Self {
+            message: Some(message),
+            bytes: Vec::new(),
+            floats: Vec::new(),
+        }
+    }
+
+    pub fn with_bytes(mut self, bytes: Vec<Vec<u8>>) -> Self {
+        self.bytes = bytes;
+        self
+    }
+
+    pub fn with_floats(mut self, floats: Vec<Vec<f32>>) -> Self {
+        self.floats = floats;
+        self
+    }
+
+    /// The JS object to post, and the buffers to transfer with it.
+    pub fn to_js(&self) -> Result<(JsValue, Array), String> {
+        let meta = serde_json::to_string(&self.message).map_err(|e| e.to_string())?;
+        let object = Object::new();
+        let transfer = Array::new();
+        let bytes: Array = self
+            .bytes
+            .iter()
+            .map(|b| {
+                let array = Uint8Array::from(b.as_slice());
+                transfer.push(&array.buffer());
+                array
+            })
+            .collect();
+        let floats: Array = self
+            .floats
+            .iter()
+            .map(|f| {
+                let array = Float32Array::from(f.as_slice());
+                transfer.push(&array.buffer());
+                array
+            })
+            .collect();
+        let set = |key: &str, value: &JsValue| Reflect::set(&object, &key.into(), value);
+        set("meta", &meta.into())
+            .and_then(|_| set("bytes", &bytes))
+            .and_then(|_| set("floats", &floats))
+            .map_err(|e| format!("{e:?}"))?;
+        Ok((object.into(), transfer))
+    }
+
+    /// Reads a posted object back.
+    pub fn from_js(value: &JsValue) -> Result<Self, String> {
+        let get = |key: &str| Reflect::get(value, &key.into()).map_err(|e| format!("{e:?}"));
+        let meta = get("meta")?.as_string().ok_or("a message without meta")?;
+        let message = serde_json::from_str(&meta).map_err(|e| format!("{e}: {meta}"))?;
+        let arrays = |key: &str| -> Result<Array, String> {
+            get(key)?
+                .dyn_into::<Array>()
+                .map_err(|_| format!("{key} is not an array"))
+        };
+        let bytes = arrays("bytes")?
+            .iter()
+            .map(|a| Uint8Array::new(&a).to_vec())
+            .collect();
+        let floats = arrays("floats")?
+            .iter()
+            .map(|a| Float32Array::new(&a).to_vec())
+            .collect();
+        Ok(Self {
+            message: Some(message),
+            bytes,
+            floats,
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! The models' thread: a dedicated Web Worker (`www/worker.js`) that runs this same wasm module
+//! with the pipeline in it, so that no analysis, Grad-CAM or filter pattern ever holds the
+//! page's thread. It answers [`Request`]s with [`Reply`]s; a newer photo cancels an older
+//! analysis at its next stage, and Cancel stops filter patterns at their next step.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use image::RgbImage;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use super::engine::{self, LoadProgress};
+use super::protocol::{Envelope, Reply, Request};
+use super::state::{Latest, Shown};
+use crate::explain::{FilterAscent, FilterError, filters::pattern_grid};
+use crate::model::{LayerId, ModelKind};
+use crate::pipeline::Pipeline;
+
+/// Posts a reply to the page, its arrays transferred.
+fn post(reply: Envelope<Reply>) {
+    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    match reply.to_js() {
+        Ok((message, transfer)) => {
+            if let Err(e) = scope.post_message_with_transfer(&message, &transfer) {
+                web_sys::console::error_1(&e);
+            }
+        }
+        Err(e) => web_sys::console::error_1(&e.into()),
+    }
+}
+
+fn failed(id: u64, message: impl std::fmt::Display) -> Envelope<Reply> {
+    Envelope::new(Reply::Failed {
+        id,
+        message: message.to_string(),
+    })
+}
+
+/// What the thread keeps between requests.
+#[derive(Default)]
+struct ModelsThread {
+    pipeline: RefCell<Option<Rc<Pipeline>>>,
+    backend: Cell<Option<engine::Backend>>,
+    /// The last analysed photo: Grad-CAM at another block and the layers look at it.
+    photo: RefCell<Option<Rc<RgbImage>>>,
+    analyses: Latest,
+    filters: Latest,
+    /// The id of the filter patterns running now.
+    filters_id: Cell<u64>,
+}
+
+/// Starts answering the page's messages (called by `www/worker.js` once the module is loaded).
+#[wasm_bindgen]
+pub fn worker_main() {
+    console_error_panic_hook::set_once();
+    let thread = Rc::new(ModelsThread::default());
+    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let thread = thread.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match Envelope::<Request>::from_js(&event.data()) {
+                    Ok(envelope) => thread.handle(envelope).await,
+                    Err(e) => web_sys::console::error_1(
+                        &format!("a message the models' thread cannot read: {e}").into(),
+                    ),
+                }
+            });
+        });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    post(Envelope::new(Reply::Started));
+}
+
+impl ModelsThread {
+    async fn handle(self: Rc<Self>, envelope: Envelope<Request>) {
+        let Some(request) = envelope.message else {
+            return;
+        };
+        let reply = match request {
+            Request::Load { backend } => self.load(backend).await,
+            Request::Cancel { id } => {
+                if self.filters_id.get() == id {
+                    self.filters.cancel();
+                }
+                return;
+            }
+            request => {
+                let Some(pipeline) = self.pipeline.borrow().clone() else {
+                    return post(failed(0, "the models are not loaded"));
+                };
+                self.answer(&pipeline, request, envelope.bytes).await
+            }
+        };
+        post(reply);
+    }
+
+    async fn load(&self, backend: Option<engine::Backend>) -> Envelope<Reply> {
+        let (device, chosen, notice) = engine::pick_device(backend).await;
+        let progress = |p: LoadProgress| {
+            post(Envelope::new(Reply::Progress {
+                model: p.model,
+                received: p.received,
+                total: p.total,
+            }))
+        };
+        match engine::load_pipeline(&device, progress).await {
+            Ok(pipeline) => {
+                let layers = pipeline.layers().iter().map(ToString::to_string).collect();
+                let blocks = pipeline.classifier().blocks.len();
+                *self.pipeline.borrow_mut() = Some(Rc::new(pipeline));
+                self.backend.set(Some(chosen));
+                Envelope::new(Reply::Loaded {
+                    backend: chosen,
+                    notice,
+                    layers,
+                    blocks,
+                })
+            }
+            Err(e) => failed(u64::MAX, e),
+        }
+    }
+
+    async fn answer(
+        &self,
+        pipeline: &Pipeline,
+        request: Request,
+        mut bytes: Vec<Vec<u8>>,
+    ) -> Envelope<Reply> {
+        match request {
+            Request::Analyze { id } => {
+                self.analyze(pipeline, id, bytes.pop().unwrap_or_default())
+                    .await
+            }
+            Request::GradCam { id, depth } => {
+                let Some(photo) = self.photo.borrow().clone() else {
+                    return failed(id, "no photo has been analysed yet");
+                };
+                match pipeline.gradcam_at(&photo, depth).await {
+                    Ok([cat, dog]) => Envelope::new(Reply::Heatmaps {
+                        id,
+                        heatmap: [cat.width, cat.height],
+                    })
+                    .with_floats(vec![cat.values, dog.values]),
+                    Err(e) => failed(id, e),
+                }
+            }
+            Request::Layer { id, layer } => self.layer(pipeline, id, &layer).await,
+            Request::Filters {
+                id,
+                layer,
+                first,
+                count,
+            } => self.filters(pipeline, id, &layer, first, count).await,
+            Request::Bench { runs } => {
+                let backend = self.backend.get().unwrap_or(engine::Backend::Cpu);
+                let report = super::bench::run(pipeline, runs, backend.name()).await;
+                Envelope::new(Reply::Bench { report })
+            }
+            Request::Load { .. } | Request::Cancel { .. } => failed(0, "answered elsewhere"),
+        }
+    }
+
+    async fn analyze(&self, pipeline: &Pipeline, id: u64, photo: Vec<u8>) -> Envelope<Reply> {
+        let ticket = self.analyses.next();
+        let current = {
+            let ticket = ticket.clone();
+            move || ticket.is_current()
+        };
+        let analysis = match engine::analyze(pipeline, &photo, current).await {
+            Ok(Some(analysis)) => analysis,
+            Ok(None) => return Envelope::new(Reply::Cancelled { id }),
+            Err(e) => return failed(id, e),
+        };
+        *self.photo.borrow_mut() = Some(Rc::new(analysis.photo.clone()));
+        let shown = Shown::new(analysis);
+        let a = &shown.analysis;
+        let [cat, dog] = &a.heatmaps;
+        let [shown_cat, shown_dog] = &shown.heatmaps;
+        Envelope::new(Reply::Analysis {
+            id,
+            size: [a.photo.width(), a.photo.height()],
+            display: [shown.photo.width(), shown.photo.height()],
+            p_dog: a.p_dog,
+            mask_fraction: a.mask_fraction,
+            timings: a.timings,
+            probabilities_size: a.probabilities.size,
+            heatmap: [cat.width, cat.height],
+            memory_bytes: wasm_memory_bytes(),
+        })
+        .with_bytes(vec![
+            a.photo.as_raw().clone(),
+            a.mask.clone(),
+            shown.photo.as_raw().clone(),
+            shown.mask.clone(),
+        ])
+        .with_floats(vec![
+            a.probabilities.values.clone(),
+            cat.values.clone(),
+            dog.values.clone(),
+            shown_cat.clone(),
+            shown_dog.clone(),
+            shown.uncertainty.clone(),
+        ])
+    }
+
+    async fn layer(&self, pipeline: &Pipeline, id: u64, layer: &str) -> Envelope<Reply> {
+        let Some(photo) = self.photo.borrow().clone() else {
+            return failed(id, "no photo has been analysed yet");
+        };
+        let Some(layer) = LayerId::parse(layer) else {
+            return failed(id, format!("{layer} is not a layer of petlens's models"));
+        };
+        match pipeline.layer_activation(&photo, &layer).await {
+            Ok(activation) => Envelope::new(Reply::Layer {
+                id,
+                name: activation.name,
+                shape: activation.shape,
+            })
+            .with_floats(vec![activation.values]),
+            Err(e) => failed(id, e),
+        }
+    }
+
+    async fn filters(
+        &self,
+        pipeline: &Pipeline,
+        id: u64,
+        layer: &str,
+        first: usize,
+        count: usize,
+    ) -> Envelope<Reply> {
+        let ticket = self.filters.next();
+        self.filters_id.set(id);
+        let Some(layer) = LayerId::parse(layer).filter(|l| l.model == ModelKind::Classifier) else {
+            return failed(id, format!("{layer} is not a classifier layer"));
+        };
+        let ascent = FilterAscent::default();
+        let total = count * ascent.steps;
+        let (mut patterns, mut rises) = (Vec::new(), Vec::new());
+        for (done, k) in (first..first + count).enumerate() {
+            let ticket = ticket.clone();
+            let result = ascent
+                .run(
+                    pipeline.classifier(),
+                    &layer.layer,
+                    k,
+                    pipeline.input_size(ModelKind::Classifier),
+                    pipeline.device(),
+                    async |step, _| {
+                        let done = done * ascent.steps + step + 1;
+                        post(Envelope::new(Reply::FilterProgress { id, done, total }));
+                        engine::yield_to_browser().await;
+                        ticket.is_current()
+                    },
+                )
+                .await;
+            match result {
+                Ok(pattern) => {
+                    rises.push((pattern.activations[0], pattern.activations[ascent.steps]));
+                    patterns.push(pattern.image);
+                }
+                Err(FilterError::Cancelled) => return Envelope::new(Reply::Cancelled { id }),
+                Err(e) => return failed(id, e),
+            }
+        }
+        let grid = pattern_grid(&patterns, 8);
+        Envelope::new(Reply::Filters {
+            id,
+            size: [grid.width(), grid.height()],
+            rises,
+        })
+        .with_bytes(vec![grid.into_raw()])
+    }
+}
+
+/// The size of this thread's wasm memory (it only grows: the soak test watches it).
+fn wasm_memory_bytes() -> usize {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as usize)
+}
