@@ -26,17 +26,22 @@ async function violations(page, state) {
   return found;
 }
 
-for (const [device, viewport] of [['desktop', { width: 1100, height: 1000 }], ['phone', { width: 390, height: 844 }]]) {
-  describe(`accessibility on a ${device}`, () => {
+const setups = [
+  ['desktop', { width: 1100, height: 1000 }, 'cpu'],
+  ['phone', { width: 390, height: 844 }, 'cpu'],
+  ['desktop', { width: 1100, height: 1000 }, 'webgpu'],
+];
+for (const [device, viewport, backend] of setups) {
+  describe(`accessibility on a ${device}, ${backend} backend`, () => {
     let server, browser, page, errors;
     const found = [];
     before(async () => {
       server = await serve();
       browser = await launch({
-        webgpu: false, viewport,
+        webgpu: backend === 'webgpu', viewport,
         extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
       });
-      ({ page, errors } = await open(browser.context, `${server.url}/?backend=cpu`));
+      ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
       await waitStatus(page, 'ready');
     });
     after(async () => {
@@ -66,7 +71,7 @@ for (const [device, viewport] of [['desktop', { width: 1100, height: 1000 }], ['
       await page.click('[data-testid=camera-cancel]');
       for (const scheme of ['light', 'dark']) {
         await page.emulateMedia({ colorScheme: scheme });
-        await page.screenshot({ path: path.join(output, `${device}-${scheme}.png`), fullPage: true });
+        await page.screenshot({ path: path.join(output, `${device}-${backend}-${scheme}.png`), fullPage: true });
       }
       await page.emulateMedia({ colorScheme: 'light' });
       assert.deepEqual(found, []);

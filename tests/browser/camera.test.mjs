@@ -6,15 +6,15 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { serve, launch, open, waitStatus, settled, upload, result, fixtures, output } from './harness.mjs';
 
-describe('the camera, with a fake camera', () => {
+for (const backend of ['cpu', 'webgpu']) describe(`the camera, with a fake camera, on the ${backend} backend`, () => {
   let server, browser, page, errors;
   before(async () => {
     server = await serve();
     browser = await launch({
-      webgpu: false,
+      webgpu: backend === 'webgpu',
       extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
     });
-    ({ page, errors } = await open(browser.context, `${server.url}/?backend=cpu`));
+    ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
     await waitStatus(page, 'ready');
   });
   after(async () => {
@@ -30,11 +30,12 @@ describe('the camera, with a fake camera', () => {
       const v = document.querySelector('[data-testid=camera-preview]');
       return [v.videoWidth, v.videoHeight];
     });
-    await page.screenshot({ path: path.join(output, 'camera-preview.png') });
+    await page.screenshot({ path: path.join(output, `${backend}-camera-preview.png`) });
     await settled(page, () => page.click('[data-testid=camera-capture]'));
     const r = await result(page);
     assert.deepEqual([r.width, r.height], [w, h]);
     assert.ok(['cat', 'dog'].includes(r.label));
+    assert.equal(r.backend, backend);
     assert.match(await page.textContent('.status'), /the camera photo: done/);
     assert.equal(await page.isVisible('[data-testid=camera-preview]'), false, 'the preview closes');
     const tracks = await page.evaluate(() => document.querySelector('[data-testid=camera-preview]').srcObject?.getTracks().map((t) => t.readyState) ?? []);

@@ -1,16 +1,20 @@
 // After one visit the page works with no network: its service worker has cached the app and
-// the wasm module, the page its weights. Tested by stopping the server and reloading.
+// the wasm module, the page its weights. Tested by stopping the server and reloading; and while
+// online, a changed file replaces the cached one.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, upload, result, fixtures, output } from './harness.mjs';
+import fs from 'node:fs';
+import { serve, launch, open, waitStatus, upload, result, fixtures, output, dist } from './harness.mjs';
 
-describe('offline after one visit', () => {
+for (const backend of ['cpu', 'webgpu']) describe(`offline after one visit, on the ${backend} backend`, () => {
   let server, browser, page, errors;
+  // Rules the test server follows (a path served from another file: a "new deployment").
+  const replaced = {};
   before(async () => {
-    server = await serve();
-    browser = await launch({ webgpu: false });
-    ({ page, errors } = await open(browser.context, `${server.url}/?backend=cpu`));
+    server = await serve({ fail: replaced });
+    browser = await launch({ webgpu: backend === 'webgpu' });
+    ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
     await waitStatus(page, 'ready');
     // The service worker is installed, and has cached what the page loaded (the samples).
     await page.evaluate(() => navigator.serviceWorker.ready);
@@ -34,6 +38,24 @@ describe('offline after one visit', () => {
     }
   });
 
+  test('online, a new deployment replaces what the worker cached', async () => {
+    const cachedSize = (p) => page.evaluate(async (path) => {
+      const hit = await (await caches.open('petlens-app-v1')).match(path);
+      return hit ? (await hit.arrayBuffer()).byteLength : null;
+    }, p);
+    const sample = '/samples/beagle_14.jpg';
+    const before = await cachedSize(sample);
+    assert.equal(before, fs.statSync(path.join(dist, sample)).size);
+    replaced[sample] = '/samples/samoyed_32.jpg';
+    await page.reload();
+    await waitStatus(page, 'ready');
+    await page.waitForFunction(async ([p, size]) => {
+      const hit = await (await caches.open('petlens-app-v1')).match(p);
+      return hit && (await hit.arrayBuffer()).byteLength === size;
+    }, [sample, fs.statSync(path.join(dist, '/samples/samoyed_32.jpg')).size]);
+    delete replaced[sample];
+  });
+
   test('with the server stopped, a reload still analyses a photo', async () => {
     await server.close();
     const before = server.requests.length;
@@ -43,7 +65,7 @@ describe('offline after one visit', () => {
     await upload(page, path.join(fixtures, 'cats-vs-dogs/validation/dog/dog.1003.jpg'));
     const r = await result(page);
     assert.equal(r.label, 'dog');
-    await page.screenshot({ path: path.join(output, 'offline.png') });
+    await page.screenshot({ path: path.join(output, `${backend}-offline.png`) });
   });
 
   test('no console errors, online or offline', () => {
