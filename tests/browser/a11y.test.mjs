@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, upload, settled, fixtures, output } from './harness.mjs';
+import { readyPage, upload, settled, fixtures, output } from './harness.mjs';
 
 const AXE = fs.readFileSync(path.resolve('node_modules/axe-core/axe.min.js'), 'utf8');
 const PHOTO = 'oxford/images/american_bulldog_10.jpg';
@@ -33,21 +33,13 @@ const setups = [
 ];
 for (const [device, viewport, backend] of setups) {
   describe(`accessibility on a ${device}, ${backend} backend`, () => {
-    let server, browser, page, errors;
+    let page, errors, close;
     const found = [];
     before(async () => {
-      server = await serve();
-      browser = await launch({
-        webgpu: backend === 'webgpu', viewport,
-        extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
-      });
-      ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
-      await waitStatus(page, 'ready');
+      const extraArgs = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+      ({ page, errors, close } = await readyPage({ backend, viewport, extraArgs }));
     });
-    after(async () => {
-      await browser?.close();
-      await server?.close();
-    });
+    after(() => close?.());
 
     test('every state the page reaches has no serious or critical violation', async () => {
       found.push(...await violations(page, 'ready'));
@@ -84,18 +76,12 @@ for (const [device, viewport, backend] of setups) {
 }
 
 describe('the keyboard', () => {
-  let server, browser, page, errors;
+  let page, errors, close;
   before(async () => {
-    server = await serve();
-    browser = await launch({ webgpu: false });
-    ({ page, errors } = await open(browser.context, `${server.url}/?backend=cpu`));
-    await waitStatus(page, 'ready');
+    ({ page, errors, close } = await readyPage({ backend: 'cpu' }));
     await upload(page, path.join(fixtures, PHOTO));
   });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  after(() => close?.());
 
   test('Tab reaches every control, each with a visible focus ring', async () => {
     await page.click('h1');

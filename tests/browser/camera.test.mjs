@@ -4,23 +4,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, settled, upload, result, fixtures, output } from './harness.mjs';
+import { readyPage, settled, upload, result, fixtures, output } from './harness.mjs';
 
 for (const backend of ['cpu', 'webgpu']) describe(`the camera, with a fake camera, on the ${backend} backend`, () => {
-  let server, browser, page, errors;
+  let page, errors, close;
   before(async () => {
-    server = await serve();
-    browser = await launch({
-      webgpu: backend === 'webgpu',
-      extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
-    });
-    ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
-    await waitStatus(page, 'ready');
+    const extraArgs = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+    ({ page, errors, close } = await readyPage({ backend, extraArgs }));
   });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  after(() => close?.());
 
   test('a captured frame is analysed at the camera resolution', async () => {
     await page.click('[data-testid=camera]');
@@ -56,18 +48,12 @@ for (const backend of ['cpu', 'webgpu']) describe(`the camera, with a fake camer
 });
 
 describe('the camera, with no camera and no permission', () => {
-  let server, browser, page, errors;
+  let page, errors, close;
   before(async () => {
-    server = await serve();
     // No fake device and prompts denied: what a person who refuses the prompt gets.
-    browser = await launch({ webgpu: false, extraArgs: ['--deny-permission-prompts'] });
-    ({ page, errors } = await open(browser.context, `${server.url}/?backend=cpu`));
-    await waitStatus(page, 'ready');
+    ({ page, errors, close } = await readyPage({ backend: 'cpu', extraArgs: ['--deny-permission-prompts'] }));
   });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  after(() => close?.());
 
   test('says why there is no camera, and a photo still works after', async () => {
     await settled(page, () => page.click('[data-testid=camera]'));

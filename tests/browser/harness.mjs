@@ -74,6 +74,20 @@ export async function launch({ webgpu, viewport = { width: 1100, height: 1000 },
   return { context, close: async () => { await context.close(); fs.rmSync(userDataDir, { recursive: true, force: true }); } };
 }
 
+/** A server, a fresh browser and the page on `backend`, ready: what most tests start from.
+ * `close()` ends all three. */
+export async function readyPage({ backend, viewport, extraArgs, fail } = {}) {
+  const server = await serve({ fail });
+  const browser = await launch({ webgpu: backend === 'webgpu', viewport, extraArgs });
+  const { page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`);
+  await waitStatus(page, 'ready');
+  const close = async () => {
+    await browser.close();
+    await server.close();
+  };
+  return { server, browser, page, errors, close };
+}
+
 /** Opens the page and collects console errors and uncaught exceptions. */
 export async function open(context, url) {
   const page = await context.newPage();
@@ -144,4 +158,20 @@ export function pngSize(bytes) {
   const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   if (!signature.every((b, i) => bytes[i] === b)) throw new Error('not a PNG');
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+/** A DataTransfer in the page holding a fixture photo scaled to `width x height` by the
+ * browser's own JPEG encoder (a real photo at a size no fixture has), as a file `name`. */
+export async function scaledPhoto(page, photo, [width, height], name, quality = 0.9) {
+  return page.evaluateHandle(async ([src, w, h, n, q]) => {
+    const img = new Image();
+    img.src = src;
+    await img.decode();
+    const canvas = new OffscreenCanvas(w, h);
+    canvas.getContext('2d').drawImage(img, 0, 0, w, h);
+    const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: q });
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([blob], n, { type: 'image/jpeg' }));
+    return transfer;
+  }, [`/fixtures/${photo}`, width, height, name, quality]);
 }

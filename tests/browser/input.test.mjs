@@ -4,7 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, settled, upload, result, pngSize, fixtures, output } from './harness.mjs';
+import { serve, launch, open, waitStatus, settled, upload, result, pngSize, scaledPhoto, fixtures, output } from './harness.mjs';
 
 const DOG_PHOTO = 'cats-vs-dogs/validation/dog/dog.1003.jpg';
 const CAT_PHOTO = 'cats-vs-dogs/validation/cat/cat.1000.jpg';
@@ -109,17 +109,7 @@ describe('ways in, on the cpu backend', () => {
 
   test('a 12000x9000 photo is refused with a clear message, and the next photo works', async () => {
     // A real fixture photo scaled up to 108 megapixels by the browser's own JPEG encoder.
-    const transfer = await page.evaluateHandle(async (src) => {
-      const img = new Image();
-      img.src = src;
-      await img.decode();
-      const canvas = new OffscreenCanvas(12000, 9000);
-      canvas.getContext('2d').drawImage(img, 0, 0, 12000, 9000);
-      const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.5 });
-      const transfer = new DataTransfer();
-      transfer.items.add(new File([blob], 'huge.jpg', { type: 'image/jpeg' }));
-      return transfer;
-    }, `/fixtures/${DOG_PHOTO}`);
+    const transfer = await scaledPhoto(page, DOG_PHOTO, [12000, 9000], 'huge.jpg', 0.5);
     await settled(page, () => page.dispatchEvent('main', 'drop', { dataTransfer: transfer }));
     assert.match(await page.textContent('[data-testid=error]'), /12000x9000.*too large/);
     assert.equal(await page.textContent('[data-testid=status]'), 'ready');

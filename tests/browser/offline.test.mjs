@@ -5,17 +5,14 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
-import { serve, launch, open, waitStatus, upload, result, fixtures, output, dist } from './harness.mjs';
+import { readyPage, waitStatus, upload, result, fixtures, output, dist } from './harness.mjs';
 
 for (const backend of ['cpu', 'webgpu']) describe(`offline after one visit, on the ${backend} backend`, () => {
-  let server, browser, page, errors;
+  let server, page, errors, close;
   // Rules the test server follows (a path served from another file: a "new deployment").
   const replaced = {};
   before(async () => {
-    server = await serve({ fail: replaced });
-    browser = await launch({ webgpu: backend === 'webgpu' });
-    ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
-    await waitStatus(page, 'ready');
+    ({ server, page, errors, close } = await readyPage({ backend, fail: replaced }));
     // The service worker is installed, and has cached what the page loaded (the samples).
     await page.evaluate(() => navigator.serviceWorker.ready);
     await page.waitForFunction(async () => {
@@ -23,10 +20,7 @@ for (const backend of ['cpu', 'webgpu']) describe(`offline after one visit, on t
       return (await cache.keys()).some((r) => r.url.includes('/samples/'));
     });
   });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  after(() => close?.());
 
   test('the service worker cached the page, its script, its wasm module and styles', async () => {
     const cached = await page.evaluate(async () => {

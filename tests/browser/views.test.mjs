@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, upload, result, canvasDigest, fixtures, output } from './harness.mjs';
+import { readyPage, waitStatus, upload, result, canvasDigest, scaledPhoto, fixtures, output } from './harness.mjs';
 
 const PHOTO = 'oxford/images/american_bulldog_10.jpg';
 
@@ -22,18 +22,12 @@ function digestOf(page, id) {
 
 for (const backend of ['cpu', 'webgpu']) {
   describe(`result views on the ${backend} backend`, () => {
-    let server, browser, page, errors;
+    let page, errors, close;
     before(async () => {
-      server = await serve();
-      browser = await launch({ webgpu: backend === 'webgpu' });
-      ({ page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`));
-      await waitStatus(page, 'ready');
+      ({ page, errors, close } = await readyPage({ backend }));
       await upload(page, path.join(fixtures, PHOTO));
     });
-    after(async () => {
-      await browser?.close();
-      await server?.close();
-    });
+    after(() => close?.());
 
     test('the verdict shows its probability as a bar', async () => {
       const r = await result(page);
@@ -95,17 +89,7 @@ for (const backend of ['cpu', 'webgpu']) {
 
     test('a slider drag during an analysis is handled within 100 ms (the models run in a worker)', async () => {
       // A 4000x3000 photo keeps the models' thread busy for a while (decode, resize, three models).
-      const transfer = await page.evaluateHandle(async (src) => {
-        const img = new Image();
-        img.src = src;
-        await img.decode();
-        const canvas = new OffscreenCanvas(4000, 3000);
-        canvas.getContext('2d').drawImage(img, 0, 0, 4000, 3000);
-        const blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.9 });
-        const transfer = new DataTransfer();
-        transfer.items.add(new File([blob], 'big.jpg', { type: 'image/jpeg' }));
-        return transfer;
-      }, `/fixtures/${PHOTO}`);
+      const transfer = await scaledPhoto(page, PHOTO, [4000, 3000], 'big.jpg');
       await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
       await waitStatus(page, 'working');
       const measured = await page.evaluate(async () => {
