@@ -12,16 +12,11 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use super::engine::{Backend, LoadProgress};
-use super::protocol::{Envelope, Reply, Request};
+use super::protocol::{Envelope, Reply, Request, STARTED};
 use super::state::Shown;
 use crate::explain::{ClassProbabilities, Heatmap, LayerActivation};
 use crate::model::LayerId;
 use crate::pipeline::Analysis;
-
-/// Keys of the replies that carry no id.
-const STARTED: u64 = u64::MAX - 2;
-const LOADED: u64 = u64::MAX;
-const BENCH: u64 = u64::MAX - 1;
 
 /// The thread's answer to the page's first request.
 pub struct Loaded {
@@ -52,21 +47,6 @@ struct Router {
 }
 
 impl Router {
-    fn key(reply: &Reply) -> Option<u64> {
-        match reply {
-            Reply::Started => Some(STARTED),
-            Reply::Loaded { .. } => Some(LOADED),
-            Reply::Bench { .. } => Some(BENCH),
-            Reply::Analysis { id, .. }
-            | Reply::Heatmaps { id, .. }
-            | Reply::Layer { id, .. }
-            | Reply::Filters { id, .. }
-            | Reply::Cancelled { id }
-            | Reply::Failed { id, .. } => Some(*id),
-            Reply::Progress { .. } | Reply::FilterProgress { .. } => None,
-        }
-    }
-
     fn deliver(&self, envelope: Envelope<Reply>) {
         let Some(reply) = &envelope.message else {
             return;
@@ -93,8 +73,8 @@ impl Router {
                 }
             }
             reply => {
-                let key = Self::key(reply).unwrap_or(0);
-                if let Some(sender) = self.waiting.borrow_mut().remove(&key) {
+                let key = reply.key();
+                if let Some(sender) = key.and_then(|k| self.waiting.borrow_mut().remove(&k)) {
                     let _ = sender.send(envelope);
                 }
             }
@@ -181,9 +161,7 @@ impl ModelThread {
         js_sys::Reflect::set(&first, &"module".into(), &wasm_bindgen::module()).map_err(js_text)?;
         thread.worker.post_message(&first).map_err(js_text)?;
         expect_reply(started.await)?;
-        let loaded = thread
-            .call(Request::Load { backend }, LOADED, Vec::new())
-            .await?;
+        let loaded = thread.call(Request::Load { backend }, Vec::new()).await?;
         match loaded.message {
             Some(Reply::Loaded {
                 backend,
@@ -221,14 +199,9 @@ impl ModelThread {
             .map_err(js_text)
     }
 
-    /// Sends `request` and waits for the reply under `key`; a failure becomes an error.
-    async fn call(
-        &self,
-        request: Request,
-        key: u64,
-        bytes: Vec<Vec<u8>>,
-    ) -> Result<Envelope<Reply>, String> {
-        let reply = self.waiting(key);
+    /// Sends `request` and waits for its reply; a failure becomes an error.
+    async fn call(&self, request: Request, bytes: Vec<Vec<u8>>) -> Result<Envelope<Reply>, String> {
+        let reply = self.waiting(request.key());
         self.send(request, bytes)?;
         expect_reply(reply.await)
     }
@@ -237,7 +210,7 @@ impl ModelThread {
     /// replaced it. Returns the thread's wasm memory too.
     pub async fn analyze(&self, photo: Vec<u8>) -> Result<Option<(Shown, usize)>, String> {
         let id = self.next_id();
-        let reply = self.call(Request::Analyze { id }, id, vec![photo]).await?;
+        let reply = self.call(Request::Analyze { id }, vec![photo]).await?;
         match reply.message {
             Some(Reply::Analysis {
                 size,
@@ -291,7 +264,7 @@ impl ModelThread {
     pub async fn gradcam_at(&self, depth: Option<usize>) -> Result<[Heatmap; 2], String> {
         let id = self.next_id();
         let reply = self
-            .call(Request::GradCam { id, depth }, id, Vec::new())
+            .call(Request::GradCam { id, depth }, Vec::new())
             .await?;
         match reply.message {
             Some(Reply::Heatmaps { heatmap, .. }) => {
@@ -314,7 +287,7 @@ impl ModelThread {
             id,
             layer: layer.to_string(),
         };
-        let reply = self.call(request, id, Vec::new()).await?;
+        let reply = self.call(request, Vec::new()).await?;
         match reply.message {
             Some(Reply::Layer { name, shape, .. }) => {
                 let [values] = take(reply.floats)?;
@@ -345,7 +318,7 @@ impl ModelThread {
             first,
             count,
         };
-        let reply = self.call(request, id, Vec::new()).await?;
+        let reply = self.call(request, Vec::new()).await?;
         match reply.message {
             Some(Reply::Filters { size, rises, .. }) => {
                 let [raw] = take(reply.bytes)?;
@@ -367,9 +340,7 @@ impl ModelThread {
 
     /// The `?bench=N` report (JSON).
     pub async fn bench(&self, runs: usize) -> Result<String, String> {
-        let reply = self
-            .call(Request::Bench { runs }, BENCH, Vec::new())
-            .await?;
+        let reply = self.call(Request::Bench { runs }, Vec::new()).await?;
         match reply.message {
             Some(Reply::Bench { report }) => Ok(report),
             other => Err(unexpected(other)),

@@ -34,6 +34,27 @@ pub enum Request {
     Bench { runs: usize },
 }
 
+/// The reply keys of the requests and replies that carry no id of their own (ids the page
+/// hands out count up from 1 and never reach these).
+pub const STARTED: u64 = u64::MAX - 2;
+pub const BENCH: u64 = u64::MAX - 1;
+pub const LOADED: u64 = u64::MAX;
+
+impl Request {
+    /// The key its reply (or its failure) is delivered under.
+    pub fn key(&self) -> u64 {
+        match self {
+            Request::Load { .. } => LOADED,
+            Request::Bench { .. } => BENCH,
+            Request::Analyze { id }
+            | Request::GradCam { id, .. }
+            | Request::Layer { id, .. }
+            | Request::Filters { id, .. }
+            | Request::Cancel { id } => *id,
+        }
+    }
+}
+
 /// What the models' thread answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -105,6 +126,24 @@ pub enum Reply {
         id: u64,
         message: String,
     },
+}
+
+impl Reply {
+    /// The key of the request this answers; `None` for progress, which listeners take.
+    pub fn key(&self) -> Option<u64> {
+        match self {
+            Reply::Started => Some(STARTED),
+            Reply::Loaded { .. } => Some(LOADED),
+            Reply::Bench { .. } => Some(BENCH),
+            Reply::Analysis { id, .. }
+            | Reply::Heatmaps { id, .. }
+            | Reply::Layer { id, .. }
+            | Reply::Filters { id, .. }
+            | Reply::Cancelled { id }
+            | Reply::Failed { id, .. } => Some(*id),
+            Reply::Progress { .. } | Reply::FilterProgress { .. } => None,
+        }
+    }
 }
 
 /// A message with its arrays.

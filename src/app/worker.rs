@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use super::engine::{self, LoadProgress};
-use super::protocol::{Envelope, Reply, Request};
+use super::protocol::{Envelope, LOADED, Reply, Request};
 use super::state::{Latest, Shown};
 use crate::explain::{FilterAscent, FilterError, filters::pattern_grid};
 use crate::model::{LayerId, ModelKind};
@@ -78,20 +78,17 @@ impl ModelsThread {
         let Some(request) = envelope.message else {
             return;
         };
-        let reply = match request {
-            Request::Load { backend } => self.load(backend).await,
-            Request::Cancel { id } => {
-                if self.filters_id.get() == id {
-                    self.filters.cancel();
-                }
-                return;
+        if let Request::Cancel { id } = request {
+            if self.filters_id.get() == id {
+                self.filters.cancel();
             }
-            request => {
-                let Some(pipeline) = self.pipeline.borrow().clone() else {
-                    return post(failed(0, "the models are not loaded"));
-                };
-                self.answer(&pipeline, request, envelope.bytes).await
-            }
+            return;
+        }
+        let pipeline = self.pipeline.borrow().clone();
+        let reply = match (&request, pipeline) {
+            (Request::Load { backend }, _) => self.load(*backend).await,
+            (_, Some(pipeline)) => self.answer(&pipeline, request, envelope.bytes).await,
+            (_, None) => failed(request.key(), "the models are not loaded yet"),
         };
         post(reply);
     }
@@ -118,7 +115,7 @@ impl ModelsThread {
                     blocks,
                 })
             }
-            Err(e) => failed(u64::MAX, e),
+            Err(e) => failed(LOADED, e),
         }
     }
 
@@ -158,7 +155,9 @@ impl ModelsThread {
                 let report = super::bench::run(pipeline, runs, backend.name()).await;
                 Envelope::new(Reply::Bench { report })
             }
-            Request::Load { .. } | Request::Cancel { .. } => failed(0, "answered elsewhere"),
+            Request::Load { .. } | Request::Cancel { .. } => {
+                unreachable!("`handle` answers loads and cancels itself")
+            }
         }
     }
 
@@ -173,35 +172,41 @@ impl ModelsThread {
             Ok(None) => return Envelope::new(Reply::Cancelled { id }),
             Err(e) => return failed(id, e),
         };
+        // The photo stays here for Grad-CAM and the layers; everything else moves into the
+        // reply (its buffers are then transferred, not copied again).
         *self.photo.borrow_mut() = Some(Rc::new(analysis.photo.clone()));
-        let shown = Shown::new(analysis);
-        let a = &shown.analysis;
-        let [cat, dog] = &a.heatmaps;
-        let [shown_cat, shown_dog] = &shown.heatmaps;
+        let Shown {
+            analysis,
+            photo: shown_photo,
+            mask: shown_mask,
+            heatmaps: [shown_cat, shown_dog],
+            uncertainty,
+        } = Shown::new(analysis);
+        let [cat, dog] = analysis.heatmaps;
         Envelope::new(Reply::Analysis {
             id,
-            size: [a.photo.width(), a.photo.height()],
-            display: [shown.photo.width(), shown.photo.height()],
-            p_dog: a.p_dog,
-            mask_fraction: a.mask_fraction,
-            timings: a.timings,
-            probabilities_size: a.probabilities.size,
+            size: [analysis.photo.width(), analysis.photo.height()],
+            display: [shown_photo.width(), shown_photo.height()],
+            p_dog: analysis.p_dog,
+            mask_fraction: analysis.mask_fraction,
+            timings: analysis.timings,
+            probabilities_size: analysis.probabilities.size,
             heatmap: [cat.width, cat.height],
             memory_bytes: wasm_memory_bytes(),
         })
         .with_bytes(vec![
-            a.photo.as_raw().clone(),
-            a.mask.clone(),
-            shown.photo.as_raw().clone(),
-            shown.mask.clone(),
+            analysis.photo.into_raw(),
+            analysis.mask,
+            shown_photo.into_raw(),
+            shown_mask,
         ])
         .with_floats(vec![
-            a.probabilities.values.clone(),
-            cat.values.clone(),
-            dog.values.clone(),
-            shown_cat.clone(),
-            shown_dog.clone(),
-            shown.uncertainty.clone(),
+            analysis.probabilities.values,
+            cat.values,
+            dog.values,
+            shown_cat,
+            shown_dog,
+            uncertainty,
         ])
     }
 
