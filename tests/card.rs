@@ -33,11 +33,23 @@ fn the_shipped_card_describes_the_shipped_files() {
         let validation_row = &rows.iter().find(|(k, _)| *k == "validation").unwrap().1;
         let figure = match &entry.validation_metrics {
             ValidationMetrics::Classification(m) => m.accuracy,
-            ValidationMetrics::Segmentation(m) => m.mean_iou,
+            ValidationMetrics::Segmentation(m) => m.all.mean_iou,
         };
         assert!(
             validation_row.contains(&format!("{figure:.3}")),
             "{validation_row}"
+        );
+    }
+    // The typed metrics write back exactly what the card holds (what the page and scripts read).
+    let raw: serde_json::Value = serde_json::from_slice(&shipped("card.json")).unwrap();
+    for model in ModelKind::ALL {
+        let metrics = &card.entry(model).unwrap().validation_metrics;
+        let written = serde_json::to_value(metrics).unwrap();
+        assert_eq!(
+            written,
+            raw[model.name()]["validation_metrics"],
+            "{}",
+            model.name()
         );
     }
     assert!(matches!(

@@ -11,7 +11,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::mutate;
+use common::{fuzz_cases, mutated};
 use petlens::data::photo::images_to_chw;
 use petlens::data::{decode_photo, resize_for_model};
 use rand::rngs::StdRng;
@@ -53,18 +53,13 @@ fn kept_crashes_dir() -> PathBuf {
 
 #[test]
 fn decoding_mutated_photos_never_panics() {
-    let cases: u64 = std::env::var("PETLENS_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let cases = fuzz_cases(20_000);
     let corpus = corpus();
     let mut decoded = 0u64;
     for seed in 0..cases {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut bytes = corpus[rng.random_range(0..corpus.len())].clone();
-        for _ in 0..rng.random_range(1..5) {
-            mutate(&mut bytes, &mut rng);
-        }
+        let original = &corpus[rng.random_range(0..corpus.len())];
+        let bytes = mutated(original, 5, &mut rng);
         match std::panic::catch_unwind(|| photo_to_input(&bytes)) {
             Ok(true) => decoded += 1,
             Ok(false) => {}

@@ -7,28 +7,22 @@
 mod common;
 
 use burn::prelude::*;
-use common::{mutate, shipped, shipped_config};
+use common::{fuzz_cases, mutated, shipped, shipped_config};
 use petlens::model::ClassifierConfig;
 use petlens::weights::from_bytes;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 #[test]
 fn loading_mutated_weights_never_panics() {
-    let cases: u64 = std::env::var("PETLENS_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3_000);
+    let cases = fuzz_cases(3_000);
     let config: ClassifierConfig = shipped_config("classifier");
     let original = shipped("classifier.bpk");
     let device = Device::flex();
     let mut refused = 0u64;
     for seed in 0..cases {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut bytes = original.clone();
-        for _ in 0..rng.random_range(1..4) {
-            mutate(&mut bytes, &mut rng);
-        }
+        let bytes = mutated(&original, 4, &mut rng);
         let model = config.init(&device);
         let load = std::panic::AssertUnwindSafe(|| from_bytes(model, &bytes).is_err());
         match std::panic::catch_unwind(load) {

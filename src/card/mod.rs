@@ -176,17 +176,15 @@ pub struct ClassificationMetrics {
 /// The segmenter's validation figures over all photos, and per breed group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentationMetrics {
-    pub n: usize,
-    pub pixel_accuracy: f64,
-    pub mean_iou: f64,
-    pub iou: ClassIou,
+    #[serde(flatten)]
+    pub all: GroupFigures,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub main_breeds: Option<GroupFigures>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_breeds: Option<GroupFigures>,
 }
 
-/// One breed group's segmentation figures.
+/// Segmentation figures over a group of photos (all of them, or a breed group).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupFigures {
     pub n: usize,

@@ -184,22 +184,13 @@ impl ValidationMetrics {
         match self {
             ValidationMetrics::Classification(m) => m.summary(),
             ValidationMetrics::Segmentation(m) => {
-                let mut text = figures(m.pixel_accuracy, m.mean_iou, m.n);
+                let mut text = m.all.summary();
                 for (name, group) in [
                     ("main 3 breeds", &m.main_breeds),
                     ("other breeds", &m.other_breeds),
                 ] {
-                    if let Some(GroupFigures {
-                        n,
-                        pixel_accuracy,
-                        mean_iou,
-                        ..
-                    }) = group
-                    {
-                        text.push_str(&format!(
-                            "; {name}: {}",
-                            figures(*pixel_accuracy, *mean_iou, *n)
-                        ));
+                    if let Some(group) = group {
+                        text.push_str(&format!("; {name}: {}", group.summary()));
                     }
                 }
                 text
@@ -217,8 +208,13 @@ impl ClassificationMetrics {
     }
 }
 
-fn figures(pixel_accuracy: f64, mean_iou: f64, n: usize) -> String {
-    format!("pixel accuracy {pixel_accuracy:.3}, mean IoU {mean_iou:.3}, n = {n}")
+impl GroupFigures {
+    fn summary(&self) -> String {
+        format!(
+            "pixel accuracy {:.3}, mean IoU {:.3}, n = {}",
+            self.pixel_accuracy, self.mean_iou, self.n
+        )
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::decode_photo;
 use crate::explain::{FilterAscent, LayerActivation, PetClass, filters::pattern_grid};
 use crate::model::ModelKind;
 use crate::overlay::{self, Layers};
@@ -87,8 +86,10 @@ pub fn explain(
 ) -> Result<ExplainSummary, String> {
     let bytes =
         std::fs::read(request.photo).map_err(|e| format!("{}: {e}", request.photo.display()))?;
-    let photo = decode_photo(&bytes).map_err(|e| format!("{}: {e}", request.photo.display()))?;
-    let input = |model| pipeline.input(model, &photo);
+    // The analysis decodes the photo once; the grids and patterns look at that same photo.
+    let analysis = pollster::block_on(pipeline.analyze(&bytes))
+        .map_err(|e| format!("{}: {e}", request.photo.display()))?;
+    let input = |model| pipeline.input(model, &analysis.photo);
     let mut layers = write_grids(
         ModelKind::Classifier,
         pipeline
@@ -129,7 +130,6 @@ pub fn explain(
         )?;
     }
 
-    let analysis = pollster::block_on(pipeline.analyze(&bytes)).map_err(|e| e.to_string())?;
     for class in PetClass::ALL {
         let view = overlay::compose_analysis(&analysis, class, Layers::HEATMAP);
         save(

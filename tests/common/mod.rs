@@ -109,3 +109,20 @@ pub fn mutate(bytes: &mut Vec<u8>, rng: &mut rand::rngs::StdRng) {
         }
     }
 }
+
+/// How many seeded cases a fuzzer runs: `PETLENS_FUZZ_CASES`, or its `default`.
+pub fn fuzz_cases(default: u64) -> u64 {
+    std::env::var("PETLENS_FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `original` after 1 to `max_edits - 1` random [`mutate`] edits drawn from `rng`.
+pub fn mutated(original: &[u8], max_edits: usize, rng: &mut rand::rngs::StdRng) -> Vec<u8> {
+    let mut bytes = original.to_vec();
+    for _ in 0..rng.random_range(1..max_edits) {
+        mutate(&mut bytes, rng);
+    }
+    bytes
+}

@@ -144,12 +144,8 @@ pub fn eval_segmenter(
         },
         breeds: breeds.iter().map(ToString::to_string).collect(),
     };
-    let total = figures(&all, counts[0] + counts[1], &[]);
     Ok(SegmentationMetrics {
-        n: total.n,
-        pixel_accuracy: total.pixel_accuracy,
-        mean_iou: total.mean_iou,
-        iou: total.iou,
+        all: figures(&all, counts[0] + counts[1], &[]),
         main_breeds: Some(figures(&groups[0], counts[0], &MAIN_BREEDS)),
         other_breeds: Some(figures(&groups[1], counts[1], &[])),
     })

@@ -213,8 +213,6 @@ pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
         dir: ship,
         model,
         config: &config,
-        input_size: config.image_size,
-        architecture: config.describe(),
         data: TrainingData {
             dirs: common.data_dirs(),
             sources: Vec::new(),
@@ -261,8 +259,6 @@ pub(super) fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
         dir: ship,
         model,
         config: &config,
-        input_size: config.image_size,
-        architecture: config.describe(),
         data: TrainingData {
             dirs: common.data_dirs(),
             sources: sources.clone(),

@@ -4,16 +4,41 @@ use std::path::Path;
 
 use super::CliError;
 use crate::card::{CardEntry, ModelCard, RecipeRecord, Split, TrainingData, ValidationMetrics};
+use crate::model::{ClassifierConfig, SegmenterConfig};
 use crate::train::fit::{FitOptions, RunState, json as to_json, write_atomic};
 use crate::train::task::Trainable;
+
+/// What the card reads of a model's config.
+pub(super) trait CardConfig: serde::Serialize {
+    fn input_size(&self) -> usize;
+    fn architecture(&self) -> String;
+}
+
+impl CardConfig for SegmenterConfig {
+    fn input_size(&self) -> usize {
+        self.image_size
+    }
+
+    fn architecture(&self) -> String {
+        self.describe()
+    }
+}
+
+impl CardConfig for ClassifierConfig {
+    fn input_size(&self) -> usize {
+        self.image_size
+    }
+
+    fn architecture(&self) -> String {
+        self.describe()
+    }
+}
 
 /// What goes into the ship directory for one model.
 pub(super) struct ShipInfo<'a, M, C> {
     pub dir: &'a Path,
     pub model: M,
     pub config: &'a C,
-    pub input_size: usize,
-    pub architecture: String,
     pub data: TrainingData,
     pub split: Split,
     pub metrics: ValidationMetrics,
@@ -23,7 +48,7 @@ pub(super) struct ShipInfo<'a, M, C> {
 
 /// Writes `<name>.bpk` (f16), `<name>.json` (its config), `<name>.history.json`,
 /// `<name>.curves.png` and the model's entry in `card.json` (the other model's entry stays).
-pub(super) fn ship_model<M: Trainable, C: serde::Serialize>(
+pub(super) fn ship_model<M: Trainable, C: CardConfig>(
     info: ShipInfo<'_, M, C>,
 ) -> Result<(), CliError> {
     let kind = M::KIND;
@@ -46,10 +71,10 @@ pub(super) fn ship_model<M: Trainable, C: serde::Serialize>(
         .map_err(|e| CliError::Other(e.to_string()))?;
     let run = &info.options.run;
     let entry = CardEntry {
-        architecture: info.architecture,
+        architecture: info.config.architecture(),
         parameters,
         config: serde_json::to_value(info.config).map_err(|e| CliError::Other(e.to_string()))?,
-        input_size: info.input_size,
+        input_size: info.config.input_size(),
         data: info.data,
         split: info.split,
         epochs: info.state.epochs_done,
