@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // In-browser latency, download size and start-up time of the built page (`trunk build
 // --release` output in dist/), in Debian's headless Chromium on the CPU backend and on WebGPU
-// (SwiftShader), and the same architectures in TensorFlow.js (wasm and plain-JS CPU backends,
-// installed from npm into bench/.peers on first use) in the same browser. Prints one JSON line
+// (SwiftShader), and the same architectures in TensorFlow.js (wasm and plain-JS CPU backends) and
+// in onnxruntime-web (wasm SIMD, one thread; ONNX graphs written by bench/onnx_models.py), both
+// installed from npm into bench/.peers on first use, in the same browser. Prints one JSON line
 // per figure, the last one the ratios petlens / best peer. The machine is noisy (the same model
 // moves by 20-30% between runs), so the CPU comparison is repeated in `rounds` alternating
 // rounds, petlens then TensorFlow.js, each in a fresh browser, and the ratio is given per round
@@ -44,13 +45,35 @@ async function readyMs(page) {
   return page.evaluate(() => performance.now());
 }
 
-/** TensorFlow.js's figures for the same models (bench/peers.html) on its `peerBackends`. */
-async function peerLatency(peerBackends = 'wasm,cpu') {
-  if (!fs.existsSync(path.join(peers, 'node_modules/@tensorflow/tfjs-backend-wasm'))) {
+/** Installs the peers (npm packages, pinned) and writes the ONNX graphs, where missing. */
+function installPeers() {
+  const modules = path.join(peers, 'node_modules');
+  if (!fs.existsSync(path.join(modules, '@tensorflow/tfjs-backend-wasm')) || !fs.existsSync(path.join(modules, 'onnxruntime-web'))) {
+    // One install for all: npm removes packages a later `--no-save` install does not name.
     execFileSync('npm', ['install', '--prefix', peers, '--no-save', '--no-audit', '--no-fund',
-      '@tensorflow/tfjs@4.22.0', '@tensorflow/tfjs-backend-wasm@4.22.0'], { stdio: 'inherit' });
+      '@tensorflow/tfjs@4.22.0', '@tensorflow/tfjs-backend-wasm@4.22.0', 'onnxruntime-web@1.30.0'], { stdio: 'inherit' });
   }
-  const server = await serve({ revalidate: true, mounts: { '/bench/': here, '/tfjs/': path.join(peers, 'node_modules/@tensorflow') } });
+  const onnx = path.join(peers, 'onnx');
+  if (!fs.existsSync(path.join(onnx, 'classifier.onnx'))) {
+    const python = path.join(here, '.venv/bin/python');
+    if (!fs.existsSync(python)) execFileSync('python3', ['-m', 'venv', path.join(here, '.venv')], { stdio: 'inherit' });
+    execFileSync(python, ['-m', 'pip', 'install', '--quiet', 'onnx==1.23.2'], { stdio: 'inherit' });
+    execFileSync(python, [path.join(here, 'onnx_models.py'), onnx], { stdio: 'inherit' });
+  }
+}
+
+/** The peers' figures for the same models (bench/peers.html) on their `peerBackends`. */
+async function peerLatency(peerBackends = 'wasm,cpu,ort') {
+  installPeers();
+  const server = await serve({
+    revalidate: true,
+    mounts: {
+      '/bench/': here,
+      '/tfjs/': path.join(peers, 'node_modules/@tensorflow'),
+      '/ort/': path.join(peers, 'node_modules/onnxruntime-web/dist'),
+      '/onnx/': path.join(peers, 'onnx'),
+    },
+  });
   const browser = await launch({ webgpu: false });
   try {
     const { page } = await open(browser.context, `${server.url}/bench/peers.html?runs=${runs}&backends=${peerBackends}`);
@@ -81,15 +104,20 @@ async function benchReport(context, server, backend) {
 }
 
 /**
- * petlens CPU / best TensorFlow.js backend, per model. Like for like: the models alone on a
+ * petlens CPU / best peer (TensorFlow.js's backends, onnxruntime-web), per model. Like for like: the models alone on a
  * ready input tensor (the report's `models`), as peers.js times TensorFlow.js; the page's
  * stages also resize the photo.
  */
 function ratios(ours, peer) {
-  const best = (stage) => Math.min(...['wasm', 'cpu'].filter((b) => peer[b]).map((b) => peer[b][stage].median_ms));
+  const best = (stage) => {
+    const figures = ['wasm', 'cpu', 'ort'].filter((b) => peer[b]).map((b) => ({ peer: b, ms: peer[b][stage].median_ms }));
+    return figures.reduce((a, b) => (b.ms < a.ms ? b : a));
+  };
+  const [segment, classify] = [best('segment'), best('classify')];
   return {
-    segment: ours.models.segmenter.median_ms / best('segment'),
-    classify: ours.models.classifier.median_ms / best('classify'),
+    segment: ours.models.segmenter.median_ms / segment.ms,
+    classify: ours.models.classifier.median_ms / classify.ms,
+    best_peer: { segment: segment.peer, classify: classify.peer },
   };
 }
 
@@ -123,12 +151,14 @@ if (!peer.error && ours.cpu) {
   const perRound = [ratios(ours.cpu, peer)];
   for (let round = 2; round <= rounds; round++) {
     const again = await petlensLatency('cpu');
-    const peerAgain = await peerLatency('wasm');
+    const peerAgain = await peerLatency('wasm,ort');
     if (peerAgain.error) break;
     perRound.push(ratios(again, peerAgain));
     console.log(JSON.stringify({
       figure: 'latency_round_ms', round,
-      petlens: again.models, tfjs_wasm: { segment: peerAgain.wasm.segment, classify: peerAgain.wasm.classify },
+      petlens: again.models,
+      tfjs_wasm: { segment: peerAgain.wasm.segment, classify: peerAgain.wasm.classify },
+      onnxruntime_web: { segment: peerAgain.ort.segment, classify: peerAgain.ort.classify },
     }));
   }
   const of = (model) => perRound.map((r) => r[model]);
@@ -138,5 +168,6 @@ if (!peer.error && ours.cpu) {
     segment: median(of('segment')),
     classify: median(of('classify')),
     per_round: { segment: of('segment'), classify: of('classify') },
+    best_peer: perRound.map((r) => r.best_peer),
   }));
 }

@@ -10,6 +10,9 @@ with `keras` and `tensorflow-cpu` installed.
 import argparse
 import json
 import os
+import platform
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -86,27 +89,58 @@ def forward_gflop(model, size):
     return info.total_float_ops / 1e9
 
 
-def measure(name, model, size, batch, steps):
-    x = np.random.uniform(0, 255, (batch, size, size, 3)).astype("float32")
+def measure(name, model, size, batch, steps, infer_runs, cpu):
+    """Training images/s over `steps` steps after a warm-up step (none with `steps` 0) and
+    single-photo `predict_on_batch` ms over `infer_runs` runs after a warm-up run."""
+    x = np.random.uniform(0, 255, (max(batch, 1), size, size, 3)).astype("float32")
     if model.output_shape[-1] == 1:
-        y = np.random.randint(0, 2, (batch, 1)).astype("float32")
+        y = np.random.randint(0, 2, (len(x), 1)).astype("float32")
     else:
-        y = np.random.randint(0, 3, (batch, size, size, 1))
-    model.train_on_batch(x, y)  # warm-up: tracing and allocation
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(x, y)
-    train = batch * steps / (time.perf_counter() - start)
+        y = np.random.randint(0, 3, (len(x), size, size, 1))
+    train = None
+    if steps > 0:
+        model.train_on_batch(x, y)  # warm-up: tracing and allocation
+        start = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        train = len(x) * steps / (time.perf_counter() - start)
     one = x[:1]
     model.predict_on_batch(one)
     start = time.perf_counter()
-    for _ in range(5):
+    for _ in range(infer_runs):
         model.predict_on_batch(one)
-    infer_ms = (time.perf_counter() - start) * 1000 / 5
-    gflop = 3 * forward_gflop(model, size)  # backward ~ 2x forward
+    infer_ms = (time.perf_counter() - start) * 1000 / infer_runs
+    forward = forward_gflop(model, size)
     print(json.dumps({"model": name, "image_size": size, "batch": batch, "backend": "tensorflow-cpu",
-                      "optimizer": "rmsprop", "train_images_per_s": train, "infer_ms": infer_ms,
-                      "train_gflop_per_image": gflop}), flush=True)
+                      **cpu, "optimizer": "rmsprop", "train_images_per_s": train, "infer_ms": infer_ms,
+                      "forward_gflop_per_image": forward,
+                      "train_gflop_per_image": 3 * forward}), flush=True)  # backward ~ 2x forward
+
+
+def cpu_model():
+    """The CPU's model name, as `train bench` prints it."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def onednn_isa():
+    """The instruction set TensorFlow's oneDNN kernels run with (they choose at run time, capped
+    by ONEDNN_MAX_CPU_ISA), as oneDNN's verbose mode reports it for one convolution in a
+    separate process (its log goes to stdout)."""
+    probe = ("import tensorflow as tf; "
+             "tf.nn.conv2d(tf.ones([1, 8, 8, 8]), tf.ones([3, 3, 8, 8]), 1, 'SAME')")
+    env = dict(os.environ, ONEDNN_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if ",isa:" in line:
+            return line.split(",isa:", 1)[1].strip()
+    return "unknown (oneDNN reported none: TF_ENABLE_ONEDNN_OPTS=0?)"
 
 
 def matmul_peak():
@@ -128,7 +162,8 @@ def timed(f):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="0 measures inference only")
+    parser.add_argument("--infer-runs", type=int, default=5)
     parser.add_argument("--models", default="seed_segmenter_160,seed_segmenter_200,seed_xception_like_180")
     args = parser.parse_args()
     builders = {
@@ -136,9 +171,10 @@ def main():
         "seed_segmenter_200": (lambda: segmenter((200, 200)), 200),
         "seed_xception_like_180": (lambda: xception_like(180), 180),
     }
+    cpu = {"cpu": cpu_model(), "instruction_set": onednn_isa()}
     for name in args.models.split(","):
         build, size = builders[name]
-        measure(name, build(), size, args.batch_size, args.steps)
+        measure(name, build(), size, args.batch_size, args.steps, max(args.infer_runs, 1), cpu)
     print(json.dumps({"matmul_peak_gflops": matmul_peak(), "threads": os.cpu_count()}), flush=True)
 
 

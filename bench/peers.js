@@ -1,10 +1,12 @@
 // petlens's shipped segmenter (width 32, 128 px) and classifier (the chapter's Xception-like,
-// 112 px) built layer for layer in TensorFlow.js, timed on its wasm and plain-JS CPU backends.
-/* global tf */
+// 112 px) built layer for layer in TensorFlow.js, timed on its wasm and plain-JS CPU backends,
+// and the same architectures as ONNX graphs (bench/onnx_models.py) in onnxruntime-web's wasm
+// (SIMD) backend on one thread.
+/* global tf, ort */
 const params = new URLSearchParams(location.search);
 const RUNS = Number(params.get('runs') ?? 20);
-// `?backends=wasm` skips the plain-JS backend (20-30 times slower) in the repeated rounds.
-const BACKENDS = (params.get('backends') ?? 'wasm,cpu').split(',');
+// `?backends=wasm,ort` skips the plain-JS backend (20-30 times slower) in the repeated rounds.
+const BACKENDS = (params.get('backends') ?? 'wasm,cpu,ort').split(',');
 
 function convBnRelu(x, filters, strides, transposed) {
   const Conv = transposed ? tf.layers.conv2dTranspose : tf.layers.conv2d;
@@ -42,15 +44,8 @@ function classifier(size = 112) {
   return tf.model({ inputs: input, outputs: out });
 }
 
-async function time(model, size) {
-  const x = tf.randomUniform([1, size, size, 3]);
-  const once = async () => {
-    const start = performance.now();
-    const y = model.predict(x);
-    await y.data();
-    y.dispose();
-    return performance.now() - start;
-  };
+/** Median and 90th percentile of `RUNS` timed calls of `once` (ms each), after a warm-up call. */
+async function summary(once) {
   await once();
   const ms = [];
   for (let i = 0; i < RUNS; i++) ms.push(await once());
@@ -59,11 +54,47 @@ async function time(model, size) {
   return { median_ms: at(0.5), p90_ms: at(0.9) };
 }
 
+async function time(model, size) {
+  const x = tf.randomUniform([1, size, size, 3]);
+  return summary(async () => {
+    const start = performance.now();
+    const y = model.predict(x);
+    await y.data();
+    y.dispose();
+    return performance.now() - start;
+  });
+}
+
+/** One ONNX graph in onnxruntime-web (wasm, graph optimisations on, one thread). */
+async function timeOnnx(name, size) {
+  const session = await ort.InferenceSession.create(`/onnx/${name}.onnx`, {
+    executionProviders: ['wasm'], graphOptimizationLevel: 'all',
+  });
+  const pixels = new Float32Array(3 * size * size).map(() => Math.random());
+  const feeds = { image: new ort.Tensor('float32', pixels, [1, 3, size, size]) };
+  try {
+    return await summary(async () => {
+      const start = performance.now();
+      const out = await session.run(feeds);
+      await Object.values(out)[0].getData();
+      return performance.now() - start;
+    });
+  } finally {
+    await session.release();
+  }
+}
+
 (async () => {
-  const report = { runs: RUNS, tfjs: tf.version.tfjs };
+  const report = { runs: RUNS, tfjs: tf.version.tfjs, onnxruntime_web: ort.env.versions.web };
   try {
     tf.wasm.setWasmPaths('/tfjs/tfjs-backend-wasm/dist/');
+    ort.env.wasm.wasmPaths = '/ort/';
+    ort.env.wasm.numThreads = 1;
     for (const backend of BACKENDS) {
+      if (backend === 'ort') {
+        report.ort = { segment: await timeOnnx('segmenter', 128), classify: await timeOnnx('classifier', 112), threads: 1 };
+        continue;
+      }
       await tf.setBackend(backend);
       await tf.ready();
       report[backend] = {

@@ -1,12 +1,14 @@
 //! The project's operations (burn backend extensions with their own CPU kernels and backward
 //! steps, and the matrix-product pointwise convolution) against burn's own: same outputs, same
-//! gradients.
+//! gradients, on every instruction path the kernels have (the widest this CPU has here, then
+//! every narrower one in a child process capped with `PETLENS_MAX_ISA`).
 #![cfg(not(target_arch = "wasm32"))]
 
 use burn::backend::ops::ConvOptions;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::module::conv2d;
+use petlens::ops::isa::{InstructionSet, MAX_ISA_VAR, instruction_set, max_from_env};
 use petlens::ops::{depthwise_conv2d, max_pool2d_same, pointwise_conv2d};
 
 /// burn's reference: a grouped convolution with one group per channel.
@@ -464,4 +466,63 @@ fn layer_wrappers_match_the_layers_own_forward() {
             "pointwise",
         );
     }
+}
+
+/// The kernels run the instruction set `PETLENS_MAX_ISA` allows on this CPU: the widest it has
+/// when uncapped, the cap when the CPU has it. (Runs in the capped children below too.)
+#[test]
+fn the_kernels_run_the_capped_instruction_set() {
+    let detected = InstructionSet::detected();
+    let expected = match max_from_env().expect("a readable cap") {
+        Some(cap) => cap.min(detected),
+        None => detected,
+    };
+    assert_eq!(instruction_set(), expected);
+}
+
+/// Every other test of this file again, in a child process per instruction set narrower than
+/// the one this process runs (AVX2 and the x86-64 baseline on an AVX-512 machine): the same
+/// comparisons with burn must hold on each path.
+#[test]
+fn every_kernel_matches_burn_on_the_narrower_instruction_paths() {
+    let this_path = instruction_set();
+    let narrower = [InstructionSet::Baseline, InstructionSet::Avx2]
+        .into_iter()
+        .filter(|&set| set < this_path);
+    let mut ran = Vec::new();
+    for set in narrower {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let child = std::process::Command::new(exe)
+            .args(["--skip", "every_kernel_matches_burn_on_the_narrower"])
+            .env(MAX_ISA_VAR, set.name())
+            .output()
+            .expect("the test binary runs again");
+        let out = String::from_utf8_lossy(&child.stdout);
+        assert!(child.status.success(), "capped to {}:\n{out}", set.name());
+        let passed = out
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("test result: ok. ")?
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0usize);
+        assert!(
+            passed >= 12,
+            "capped to {}: only {passed} tests ran:\n{out}",
+            set.name()
+        );
+        ran.push(format!("{} ({passed} tests)", set.name()));
+    }
+    eprintln!(
+        "instruction paths: {} here, then {}",
+        this_path.name(),
+        if ran.is_empty() {
+            "none narrower on this CPU".to_string()
+        } else {
+            ran.join(", ")
+        }
+    );
 }

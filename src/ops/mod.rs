@@ -6,6 +6,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod depthwise;
 mod gemm;
+pub mod isa;
 pub mod layers;
 pub mod maxpool;
 pub mod pointwise;
@@ -45,6 +46,44 @@ pub(crate) fn for_each_chunk(
     out.chunks_mut(len)
         .enumerate()
         .for_each(|(i, chunk)| f(i, chunk));
+}
+
+/// Runs `f` on every task: spread over all cores natively, in order on wasm.
+pub(crate) fn for_each_task<T: Send>(tasks: Vec<T>, f: impl Fn(T) + Send + Sync) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        tasks.into_par_iter().for_each(f);
+    }
+    #[cfg(target_arch = "wasm32")]
+    tasks.into_iter().for_each(f);
+}
+
+/// The cores the kernels spread their work over (1 on wasm).
+pub(crate) fn threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::current_num_threads();
+    #[cfg(target_arch = "wasm32")]
+    1
+}
+
+/// Runs `f` on this thread's scratch buffer of `len` floats (their values are left over from
+/// earlier use: `f` must write before it reads). The kernels unroll patches into one on every
+/// call; reusing it spares allocating and zeroing megabytes each time.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buffer) => {
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+            f(&mut buffer[..len])
+        }
+        // Already in use further up this thread's stack (a task stolen while waiting).
+        Err(_) => f(&mut vec![0.0; len]),
+    })
 }
 
 /// The one routing policy of every extension: the project's kernels run when the call's

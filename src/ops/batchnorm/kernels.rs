@@ -3,6 +3,7 @@
 //! reduction (a full copy each time); these read each channel's planes where they are.
 
 use crate::ops::for_each_chunk;
+use crate::ops::isa::multiversion;
 
 /// `[n, c, h * w]` sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,15 +28,31 @@ impl NormShape {
 /// means, then variances. Two passes in `f64`, so large activations do not lose the variance.
 pub fn stats(x: &[f32], shape: NormShape) -> Vec<f32> {
     per_channel_pairs(shape, |c| {
-        let sum: f64 = shape.planes(x, c).flatten().map(|&v| v as f64).sum();
+        let sum: f64 = shape.planes(x, c).map(|p| deviation_sum(p, 0.0, 1)).sum();
         let mean = sum / shape.count();
-        let squares: f64 = shape
-            .planes(x, c)
-            .flatten()
-            .map(|&v| (v as f64 - mean).powi(2))
-            .sum();
+        let squares: f64 = shape.planes(x, c).map(|p| deviation_sum(p, mean, 2)).sum();
         [mean as f32, (squares / shape.count()) as f32]
     })
+}
+
+multiversion! {
+    /// `Σ (v - center)^power` over `values` (`power` 1 or 2), in `f64`, with eight partial sums
+    /// so that it vectorises.
+    fn deviation_sum(values: &[f32], center: f64, power: usize) -> f64 {
+        let term = |v: f32| {
+            let d = v as f64 - center;
+            if power == 2 { d * d } else { d }
+        };
+        let chunks = values.chunks_exact(8);
+        let tail: f64 = chunks.remainder().iter().map(|&v| term(v)).sum();
+        let mut lanes = [0.0f64; 8];
+        for chunk in chunks {
+            for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                *lane += term(v);
+            }
+        }
+        lanes.iter().sum::<f64>() + tail
+    }
 }
 
 /// `gamma * (x - mean) / sqrt(var + eps) + beta` with `stats` = `[2, c]` (means, variances).
@@ -49,12 +66,18 @@ pub fn apply(
     for_each_chunk(&mut out, shape.plane, |bc, plane| {
         let c = bc % shape.channels;
         let (scale, shift) = affine(gamma[c], beta[c], stats, c, epsilon, shape);
-        let input = &x[bc * shape.plane..][..shape.plane];
-        for (o, &v) in plane.iter_mut().zip(input) {
-            *o = v * scale + shift;
-        }
+        affine_plane(&x[bc * shape.plane..][..shape.plane], scale, shift, plane);
     });
     out
+}
+
+multiversion! {
+    /// `out = input * scale + shift`, element by element.
+    fn affine_plane(input: &[f32], scale: f32, shift: f32, out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(input) {
+            *o = v * scale + shift;
+        }
+    }
 }
 
 /// Gradients of `gamma` and `beta` given the output's gradient: `[2, c]`, the sums of
@@ -70,16 +93,36 @@ pub fn param_grads(
         let (mean, inv_std) = (stats[c] as f64, inv_std(stats, c, epsilon, shape));
         let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
         for (xs, gs) in shape.planes(x, c).zip(shape.planes(grad, c)) {
-            let (mut g_plane, mut gx_plane) = (0.0f32, 0.0f32);
-            for (&v, &g) in xs.iter().zip(gs) {
-                g_plane += g;
-                gx_plane += g * (v - mean as f32);
-            }
+            let [g_plane, gx_plane] = gradient_sums(xs, gs, mean as f32);
             sum_g += g_plane as f64;
             sum_gx += gx_plane as f64;
         }
         [(sum_gx * inv_std) as f32, sum_g as f32]
     })
+}
+
+multiversion! {
+    /// `[Σ g, Σ g · (x - mean)]` over one plane, with sixteen partial sums of each so that it
+    /// vectorises.
+    fn gradient_sums(xs: &[f32], gs: &[f32], mean: f32) -> [f32; 2] {
+        let (x16, g16) = (xs.chunks_exact(16), gs.chunks_exact(16));
+        let mut tail = [0.0f32; 2];
+        for (&v, &g) in x16.remainder().iter().zip(g16.remainder()) {
+            tail[0] += g;
+            tail[1] += g * (v - mean);
+        }
+        let (mut sum_g, mut sum_gx) = ([0.0f32; 16], [0.0f32; 16]);
+        for (x, g) in x16.zip(g16) {
+            for lane in 0..16 {
+                sum_g[lane] += g[lane];
+                sum_gx[lane] += g[lane] * (x[lane] - mean);
+            }
+        }
+        [
+            sum_g.iter().sum::<f32>() + tail[0],
+            sum_gx.iter().sum::<f32>() + tail[1],
+        ]
+    }
 }
 
 /// Gradient of the input of a training-mode batch norm (the batch statistics depend on it):
@@ -103,12 +146,21 @@ pub fn input_grad(
         let scale = gamma[c] * inv_std;
         let xs = &x[bc * shape.plane..][..shape.plane];
         let gs = &grad[bc * shape.plane..][..shape.plane];
+        input_grad_plane(xs, gs, [mean, inv_std, mean_g, mean_gx, scale], plane);
+    });
+    dx
+}
+
+multiversion! {
+    /// One plane of [`input_grad`]: `d = scale * (g - mean_g - x̂ * mean_gx)`, where
+    /// `x̂ = (x - mean) * inv_std`.
+    fn input_grad_plane(xs: &[f32], gs: &[f32], coefficients: [f32; 5], plane: &mut [f32]) {
+        let [mean, inv_std, mean_g, mean_gx, scale] = coefficients;
         for ((d, &v), &g) in plane.iter_mut().zip(xs).zip(gs) {
             let x_hat = (v - mean) * inv_std;
             *d = scale * (g - mean_g - x_hat * mean_gx);
         }
-    });
-    dx
+    }
 }
 
 fn inv_std(stats: &[f32], c: usize, epsilon: f64, shape: NormShape) -> f64 {

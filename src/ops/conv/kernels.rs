@@ -16,6 +16,7 @@
 use std::ops::Range;
 
 use crate::ops::gemm::{MatMut, MatRef, matmul};
+use crate::ops::isa::multiversion;
 
 /// Sizes of a dense 2-D convolution: stride, zero padding before the first row and column (the
 /// output size fixes how much comes after), no dilation, one group.
@@ -50,15 +51,24 @@ impl ConvShape {
         self.channels_out * self.output_pixels()
     }
 
+    /// A `1 x 1` window at stride 1 with no padding: the input already is its unrolled matrix.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
     /// Rows of the unrolled matrix: one per input channel and window position.
     fn patch_len(&self) -> usize {
         self.channels_in * self.kernel[0] * self.kernel[1]
     }
 
-    /// The output rows in bands of about [`BAND_FLOATS`] unrolled values (at least one row).
-    fn bands(&self) -> impl Iterator<Item = Range<usize>> + use<> {
+    /// The output rows in bands of about [`BAND_FLOATS`] unrolled values (at least one row),
+    /// and at least `at_least` bands where there are that many rows.
+    fn bands(&self, at_least: usize) -> impl Iterator<Item = Range<usize>> + use<> {
         let per_row = (self.patch_len() * self.output[1]).max(1);
-        let rows = (BAND_FLOATS / per_row).clamp(1, self.output[0].max(1));
+        let even = self.output[0].div_ceil(at_least.max(1));
+        let rows = (BAND_FLOATS / per_row)
+            .min(even)
+            .clamp(1, self.output[0].max(1));
         let height = self.output[0];
         (0..height)
             .step_by(rows)
@@ -101,22 +111,24 @@ fn input_row(shape: &ConvShape, oy: usize, ky: usize) -> Option<usize> {
         .filter(|&iy| iy < shape.input[0])
 }
 
-/// Unrolls the patches of output rows `band` of one image `x` (`[c_in, h, w]`) into `cols`
-/// (`[patch_len, band pixels]`, zeros where the window covers padding).
-fn im2col(shape: &ConvShape, x: &[f32], band: Range<usize>, cols: &mut [f32]) {
-    let [in_h, in_w] = shape.input;
-    let [k_h, k_w] = shape.kernel;
-    let out_w = shape.output[1];
-    let pixels = band.len() * out_w;
-    let mut rows = cols.chunks_exact_mut(pixels);
-    for plane in x.chunks_exact(in_h * in_w) {
-        for ky in 0..k_h {
-            for kx in 0..k_w {
-                let Some(dst) = rows.next() else { return };
-                if shape.stride == [1, 1] && in_w == out_w {
-                    unroll_contiguous(shape, plane, band.clone(), [ky, kx], dst);
-                } else {
-                    unroll_rows(shape, plane, band.clone(), [ky, kx], dst);
+multiversion! {
+    /// Unrolls the patches of output rows `band` of one image `x` (`[c_in, h, w]`) into `cols`
+    /// (`[patch_len, band pixels]`, zeros where the window covers padding).
+    fn im2col(shape: &ConvShape, x: &[f32], band: Range<usize>, cols: &mut [f32]) {
+        let [in_h, in_w] = shape.input;
+        let [k_h, k_w] = shape.kernel;
+        let out_w = shape.output[1];
+        let pixels = band.len() * out_w;
+        let mut rows = cols.chunks_exact_mut(pixels);
+        for plane in x.chunks_exact(in_h * in_w) {
+            for ky in 0..k_h {
+                for kx in 0..k_w {
+                    let Some(dst) = rows.next() else { return };
+                    if shape.stride == [1, 1] && in_w == out_w {
+                        unroll_contiguous(shape, plane, band.clone(), [ky, kx], dst);
+                    } else {
+                        unroll_rows(shape, plane, band.clone(), [ky, kx], dst);
+                    }
                 }
             }
         }
@@ -125,6 +137,7 @@ fn im2col(shape: &ConvShape, x: &[f32], band: Range<usize>, cols: &mut [f32]) {
 
 /// One row of the unrolled matrix (window tap `[ky, kx]` of one input plane), output row by
 /// output row.
+#[inline(always)]
 fn unroll_rows(
     shape: &ConvShape,
     plane: &[f32],
@@ -156,6 +169,7 @@ fn unroll_rows(
 /// [`unroll_rows`] when the stride is 1 and the output rows are as wide as the input's: the
 /// band is then one shifted copy of the plane, with the columns that wrapped around from the
 /// neighbouring row (and the rows outside the plane) zeroed afterwards.
+#[inline(always)]
 fn unroll_contiguous(
     shape: &ConvShape,
     plane: &[f32],
@@ -181,28 +195,31 @@ fn unroll_contiguous(
     }
 }
 
-/// Adds the unrolled gradient `cols` (`[patch_len, band pixels]`) of output rows `band` back
-/// onto the input positions of one image's gradient `dx` (`[c_in, h, w]`).
-fn col2im(shape: &ConvShape, cols: &[f32], band: Range<usize>, dx: &mut [f32]) {
-    let [in_h, in_w] = shape.input;
-    let [k_h, k_w] = shape.kernel;
-    let out_w = shape.output[1];
-    let pixels = band.len() * out_w;
-    let mut rows = cols.chunks_exact(pixels);
-    for plane in dx.chunks_exact_mut(in_h * in_w) {
-        for ky in 0..k_h {
-            for kx in 0..k_w {
-                let Some(src) = rows.next() else { return };
-                let valid = shape.valid_columns(kx);
-                for (src, oy) in src.chunks_exact(out_w).zip(band.clone()) {
-                    let Some(iy) = input_row(shape, oy, ky).filter(|_| !valid.is_empty()) else {
-                        continue;
-                    };
-                    let dst = &mut plane[iy * in_w..(iy + 1) * in_w];
-                    let first = valid.start * shape.stride[1] + kx - shape.padding[1];
-                    let dst = dst[first.min(in_w)..].iter_mut().step_by(shape.stride[1]);
-                    for (d, s) in dst.zip(&src[valid.clone()]) {
-                        *d += *s;
+multiversion! {
+    /// Adds the unrolled gradient `cols` (`[patch_len, band pixels]`) of output rows `band` back
+    /// onto the input positions of one image's gradient `dx` (`[c_in, h, w]`).
+    fn col2im(shape: &ConvShape, cols: &[f32], band: Range<usize>, dx: &mut [f32]) {
+        let [in_h, in_w] = shape.input;
+        let [k_h, k_w] = shape.kernel;
+        let out_w = shape.output[1];
+        let pixels = band.len() * out_w;
+        let mut rows = cols.chunks_exact(pixels);
+        for plane in dx.chunks_exact_mut(in_h * in_w) {
+            for ky in 0..k_h {
+                for kx in 0..k_w {
+                    let Some(src) = rows.next() else { return };
+                    let valid = shape.valid_columns(kx);
+                    for (src, oy) in src.chunks_exact(out_w).zip(band.clone()) {
+                        let Some(iy) = input_row(shape, oy, ky).filter(|_| !valid.is_empty())
+                        else {
+                            continue;
+                        };
+                        let dst = &mut plane[iy * in_w..(iy + 1) * in_w];
+                        let first = valid.start * shape.stride[1] + kx - shape.padding[1];
+                        let dst = dst[first.min(in_w)..].iter_mut().step_by(shape.stride[1]);
+                        for (d, s) in dst.zip(&src[valid.clone()]) {
+                            *d += *s;
+                        }
                     }
                 }
             }
@@ -243,23 +260,48 @@ fn narrowing(shape: &ConvShape) -> Option<ConvShape> {
     flipped(shape).filter(|_| 2 * shape.channels_out <= shape.channels_in)
 }
 
-/// [`forward`] with the input unrolled.
+/// [`forward`] with the input unrolled: one task per image and band of output rows, each
+/// unrolling its band and multiplying on one core. A single photo is cut into at least as many
+/// bands as there are cores, so that the unrolling runs in parallel too.
 fn unrolled_forward(x: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
     let mut y = vec![0.0; shape.batch * shape.output_len()];
     let (patch, pixels, out_w) = (shape.patch_len(), shape.output_pixels(), shape.output[1]);
     let weight = MatRef::rows(weight, [shape.channels_out, patch], patch);
-    let parallel = shape.batch == 1;
-    crate::ops::for_each_chunk(&mut y, shape.output_len(), |b, y| {
+    let bands: Vec<_> = shape
+        .bands(crate::ops::threads().div_ceil(shape.batch.max(1)))
+        .collect();
+    let columns = || {
+        bands
+            .iter()
+            .map(|band| band.start * out_w..band.end * out_w)
+    };
+    let mut tasks = Vec::new();
+    for (b, y) in y.chunks_exact_mut(shape.output_len().max(1)).enumerate() {
+        let blocks = MatMut::rows(y, [shape.channels_out, pixels], pixels).split_columns(columns());
+        tasks.extend(
+            blocks
+                .into_iter()
+                .zip(&bands)
+                .map(|(dst, band)| (b, band, dst)),
+        );
+    }
+    crate::ops::for_each_task(tasks, |(b, band, dst)| {
         let x = &x[b * shape.input_len()..(b + 1) * shape.input_len()];
-        let mut cols = Vec::new();
-        for band in shape.bands() {
-            let (start, width) = (band.start * out_w, band.len() * out_w);
-            cols.resize(patch * width, 0.0);
-            im2col(&shape, x, band, &mut cols);
-            let dst = MatMut::rows(&mut y[start..], [shape.channels_out, width], pixels);
-            let cols = MatRef::rows(&cols, [patch, width], width);
-            matmul(dst, weight, cols, false, parallel);
+        let width = band.len() * out_w;
+        if shape.is_pointwise() {
+            let cols = MatRef::rows(&x[band.start * out_w..], [patch, width], pixels);
+            return matmul(dst, weight, cols, false, false);
         }
+        crate::ops::with_scratch(patch * width, |cols| {
+            im2col(&shape, x, band.clone(), cols);
+            matmul(
+                dst,
+                weight,
+                MatRef::rows(cols, [patch, width], width),
+                false,
+                false,
+            );
+        });
     });
     y
 }
@@ -415,7 +457,7 @@ fn scatter_input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> 
     crate::ops::for_each_chunk(&mut dx, shape.input_len(), |b, dx| {
         let dy = &dy[b * shape.output_len()..(b + 1) * shape.output_len()];
         let mut cols = Vec::new();
-        for band in shape.bands() {
+        for band in shape.bands(1) {
             let (start, width) = (band.start * out_w, band.len() * out_w);
             cols.resize(patch * width, 0.0);
             let dy = MatRef::rows(&dy[start..], [shape.channels_out, width], pixels);
@@ -439,8 +481,19 @@ fn unrolled_weight_grad(x: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     crate::ops::sum_over(shape.batch, shape.channels_out * patch, |b, dw| {
         let x = &x[b * shape.input_len()..(b + 1) * shape.input_len()];
         let dy = &dy[b * shape.output_len()..(b + 1) * shape.output_len()];
+        if shape.is_pointwise() {
+            let dst = MatMut::rows(dw, [shape.channels_out, patch], patch);
+            let dy = MatRef::rows(dy, [shape.channels_out, pixels], pixels);
+            return matmul(
+                dst,
+                dy,
+                MatRef::rows(x, [patch, pixels], pixels).t(),
+                true,
+                parallel,
+            );
+        }
         let mut cols = Vec::new();
-        for band in shape.bands() {
+        for band in shape.bands(1) {
             let (start, width) = (band.start * out_w, band.len() * out_w);
             cols.resize(patch * width, 0.0);
             im2col(&shape, x, band, &mut cols);

@@ -4,6 +4,7 @@
 //! channel plane once.
 
 use crate::ops::for_each_chunk;
+use crate::ops::isa::multiversion;
 
 /// Sizes of a depthwise convolution: stride 1, square `kernel`, symmetric zero `padding`, one
 /// filter per channel.
@@ -65,15 +66,28 @@ pub fn forward<const K: usize>(x: &[f32], weight: &[f32], shape: DepthwiseShape)
     for_each_chunk(&mut y, shape.out_plane(), |bc, out| {
         let plane = &x[bc * shape.in_plane()..][..shape.in_plane()];
         let taps = &weight[(bc % shape.channels) * K * K..][..K * K];
+        forward_plane::<K>(&padded_plane(plane, shape), taps, padded_w, out_w, out);
+    });
+    y
+}
+
+multiversion! {
+    /// One channel plane of [`forward`]: `padded` (rows `padded_w` long) by the `K x K` `taps`
+    /// into `out` (rows `out_w` long).
+    fn forward_plane<const K: usize>(
+        padded: &[f32],
+        taps: &[f32],
+        padded_w: usize,
+        out_w: usize,
+        out: &mut [f32],
+    ) {
         let filter: [[f32; K]; K] =
             std::array::from_fn(|i| std::array::from_fn(|j| taps[i * K + j]));
-        let padded = padded_plane(plane, shape);
         for (oh, out_row) in out.chunks_mut(out_w).enumerate() {
             let rows = std::array::from_fn(|i| &padded[(oh + i) * padded_w..][..out_w + K - 1]);
             window_sums(rows, &filter, out_row);
         }
-    });
-    y
+    }
 }
 
 /// `plane` (`h x w`) inside `padding` zeros on every side: `(h + 2p) x (w + 2p)`.
@@ -109,16 +123,24 @@ fn window_sums<const K: usize>(rows: [&[f32]; K], filter: &[[f32; K]; K], out: &
 /// contributed to, weighted by the tap that connected them. `grad`: `[n, c, h_out, w_out]`;
 /// returns `[n, c, h, w]`.
 pub fn input_grad(weight: &[f32], grad: &[f32], shape: DepthwiseShape) -> Vec<f32> {
-    let (out_h, out_w, k, p) = (
-        shape.out_height(),
-        shape.out_width(),
-        shape.kernel,
-        shape.padding,
-    );
     let mut dx = vec![0.0; shape.batch * shape.channels * shape.in_plane()];
     for_each_chunk(&mut dx, shape.in_plane(), |bc, plane| {
         let g = &grad[bc * shape.out_plane()..][..shape.out_plane()];
         let filter = &weight[(bc % shape.channels) * shape.taps()..][..shape.taps()];
+        input_grad_plane(g, filter, shape, plane);
+    });
+    dx
+}
+
+multiversion! {
+    /// One channel plane of [`input_grad`]: the output gradient `g` by the `filter` into `plane`.
+    fn input_grad_plane(g: &[f32], filter: &[f32], shape: DepthwiseShape, plane: &mut [f32]) {
+        let (out_h, out_w, k, p) = (
+            shape.out_height(),
+            shape.out_width(),
+            shape.kernel,
+            shape.padding,
+        );
         for ih in 0..shape.height {
             let row = &mut plane[ih * shape.width..][..shape.width];
             for i in 0..k {
@@ -133,45 +155,53 @@ pub fn input_grad(weight: &[f32], grad: &[f32], shape: DepthwiseShape) -> Vec<f3
                 }
             }
         }
-    });
-    dx
+    }
 }
 
 /// Gradient with respect to the filters: tap `(i, j)` of channel `c` is the correlation of the
 /// output gradient with the input shifted by that tap, summed over the batch. `x`: `[n, c, h, w]`,
 /// `grad`: `[n, c, h_out, w_out]`; returns `[c, 1, k, k]`.
 pub fn weight_grad(x: &[f32], grad: &[f32], shape: DepthwiseShape) -> Vec<f32> {
-    let (out_h, out_w, k, p) = (
-        shape.out_height(),
-        shape.out_width(),
-        shape.kernel,
-        shape.padding,
-    );
     let mut dw = vec![0.0; shape.channels * shape.taps()];
     for_each_chunk(&mut dw, shape.taps(), |c, taps| {
         for b in 0..shape.batch {
             let bc = b * shape.channels + c;
             let input = &x[bc * shape.in_plane()..][..shape.in_plane()];
             let g = &grad[bc * shape.out_plane()..][..shape.out_plane()];
-            for oh in 0..out_h {
-                let g_row = &g[oh * out_w..][..out_w];
-                for i in 0..k {
-                    let Some(ih) = (oh + i).checked_sub(p).filter(|&ih| ih < shape.height) else {
-                        continue;
-                    };
-                    for j in 0..k {
-                        let (lo, hi) = valid_range(j, p, shape.width, out_w);
-                        let src = &input[ih * shape.width + lo + j - p..][..hi - lo];
-                        taps[i * k + j] += dot(&g_row[lo..hi], src);
-                    }
-                }
-            }
+            add_weight_grad_plane(input, g, shape, taps);
         }
     });
     dw
 }
 
-/// `y += a * x`, element by element.
+multiversion! {
+    /// One channel plane's share of [`weight_grad`]: input `input` against output gradient
+    /// `g`, added into the channel's `taps`.
+    fn add_weight_grad_plane(input: &[f32], g: &[f32], shape: DepthwiseShape, taps: &mut [f32]) {
+        let (out_h, out_w, k, p) = (
+            shape.out_height(),
+            shape.out_width(),
+            shape.kernel,
+            shape.padding,
+        );
+        for oh in 0..out_h {
+            let g_row = &g[oh * out_w..][..out_w];
+            for i in 0..k {
+                let Some(ih) = (oh + i).checked_sub(p).filter(|&ih| ih < shape.height) else {
+                    continue;
+                };
+                for j in 0..k {
+                    let (lo, hi) = valid_range(j, p, shape.width, out_w);
+                    let src = &input[ih * shape.width + lo + j - p..][..hi - lo];
+                    taps[i * k + j] += dot(&g_row[lo..hi], src);
+                }
+            }
+        }
+    }
+}
+
+/// `y += a * x`, element by element (inlined into the callers' instruction set).
+#[inline(always)]
 fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
@@ -179,7 +209,9 @@ fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
 }
 
 /// Dot product with eight independent partial sums, so that the compiler can vectorise it
-/// (a single running float sum has to be added in order).
+/// (a single running float sum has to be added in order). Inlined into the callers' instruction
+/// set.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));

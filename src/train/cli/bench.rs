@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{Backend, CliError};
 use crate::model::{ClassifierConfig, SegmenterConfig};
+use crate::ops::isa::{InstructionSet, cpu_model, instruction_set};
 use crate::train::task::{LossConfig, Trainable};
 
 /// A model `train bench` measures.
@@ -38,9 +39,12 @@ pub(super) struct BenchArgs {
     /// Photos per training step.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Timed training steps per model (after one warm-up step).
+    /// Timed training steps per model (after one warm-up step); 0 measures inference only.
     #[arg(long, default_value_t = 3)]
     steps: usize,
+    /// Timed single-photo inference runs per model (after one warm-up run).
+    #[arg(long, default_value_t = 5)]
+    infer_runs: usize,
     /// Backend to measure.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
@@ -54,15 +58,19 @@ pub(super) struct BenchArgs {
     models: Vec<BenchModel>,
 }
 
-/// One model's figures, printed as one JSON line.
+/// One model's figures, printed as one JSON line: with the CPU they were measured on and the
+/// instruction set the kernels ran with (a ratio holds only for that CPU).
 #[derive(Debug, Serialize)]
 struct BenchFigures {
     model: BenchModel,
     image_size: usize,
     batch: usize,
     backend: String,
+    cpu: String,
+    instruction_set: InstructionSet,
     optimizer: &'static str,
-    train_images_per_s: f64,
+    /// `None` with `--steps 0`.
+    train_images_per_s: Option<f64>,
     infer_ms: f64,
 }
 
@@ -103,6 +111,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
             image_size,
             batch: args.batch_size,
             backend: args.backend.name(),
+            cpu: cpu_model(),
+            instruction_set: instruction_set(),
             optimizer: "rmsprop",
             train_images_per_s: timing.train_images_per_s,
             infer_ms: timing.infer_ms,
@@ -115,7 +125,7 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
 
 /// What one model measured.
 struct Timing {
-    train_images_per_s: f64,
+    train_images_per_s: Option<f64>,
     infer_ms: f64,
 }
 
@@ -141,7 +151,8 @@ fn measure<M: Trainable>(model: M, size: usize, args: &BenchArgs, device: &Devic
         (x, Tensor::<1, Int>::zeros([targets], dev))
     };
     let mut timed = 0.0;
-    for step in 0..=args.steps {
+    let training_steps = if args.steps == 0 { 0 } else { args.steps + 1 };
+    for step in 0..training_steps {
         let (x, y) = batch(&train_device, n);
         let start = Instant::now();
         let (loss, _) = model.loss_and_predictions(x, y, &LossConfig::default());
@@ -161,13 +172,13 @@ fn measure<M: Trainable>(model: M, size: usize, args: &BenchArgs, device: &Devic
             .into_data()
     };
     infer(); // warm-up
-    let runs = 5;
+    let runs = args.infer_runs.max(1);
     let start = Instant::now();
     for _ in 0..runs {
         infer();
     }
     Timing {
-        train_images_per_s: (n * args.steps) as f64 / timed.max(1e-9),
+        train_images_per_s: (args.steps > 0).then(|| (n * args.steps) as f64 / timed.max(1e-9)),
         infer_ms: start.elapsed().as_secs_f64() * 1000.0 / runs as f64,
     }
 }

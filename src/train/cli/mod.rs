@@ -123,6 +123,8 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    // A misspelt cap would silently measure the wrong kernels: refuse it up front.
+    crate::ops::isa::max_from_env().map_err(|e| CliError::Other(e.to_string()))?;
     match cli.command {
         Command::Segmenter(args) => fit::train_segmenter(args),
         Command::Classifier(args) => fit::train_classifier(args),
