@@ -468,6 +468,44 @@ fn layer_wrappers_match_the_layers_own_forward() {
     }
 }
 
+/// At inference the models' batch norm and ReLU are one pass, in place on a fresh activation:
+/// the same values as burn's batch norm then ReLU, and an activation something else still holds
+/// (a residual branch) is left as it was.
+#[test]
+fn batch_norm_relu_at_inference_matches_burns_and_spares_a_shared_input() {
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::activation::relu;
+    use petlens::ops::batch_norm_relu;
+    let device = Device::flex();
+    for shape in [[1, 3, 5, 6], [2, 8, 9, 9], [3, 2, 1, 1]] {
+        let channels = shape[1];
+        let mut norm = BatchNormConfig::new(channels).init(&device);
+        let noise = || normal([channels, 1, 1, 1], &device).reshape([channels]);
+        norm.gamma = norm.gamma.map(|g| g + noise());
+        norm.beta = norm.beta.map(|b| b + noise());
+        norm.running_mean = burn::module::RunningState::new(noise());
+        norm.running_var = burn::module::RunningState::new(noise().abs() + 0.5);
+        let norm = norm.valid();
+        let x = normal(shape, &device) * 2.0;
+        let reference = relu(norm.forward(x.clone()));
+        let kept = x.clone().into_data();
+        // `x` is shared (the clone above and this one): the result must come from a copy.
+        let shared = batch_norm_relu(&norm, x.clone());
+        assert!(
+            relative_error(shared, reference.clone()) < 1e-6,
+            "{shape:?}"
+        );
+        assert_eq!(
+            x.clone().into_data(),
+            kept,
+            "{shape:?}: a shared input was changed"
+        );
+        // A fresh activation (nothing else holds it) is normalised in place.
+        let fresh = batch_norm_relu(&norm, x * 1.0);
+        assert!(relative_error(fresh, reference) < 1e-6, "{shape:?}");
+    }
+}
+
 /// The kernels run the instruction set `PETLENS_MAX_ISA` allows on this CPU: the widest it has
 /// when uncapped, the cap when the CPU has it. (Runs in the capped children below too.)
 #[test]

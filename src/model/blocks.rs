@@ -5,9 +5,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
-use crate::ops::batch_norm;
+use crate::ops::batch_norm_relu;
 use crate::ops::layers::{
     conv_transpose2d, conv2d, depthwise_conv2d_layer, max_pool2d, pointwise_conv2d_layer,
 };
@@ -106,7 +105,7 @@ impl ConvBnReluConfig {
 impl ConvBnRelu {
     /// `[n, c_in, h, w]` -> `[n, c_out, h / stride, w / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(batch_norm(&self.norm, conv2d(&self.conv, x)))
+        batch_norm_relu(&self.norm, conv2d(&self.conv, x))
     }
 }
 
@@ -214,7 +213,7 @@ impl PreActConv {
 
     /// `[n, c_in, h, w]` -> `[n, c_out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(relu(batch_norm(&self.norm, x)))
+        self.conv.forward(batch_norm_relu(&self.norm, x))
     }
 }
 
@@ -343,6 +342,6 @@ impl TransposedConvBnReluConfig {
 impl TransposedConvBnRelu {
     /// `[n, c_in, h, w]` -> `[n, c_out, h * stride, w * stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(batch_norm(&self.norm, conv_transpose2d(&self.conv, x)))
+        batch_norm_relu(&self.norm, conv_transpose2d(&self.conv, x))
     }
 }

@@ -2,8 +2,9 @@
 //! the project's kernels that multiply strided sub-matrices of their buffers without copying
 //! them first.
 
+use super::isa::InstructionSet;
 #[cfg(target_arch = "x86_64")]
-use super::isa::{InstructionSet, instruction_set};
+use super::isa::instruction_set;
 
 /// A read-only matrix inside a slice: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy)]
@@ -122,12 +123,25 @@ fn fits(len: usize, [rows, cols]: [usize; 2], row_stride: usize, col_stride: usi
     rows == 0 || cols == 0 || (rows - 1) * row_stride + (cols - 1) * col_stride < len
 }
 
-/// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`. `parallel` lets the product use
-/// every core (natively; the browser build is single-threaded).
+/// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`, with the micro-kernels of
+/// [`kernel_set`]. `parallel` lets the product use every core (natively; the browser build is
+/// single-threaded).
 ///
 /// # Panics
 /// If the shapes do not chain.
 pub(crate) fn matmul(
+    dst: MatMut<'_>,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    accumulate: bool,
+    parallel: bool,
+) {
+    matmul_with(kernel_set(), dst, lhs, rhs, accumulate, parallel);
+}
+
+/// [`matmul`] with the micro-kernels of `set`, which the CPU must have.
+fn matmul_with(
+    set: InstructionSet,
     dst: MatMut<'_>,
     lhs: MatRef<'_>,
     rhs: MatRef<'_>,
@@ -167,6 +181,7 @@ pub(crate) fn matmul(
     // its elements exclusively, so it cannot overlap `lhs` or `rhs`.
     unsafe {
         gemm_f32(
+            set,
             dst.rows,
             dst.cols,
             lhs.cols,
@@ -181,18 +196,61 @@ pub(crate) fn matmul(
     }
 }
 
+/// The micro-kernels the products run with: those of the instruction set [`instruction_set`]
+/// chose, except on an AVX-512 CPU whose AVX2 kernels turn out faster. `gemm`'s AVX-512 kernels
+/// reached 47 GFLOP/s on one core of an AMD EPYC (Zen 4, which runs a 512-bit FMA as two
+/// 256-bit halves) where its AVX2 kernels reached 71 (`train bench`'s `matmul_peak_gflops`,
+/// capped with `PETLENS_MAX_ISA`); on CPUs with full-width AVX-512 units it is the other way
+/// round. So the two are timed against each other once per process (a few milliseconds).
+pub fn kernel_set() -> InstructionSet {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static CHOSEN: std::sync::OnceLock<InstructionSet> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| match instruction_set() {
+            InstructionSet::Avx512 => faster_of(InstructionSet::Avx512, InstructionSet::Avx2),
+            set => set,
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    InstructionSet::Baseline
+}
+
+/// Whichever of two kernel sets multiplies a `128 x 512` by a `512 x 256` matrix (the size of
+/// a band's product) faster on one core, best of five alternating runs each.
+#[cfg(target_arch = "x86_64")]
+fn faster_of(a: InstructionSet, b: InstructionSet) -> InstructionSet {
+    let [m, k, n] = [128, 512, 256];
+    let lhs: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.125).collect();
+    let rhs: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.25).collect();
+    let mut dst = vec![0.0; m * n];
+    let mut time = |set| {
+        let start = std::time::Instant::now();
+        let dst = MatMut::rows(&mut dst, [m, n], n);
+        let (lhs, rhs) = (MatRef::rows(&lhs, [m, k], k), MatRef::rows(&rhs, [k, n], n));
+        matmul_with(set, dst, lhs, rhs, false, false);
+        start.elapsed()
+    };
+    let (mut best_a, mut best_b) = (std::time::Duration::MAX, std::time::Duration::MAX);
+    for _ in 0..5 {
+        best_a = best_a.min(time(a));
+        best_b = best_b.min(time(b));
+    }
+    if best_b < best_a { b } else { a }
+}
+
 /// `gemm`'s f32 product (`dst = lhs·rhs`, `+=` when `accumulate`, `dst`'s columns contiguous)
-/// with the micro-kernels of the instruction set [`instruction_set`] chose: `gemm` itself always
-/// takes the CPU's widest, which `PETLENS_MAX_ISA` could not cap. The same blocked algorithm
-/// `gemm::gemm` runs for f32 (`gemm_common`'s `gemm_basic_generic` over `gemm_f32`'s
-/// micro-kernels), with the kernel set chosen here.
+/// with the micro-kernels of `set`: `gemm` itself always takes the CPU's widest, which
+/// `PETLENS_MAX_ISA` could not cap and which is not always the fastest ([`kernel_set`]). The
+/// same blocked algorithm `gemm::gemm` runs for f32 (`gemm_common`'s `gemm_basic_generic` over
+/// `gemm_f32`'s micro-kernels), with the kernel set chosen here.
 ///
 /// # Safety
-/// The pointers and strides must describe `m x k`, `k x n` and `m x n` matrices inside live
-/// allocations, `dst` not overlapping the others.
+/// `set` must be one the CPU has. The pointers and strides must describe `m x k`, `k x n` and
+/// `m x n` matrices inside live allocations, `dst` not overlapping the others.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_f32(
+    set: InstructionSet,
     m: usize,
     n: usize,
     k: usize,
@@ -252,7 +310,7 @@ unsafe fn gemm_f32(
             }
         }};
     }
-    match instruction_set() {
+    match set {
         InstructionSet::Avx512 => product!(
             gemm_common::simd::V4,
             gemm_f32::microkernel::avx512f::f32,
@@ -274,6 +332,7 @@ unsafe fn gemm_f32(
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_f32(
+    _set: InstructionSet,
     m: usize,
     n: usize,
     k: usize,
@@ -323,4 +382,76 @@ fn parallelism(parallel: bool) -> gemm::Parallelism {
 #[cfg(target_arch = "wasm32")]
 fn parallelism(_parallel: bool) -> gemm::Parallelism {
     gemm::Parallelism::None
+}
+
+/// GFLOP/s of a square `n x n` product on all cores with the chosen instruction set, best of
+/// `tries`: the ceiling the convolutions' matrix products work under, for `train bench`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn matmul_peak_gflops(n: usize, tries: usize) -> f64 {
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.25).collect();
+    let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.5).collect();
+    let mut c = vec![0.0; n * n];
+    let mut best = f64::INFINITY;
+    for _ in 0..tries.max(1) + 1 {
+        let start = std::time::Instant::now();
+        matmul(
+            MatMut::rows(&mut c, [n, n], n),
+            MatRef::rows(&a, [n, n], n),
+            MatRef::rows(&b, [n, n], n),
+            false,
+            true,
+        );
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    2.0 * (n as f64).powi(3) / best / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kernel set this CPU has (whichever [`kernel_set`] picked) against a plain triple
+    /// loop, on shapes with ragged edges, with and without accumulating, in both layouts.
+    #[test]
+    fn every_kernel_set_matches_a_plain_product() {
+        let [m, k, n] = [37, 45, 29];
+        let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 19) as f32 - 9.0).collect();
+        let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 17) as f32 - 8.0).collect();
+        let expected: Vec<f32> = (0..m * n)
+            .map(|at| {
+                (0..k)
+                    .map(|p| lhs[at / n * k + p] * rhs[p * n + at % n])
+                    .sum()
+            })
+            .collect();
+        let sets = [
+            InstructionSet::Baseline,
+            InstructionSet::Avx2,
+            InstructionSet::Avx512,
+        ];
+        let available = sets
+            .into_iter()
+            .filter(|&set| cfg!(target_arch = "x86_64") && set <= InstructionSet::detected());
+        for set in available {
+            for accumulate in [false, true] {
+                let mut dst = vec![1.0; m * n];
+                let dst_view = MatMut::rows(&mut dst, [m, n], n);
+                // `rhs` read through its transpose's view, to cover column-strided operands.
+                let rhs_t: Vec<f32> = (0..n * k).map(|i| rhs[i % k * n + i / k]).collect();
+                let rhs_view = MatRef::rows(&rhs_t, [n, k], k).t();
+                matmul_with(
+                    set,
+                    dst_view,
+                    MatRef::rows(&lhs, [m, k], k),
+                    rhs_view,
+                    accumulate,
+                    true,
+                );
+                let base = if accumulate { 1.0 } else { 0.0 };
+                for (got, want) in dst.iter().zip(&expected) {
+                    assert_eq!(*got, want + base, "{set:?}, accumulate {accumulate}");
+                }
+            }
+        }
+    }
 }

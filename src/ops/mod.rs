@@ -7,11 +7,14 @@ pub mod conv;
 pub mod depthwise;
 mod gemm;
 pub mod isa;
+pub use gemm::kernel_set;
+#[cfg(not(target_arch = "wasm32"))]
+pub use gemm::matmul_peak_gflops;
 pub mod layers;
 pub mod maxpool;
 pub mod pointwise;
 
-pub use batchnorm::{BatchNormBackend, batch_norm};
+pub use batchnorm::{BatchNormBackend, batch_norm, batch_norm_relu};
 pub use conv::{DenseConvBackend, dense_conv_transpose2d, dense_conv2d};
 pub use depthwise::{DepthwiseConvBackend, depthwise_conv2d};
 pub use maxpool::{MaxPoolBackend, max_pool2d_same};

@@ -91,6 +91,22 @@ impl<B: BatchNormBackend, C: CheckpointStrategy> BatchNormBackend for Autodiff<B
         }
     }
 
+    fn batch_norm_relu_inference(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::batch_norm_relu_inference(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            stats.into_primitive(),
+            epsilon,
+        ))
+    }
+
     fn batch_norm_param_grads(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,

@@ -27,6 +27,30 @@ impl BatchNormBackend for Flex {
         tensor(out, dims(&x))
     }
 
+    fn batch_norm_relu_inference(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        stats: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let shape = norm_shape(&x);
+        let params = [&*f32s(&gamma), &*f32s(&beta), &*f32s(&stats)];
+        let len = shape.batch * shape.channels * shape.plane;
+        // In place when nothing else holds the activation (a layer's fresh output); a copy
+        // first when something does (a residual branch, a kept layer output).
+        let mut x = match x.layout().contiguous_offsets() {
+            Some((0, end)) if end == len => x,
+            _ => x.to_contiguous(),
+        };
+        if x.try_storage_mut::<f32>().is_none() {
+            x = tensor(f32s(&x).into_owned(), dims(&x));
+        }
+        let values = x.try_storage_mut::<f32>().expect("a tensor of its own");
+        kernels::apply_relu_in_place(&mut values[..len], params, epsilon, shape);
+        x
+    }
+
     fn batch_norm_param_grads(
         x: FlexTensor,
         grad: FlexTensor,

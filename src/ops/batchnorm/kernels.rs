@@ -71,11 +71,36 @@ pub fn apply(
     out
 }
 
+/// `max(0, gamma * (x - mean) / sqrt(var + eps) + beta)` (batch norm then ReLU, as the models
+/// always follow one with the other at inference) on `values` in place: one pass over memory
+/// instead of a pass and a copy each.
+pub fn apply_relu_in_place(
+    values: &mut [f32],
+    [gamma, beta, stats]: [&[f32]; 3],
+    epsilon: f64,
+    shape: NormShape,
+) {
+    for_each_chunk(values, shape.plane, |bc, plane| {
+        let c = bc % shape.channels;
+        let (scale, shift) = affine(gamma[c], beta[c], stats, c, epsilon, shape);
+        affine_relu_plane(plane, scale, shift);
+    });
+}
+
 multiversion! {
     /// `out = input * scale + shift`, element by element.
     fn affine_plane(input: &[f32], scale: f32, shift: f32, out: &mut [f32]) {
         for (o, &v) in out.iter_mut().zip(input) {
             *o = v * scale + shift;
+        }
+    }
+}
+
+multiversion! {
+    /// `v = max(0, v * scale + shift)`, element by element.
+    fn affine_relu_plane(values: &mut [f32], scale: f32, shift: f32) {
+        for v in values {
+            *v = (*v * scale + shift).max(0.0);
         }
     }
 }

@@ -15,6 +15,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 
 use super::routes_to_own_kernels;
 
@@ -35,6 +36,15 @@ pub trait BatchNormBackend: burn::backend::Backend {
         epsilon: f64,
     ) -> FloatTensor<Self>;
 
+    /// `max(0, batch_norm_with(x, ...))`, in place where `x` is not shared: inference only
+    /// (not differentiated, as [`Self::batch_stats`]).
+    fn batch_norm_relu_inference(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
     /// Gradients of `gamma` and `beta` of the training-mode batch norm: `[2, c]`.
     fn batch_norm_param_grads(
         x: FloatTensor<Self>,
@@ -71,6 +81,25 @@ pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
+/// `relu(norm.forward(x))`, the models' pair: at inference on the CPU one pass over the
+/// activation, in place when nothing else holds it ([`BatchNormBackend::batch_norm_relu_inference`]);
+/// burn's ReLU after [`batch_norm`] otherwise (training, differentiation, other backends).
+pub fn batch_norm_relu(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let dtypes = [x.dtype(), norm.gamma.val().dtype(), norm.beta.val().dtype()];
+    if device.is_autodiff() || !routes_to_own_kernels(&device, dtypes) {
+        return relu(batch_norm(norm, x));
+    }
+    let (stats, gamma, beta) = running_stats(norm, &device);
+    Tensor::from_dispatch(Dispatch::batch_norm_relu_inference(
+        x.into_dispatch(),
+        gamma,
+        beta,
+        stats,
+        norm.epsilon,
+    ))
+}
+
 fn batch_norm_train(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let stats =
         Tensor::<2>::from_dispatch(Dispatch::batch_stats(x.clone().detach().into_dispatch())); // [2, c]
@@ -101,15 +130,31 @@ fn update_running_stats(norm: &BatchNorm, stats: Tensor<2>) {
 }
 
 fn batch_norm_inference(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let device = x.device();
-    let mean = norm.running_mean.value().to_device(&device);
-    let var = norm.running_var.value().to_device(&device);
-    let stats = Tensor::stack::<2>(vec![mean, var], 0); // [2, c]
+    let (stats, gamma, beta) = running_stats(norm, &x.device());
     Tensor::from_dispatch(Dispatch::batch_norm_with(
         x.into_dispatch(),
-        norm.gamma.val().into_dispatch(),
-        norm.beta.val().into_dispatch(),
-        stats.into_dispatch(),
+        gamma,
+        beta,
+        stats,
         norm.epsilon,
     ))
+}
+
+/// The running statistics as `[2, c]` (means, variances), `gamma` and `beta`, on `device`.
+fn running_stats(
+    norm: &BatchNorm,
+    device: &Device,
+) -> (
+    FloatTensor<Dispatch>,
+    FloatTensor<Dispatch>,
+    FloatTensor<Dispatch>,
+) {
+    let mean = norm.running_mean.value().to_device(device);
+    let var = norm.running_var.value().to_device(device);
+    let stats = Tensor::stack::<2>(vec![mean, var], 0); // [2, c]
+    (
+        stats.into_dispatch(),
+        norm.gamma.val().into_dispatch(),
+        norm.beta.val().into_dispatch(),
+    )
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Backend, CliError};
 use crate::model::{ClassifierConfig, SegmenterConfig};
 use crate::ops::isa::{InstructionSet, cpu_model, instruction_set};
+use crate::ops::kernel_set;
 use crate::train::task::{LossConfig, Trainable};
 
 /// A model `train bench` measures.
@@ -68,6 +69,8 @@ struct BenchFigures {
     backend: String,
     cpu: String,
     instruction_set: InstructionSet,
+    /// The matrix products' micro-kernels (the faster of AVX-512's and AVX2's on AVX-512 CPUs).
+    gemm_kernels: InstructionSet,
     optimizer: &'static str,
     /// `None` with `--steps 0`.
     train_images_per_s: Option<f64>,
@@ -113,13 +116,26 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
             backend: args.backend.name(),
             cpu: cpu_model(),
             instruction_set: instruction_set(),
+            gemm_kernels: kernel_set(),
             optimizer: "rmsprop",
             train_images_per_s: timing.train_images_per_s,
             infer_ms: timing.infer_ms,
         };
-        let line = serde_json::to_string(&figures).map_err(|e| CliError::Other(e.to_string()))?;
-        println!("{line}");
+        print_json(&figures)?;
     }
+    // The ceiling of the convolutions' matrix products, as bench/keras_reference.py prints
+    // numpy's (only meaningful for the CPU backend).
+    print_json(&serde_json::json!({
+        "matmul_peak_gflops": crate::ops::matmul_peak_gflops(2048, 5),
+        "instruction_set": instruction_set(),
+        "gemm_kernels": kernel_set(),
+        "threads": rayon::current_num_threads(),
+    }))
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+    let line = serde_json::to_string(value).map_err(|e| CliError::Other(e.to_string()))?;
+    println!("{line}");
     Ok(())
 }
 
