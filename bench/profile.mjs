@@ -4,7 +4,9 @@
 // function. Function names need a build that keeps the wasm name section:
 //   CARGO_PROFILE_WEB_STRIP=false CARGO_TARGET_DIR=target-wasm trunk build --release --offline --dist dist-profile
 //   node bench/profile.mjs [analysis|startup] [dist=dist-profile] [only=<function name part>]
-// `only` keeps the samples with that function on the stack (e.g. `classify`).
+// `only` keeps the samples with that function on the stack (e.g. `classify`). The analysis runs
+// in the models' Web Worker: the profiler runs there (attached through CDP's target
+// auto-attach); start-up is profiled on the page's thread.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, launch, waitStatus } from '../tests/browser/harness.mjs';
@@ -21,22 +23,64 @@ try {
     await waitStatus(page, 'ready');
   }
   const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Profiler.enable');
-  await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
-  await cdp.send('Profiler.start');
   if (what === 'startup') {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+    await cdp.send('Profiler.start');
     await page.reload();
     await waitStatus(page, 'ready');
+    const { profile } = await cdp.send('Profiler.stop');
+    report(profile);
   } else {
+    // No worker of the earlier visits may be the one attached to.
+    await page.goto('about:blank');
+    const worker = await workerProfiler(cdp);
     await page.goto(`${server.url}/?backend=cpu&bench=30`);
+    await worker.started;
     await page.waitForSelector('[data-testid=bench]', { timeout: 600_000 });
     console.log(await page.textContent('[data-testid=bench]'));
+    report(await worker.stop());
   }
-  const { profile } = await cdp.send('Profiler.stop');
-  report(profile);
 } finally {
   await browser.close();
   await server.close();
+}
+
+/**
+ * Starts the sampling profiler in the next dedicated worker the page starts (the models'
+ * thread) as soon as it is attached, through CDP's (non-flattened) target auto-attach: commands
+ * and replies travel as messages to and from the attached target. The worker first loads the
+ * models, so the profiler runs before the timed analyses begin.
+ */
+async function workerProfiler(cdp) {
+  let sessionId;
+  let nextId = 1;
+  const pending = new Map();
+  const send = (method, params = {}) => new Promise((resolve, reject) => {
+    const id = nextId++;
+    pending.set(id, { resolve, reject });
+    cdp.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) }).catch(reject);
+  });
+  cdp.on('Target.receivedMessageFromTarget', (event) => {
+    const message = JSON.parse(event.message);
+    const waiting = pending.get(message.id);
+    if (!waiting) return;
+    pending.delete(message.id);
+    if (message.error) waiting.reject(new Error(message.error.message));
+    else waiting.resolve(message.result);
+  });
+  const started = new Promise((resolve) => {
+    cdp.on('Target.attachedToTarget', async (event) => {
+      if (event.targetInfo.type !== 'worker' || sessionId) return;
+      sessionId = event.sessionId;
+      await send('Profiler.enable');
+      await send('Profiler.setSamplingInterval', { interval: 100 });
+      await send('Profiler.start');
+      resolve();
+    });
+  });
+  await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+  return { started, stop: async () => (await send('Profiler.stop')).profile };
 }
 
 /** Self time per function name, largest first. */

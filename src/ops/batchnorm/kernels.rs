@@ -97,10 +97,13 @@ multiversion! {
 }
 
 multiversion! {
-    /// `v = max(0, v * scale + shift)`, element by element.
+    /// `v = max(0, v * scale + shift)`, element by element. A compare and select rather than
+    /// `f32::max`, whose NaN rule WebAssembly's SIMD `max` does not share, so that it
+    /// vectorises in the browser build too.
     fn affine_relu_plane(values: &mut [f32], scale: f32, shift: f32) {
         for v in values {
-            *v = (*v * scale + shift).max(0.0);
+            let y = *v * scale + shift;
+            *v = if y > 0.0 { y } else { 0.0 };
         }
     }
 }

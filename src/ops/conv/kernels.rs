@@ -400,22 +400,64 @@ impl Phase {
 /// [`input_grad`] of a strided convolution, one [`Phase`] at a time, each interleaved into place.
 fn phased_input_grad(weight: &[f32], dy: &[f32], shape: &ConvShape, phases: &[Phase]) -> Vec<f32> {
     let mut dx = vec![0.0; shape.batch * shape.input_len()];
-    let [_, in_w] = shape.input;
+    let [in_h, in_w] = shape.input;
     let non_empty = |p: &&Phase| p.conv.kernel.iter().chain(&p.conv.output).all(|&n| n > 0);
-    for phase in phases.iter().filter(non_empty) {
-        let part = forward(dy, &phase.filters(weight, shape), phase.conv);
-        let [h, w] = phase.conv.output;
-        let [r_y, r_x] = phase.offset;
-        let planes = dx.chunks_exact_mut(shape.input[0] * in_w);
-        for (plane, src) in planes.zip(part.chunks_exact(h * w)) {
-            for (q_y, src) in src.chunks_exact(w).enumerate() {
-                let row = &mut plane[(q_y * shape.stride[0] + r_y) * in_w..][..in_w];
-                let dst = row[r_x..].iter_mut().step_by(shape.stride[1]);
+    let parts: Vec<(&Phase, Vec<f32>)> = phases
+        .iter()
+        .filter(non_empty)
+        .map(|phase| {
+            (
+                phase,
+                forward(dy, &phase.filters(weight, shape), phase.conv),
+            )
+        })
+        .collect();
+    for (b, plane) in dx.chunks_exact_mut(in_h * in_w).enumerate() {
+        for (y, row) in plane.chunks_exact_mut(in_w).enumerate() {
+            // The phases that fill this row, and the row of each one's output that does.
+            let (q_y, r_y) = (y / shape.stride[0], y % shape.stride[0]);
+            let sources = parts
+                .iter()
+                .filter(|(p, _)| p.offset[0] == r_y)
+                .map(|(p, part)| {
+                    let [h, w] = p.conv.output;
+                    (p.offset[1], &part[(b * h + q_y) * w..][..w])
+                });
+            fill_row(row, shape.stride[1], sources);
+        }
+    }
+    dx
+}
+
+/// Writes one input row from its phases' rows (`(r_x, values)`: the values of columns
+/// `r_x, r_x + stride, ...`). At stride 2 with both phases present the two rows are interleaved
+/// in one pass, which vectorises; strided writes otherwise.
+fn fill_row<'a>(row: &mut [f32], stride: usize, sources: impl Iterator<Item = (usize, &'a [f32])>) {
+    let sources: Vec<_> = sources.collect();
+    match sources[..] {
+        [(0, even), (1, odd)] | [(1, odd), (0, even)] if stride == 2 => interleave(even, odd, row),
+        _ => {
+            for (r_x, src) in sources {
+                let dst = row[r_x..].iter_mut().step_by(stride);
                 dst.zip(src).for_each(|(d, s)| *d = *s);
             }
         }
     }
-    dx
+}
+
+multiversion! {
+    /// `row[2q] = even[q]`, `row[2q + 1] = odd[q]`.
+    fn interleave(even: &[f32], odd: &[f32], row: &mut [f32]) {
+        let pairs = row.chunks_exact_mut(2).zip(even.iter().zip(odd));
+        for (pair, (&e, &o)) in pairs {
+            pair[0] = e;
+            pair[1] = o;
+        }
+        let half = row.len() / 2;
+        if let (1, Some(&e)) = (row.len() % 2, even.get(half)) {
+            row[2 * half] = e;
+        }
+    }
 }
 
 /// The convolution whose forward pass is `shape`'s input gradient, when the stride is 1 and
