@@ -34,9 +34,11 @@ pub struct ConvShape {
     pub padding: [usize; 2],
 }
 
-/// Unrolled-patch floats a band aims at (4 MB of `f32`: larger bands measured faster up to
-/// this size in `train bench`, fewer and wider matrix products).
-const BAND_FLOATS: usize = 1 << 20;
+/// Unrolled-patch floats a band aims at (2 MB of `f32`). In the browser the shipped segmenter
+/// ran 3-8% faster with 2 MB bands than with 4 MB ones and 12% faster than with 8 MB
+/// (`node bench/browser.mjs`, AMD EPYC Zen 4); natively 2 and 4 MB measured the same within
+/// the machine's noise (`train bench`), since a single photo is now cut into bands per core.
+const BAND_FLOATS: usize = 1 << 19;
 
 impl ConvShape {
     fn input_len(&self) -> usize {
