@@ -314,15 +314,53 @@ fn bench_prints_one_json_line_per_model() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2);
+    // One line per model, then the GEMM's peak.
+    assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["model"], "classifier");
     assert_eq!(lines[1]["model"], "seed_segmenter_160");
     assert_eq!(lines[1]["image_size"], 160);
-    for line in &lines {
+    let set = lines[2]["instruction_set"].clone();
+    for line in &lines[..2] {
         assert_eq!(line["backend"], "flex");
+        assert!(!line["cpu"].as_str().unwrap().is_empty());
+        assert_eq!(line["instruction_set"], set);
+        assert_eq!(line["gemm_kernels"], lines[2]["gemm_kernels"]);
         assert!(line["train_images_per_s"].as_f64().unwrap() > 0.0);
         assert!(line["infer_ms"].as_f64().unwrap() > 0.0);
     }
+    assert!(lines[2]["matmul_peak_gflops"].as_f64().unwrap() > 0.0);
+
+    // Capped to AVX2, inference only: the kernels report the cap (or less, on a CPU without it).
+    let capped = run_ok(
+        train_bin()
+            .args([
+                "bench",
+                "--models",
+                "classifier",
+                "--steps",
+                "0",
+                "--infer-runs",
+                "1",
+            ])
+            .env("PETLENS_MAX_ISA", "avx2"),
+    );
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8(capped.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(["avx2", "baseline"].contains(&first["instruction_set"].as_str().unwrap()));
+    assert!(first["train_images_per_s"].is_null());
+    let misspelt = train_bin()
+        .args(["bench", "--models", "classifier"])
+        .env("PETLENS_MAX_ISA", "avx3")
+        .output()
+        .unwrap();
+    assert!(!misspelt.status.success());
+    assert!(String::from_utf8_lossy(&misspelt.stderr).contains("is not an instruction set"));
     let unknown = train_bin()
         .args(["bench", "--models", "resnet"])
         .output()
