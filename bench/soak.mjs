@@ -22,8 +22,9 @@ const median = (values) => {
   return sorted[Math.floor((sorted.length - 1) / 2)];
 };
 
-/** Analyses `count` photos in a row on `backend`; the figures after each. */
-export async function soak(backend, count) {
+/** Analyses `count` photos in a row on `backend`, cycling over the first `distinct` fixture
+ * photos (all of them by default); the figures after each. */
+export async function soak(backend, count, distinct = Infinity) {
   const server = await serve();
   const browser = await launch({
     webgpu: backend === 'webgpu',
@@ -36,7 +37,7 @@ export async function soak(backend, count) {
     });
     const { page, errors } = await open(browser.context, `${server.url}/?backend=${backend}`);
     await waitStatus(page, 'ready');
-    const files = photos();
+    const files = photos().slice(0, distinct);
     const samples = [];
     for (let i = 0; i < count; i++) {
       await upload(page, files[i % files.length]);

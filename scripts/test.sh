@@ -2,8 +2,24 @@
 # Runs every test: formatting, clippy for both targets, the native tests (release: they run the
 # real models), the release web build, and the end-to-end tests in headless Chromium on the CPU
 # and the WebGPU (SwiftShader) backends. Installs what is missing first.
+#
+#   scripts/test.sh          the default tier, what CI runs (under 40 minutes on a 2-core
+#                            machine): every test that guards behaviour, with a 20-photo soak per
+#                            backend and the fuzzers at their bounded default case counts
+#   scripts/test.sh --full   the same with the long runs: the 100-photo soak per backend and
+#                            ten times the fuzz cases (about an hour more)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+case "${1:-}" in
+  "") ;;
+  --full)
+    export PETLENS_SOAK_PHOTOS="${PETLENS_SOAK_PHOTOS:-100}"
+    export PETLENS_FUZZ_SCALE="${PETLENS_FUZZ_SCALE:-10}"
+    ;;
+  *) echo "usage: scripts/test.sh [--full]" >&2; exit 2 ;;
+esac
+
 scripts/setup.sh browser
 
 WASM_TARGET_DIR="${CARGO_TARGET_DIR_WASM:-target-wasm}"

@@ -4,7 +4,8 @@
 
 use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
-use crate::explain::PetClass;
+use crate::data::resize_mask;
+use crate::explain::{Heatmap, PetClass};
 use crate::pipeline::Analysis;
 
 /// Colours of the mask classes: pet, background, border (the legend uses the same ones).
@@ -166,11 +167,81 @@ pub fn png_bytes(image: &RgbaImage) -> Result<Vec<u8>, image::ImageError> {
     Ok(out.into_inner())
 }
 
-/// Scale that fits a `width x height` photo into `max_side` pixels (never enlarges).
-pub fn display_size(width: u32, height: u32, max_side: u32) -> (u32, u32) {
-    let scale = (max_side as f32 / width.max(height) as f32).min(1.0);
+/// The longer side of the photo as the page draws it (a canvas the page then fits to its column):
+/// large enough to stay crisp at the column's width, small enough to redraw at once when a layer
+/// is toggled. Downloads keep the photo's own resolution.
+pub const DISPLAY_SIDE: u32 = 1024;
+
+/// Scale that brings the longer side of a `width x height` photo to `side` pixels (smaller
+/// photos are enlarged, so that they fill the view as crisply as larger ones).
+pub fn display_size(width: u32, height: u32, side: u32) -> (u32, u32) {
+    let scale = side as f32 / width.max(height).max(1) as f32;
     (
         ((width as f32 * scale).round() as u32).max(1),
         ((height as f32 * scale).round() as u32).max(1),
     )
+}
+
+/// An analysis and what the page draws from it at display size ([`DISPLAY_SIDE`]), so that
+/// toggling a layer redraws without recomputing. The models' thread computes it (the heavy part
+/// is the photo's resize) and the page keeps it.
+pub struct Displayed {
+    pub analysis: Analysis,
+    pub photo: RgbImage,
+    pub mask: Vec<u8>,
+    /// Grad-CAM for "cat" and "dog".
+    pub heatmaps: [Vec<f32>; 2],
+    /// The segmenter's normalised entropy.
+    pub uncertainty: Vec<f32>,
+}
+
+impl Displayed {
+    pub fn new(analysis: Analysis) -> Self {
+        let (w, h) = analysis.photo.dimensions();
+        let (dw, dh) = display_size(w, h, DISPLAY_SIDE);
+        let photo = image::imageops::resize(
+            &analysis.photo,
+            dw,
+            dh,
+            image::imageops::FilterType::Triangle,
+        );
+        let mask = resize_mask(
+            &analysis.mask,
+            w as usize,
+            h as usize,
+            dw as usize,
+            dh as usize,
+        );
+        let heatmaps =
+            PetClass::ALL.map(|c| analysis.heatmap(c).upsample(dw as usize, dh as usize));
+        let uncertainty = analysis
+            .probabilities
+            .entropy()
+            .upsample(dw as usize, dh as usize);
+        Self {
+            analysis,
+            photo,
+            mask,
+            heatmaps,
+            uncertainty,
+        }
+    }
+
+    /// The maps the layers are drawn from at display size, with Grad-CAM for `class`.
+    pub fn maps(&self, class: PetClass) -> Maps<'_> {
+        Maps {
+            mask: &self.mask,
+            heatmap: &self.heatmaps[class as usize],
+            uncertainty: &self.uncertainty,
+        }
+    }
+
+    /// Replaces the heatmaps (Grad-CAM at another block) in the analysis and at display size.
+    pub fn set_heatmaps(&mut self, heatmaps: [Heatmap; 2]) {
+        let (dw, dh) = self.photo.dimensions();
+        self.heatmaps = heatmaps
+            .each_ref()
+            .map(|h| h.upsample(dw as usize, dh as usize));
+        self.analysis.heatmaps = heatmaps;
+    }
 }

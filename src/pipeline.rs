@@ -13,6 +13,7 @@ use crate::model::{
     Classifier, ClassifierConfig, LayerId, ModelKind, SEGMENT_CLASSES, Segmenter, SegmenterConfig,
 };
 use crate::readback::{ReadbackError, read_floats, read_scalar};
+use crate::shipped::ShippedFiles;
 use crate::weights::{self, WeightsError};
 
 /// Why an analysis failed.
@@ -33,29 +34,6 @@ pub struct Timings {
     pub segment: f64,
     pub classify: f64,
     pub gradcam: f64,
-}
-
-/// The median and 90th percentile of some milliseconds (the page's `?bench` report).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct LatencySummary {
-    pub median_ms: f64,
-    pub p90_ms: f64,
-}
-
-impl LatencySummary {
-    /// Nearest-rank quantiles of `samples`; NaN for none.
-    pub fn of(samples: &[f64]) -> Self {
-        let mut sorted = samples.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let quantile = |q: f64| {
-            let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
-            sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
-        };
-        Self {
-            median_ms: quantile(0.5),
-            p90_ms: quantile(0.9),
-        }
-    }
 }
 
 /// Share of the photo's pixels in each segmentation class.
@@ -125,51 +103,28 @@ impl Analysis {
     }
 }
 
-/// The four files a release ships for the two models (in `www/models/`): each model's config
-/// (JSON, what its architecture and input size are) and its weights (burnpack).
-#[derive(Debug, Clone, Default)]
-pub struct ShippedFiles {
-    pub segmenter_config: Vec<u8>,
-    pub segmenter: Vec<u8>,
-    pub classifier_config: Vec<u8>,
-    pub classifier: Vec<u8>,
-}
-
-impl ShippedFiles {
-    /// The files' names, in the order of the fields.
-    pub const NAMES: [&str; 4] = [
-        "segmenter.json",
-        "segmenter.bpk",
-        "classifier.json",
-        "classifier.bpk",
-    ];
-
-    /// The files in the order of [`ShippedFiles::NAMES`].
-    pub fn from_vec(files: [Vec<u8>; 4]) -> Self {
-        let [segmenter_config, segmenter, classifier_config, classifier] = files;
-        Self {
-            segmenter_config,
-            segmenter,
-            classifier_config,
-            classifier,
-        }
-    }
-
-    /// Reads the files from a directory (`www/models`).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn read(dir: &std::path::Path) -> std::io::Result<Self> {
-        let mut files: [Vec<u8>; 4] = Default::default();
-        for (file, name) in files.iter_mut().zip(Self::NAMES) {
-            let path = dir.join(name);
-            *file = std::fs::read(&path)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        }
-        Ok(Self::from_vec(files))
-    }
-}
-
 fn parse_config<C: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<C, WeightsError> {
     serde_json::from_slice(bytes).map_err(|e| WeightsError::Config(e.to_string()))
+}
+
+/// A photo as each model sees it: what a later request about the same photo (Grad-CAM at another
+/// block, a layer's activations) needs, a few hundred kB where the photo may be 192 MB.
+#[derive(Debug, Clone)]
+pub struct ModelInputs {
+    /// `[1, 3, s, s]` at the segmenter's input size.
+    pub segmenter: Tensor<4>,
+    /// `[1, 3, s, s]` at the classifier's input size.
+    pub classifier: Tensor<4>,
+}
+
+impl ModelInputs {
+    /// The input of `model`.
+    pub fn of(&self, model: ModelKind) -> &Tensor<4> {
+        match model {
+            ModelKind::Segmenter => &self.segmenter,
+            ModelKind::Classifier => &self.classifier,
+        }
+    }
 }
 
 /// The two models, loaded, on one device, with their input sizes.
@@ -213,21 +168,28 @@ pub async fn segment_photos(
     photos: &[&RgbImage],
     device: &Device,
 ) -> Result<Vec<Segmentation>, AnalysisError> {
-    let probabilities = segmenter.probabilities(model_input(photos, size, device)); // [n, 3, s, s]
+    let sizes: Vec<(u32, u32)> = photos.iter().map(|p| p.dimensions()).collect();
+    segmentations(segmenter, model_input(photos, size, device), &sizes).await
+}
+
+/// The segmentation of the photos of `sizes` (width, height) from their model inputs
+/// `[n, 3, s, s]`.
+async fn segmentations(
+    segmenter: &Segmenter,
+    input: Tensor<4>,
+    sizes: &[(u32, u32)],
+) -> Result<Vec<Segmentation>, AnalysisError> {
+    let size = input.dims()[2];
+    let probabilities = segmenter.probabilities(input); // [n, 3, s, s]
     let values = read_floats(probabilities, "the segmenter's probabilities").await?;
     let per_photo = SEGMENT_CLASSES.len() * size * size;
     Ok(values
         .chunks(per_photo)
-        .zip(photos)
-        .map(|(values, photo)| {
+        .zip(sizes)
+        .map(|(values, &(width, height))| {
             let planes: Vec<Vec<f32>> = values.chunks(size * size).map(<[f32]>::to_vec).collect();
             Segmentation {
-                mask: class_map_at(
-                    &planes,
-                    size,
-                    photo.width() as usize,
-                    photo.height() as usize,
-                ),
+                mask: class_map_at(&planes, size, width as usize, height as usize),
                 probabilities: ClassProbabilities {
                     size,
                     values: values.to_vec(),
@@ -286,20 +248,31 @@ impl Pipeline {
         model_input(&[photo], self.input_size(model), &self.device)
     }
 
-    /// The photo's segmentation: its mask at the photo's resolution and the probabilities.
-    pub async fn segment(&self, photo: &RgbImage) -> Result<Segmentation, AnalysisError> {
-        let segmentations =
-            segment_photos(&self.segmenter, self.segmenter_size, &[photo], &self.device).await?;
+    /// A photo as both models' inputs (for requests about a photo outside an analysis).
+    pub fn inputs(&self, photo: &RgbImage) -> ModelInputs {
+        ModelInputs {
+            segmenter: self.input(ModelKind::Segmenter, photo),
+            classifier: self.input(ModelKind::Classifier, photo),
+        }
+    }
+
+    /// The segmentation of a photo of `size` (width, height) from the segmenter's `input`
+    /// (`[1, 3, s, s]`): its mask at the photo's resolution and the probabilities.
+    pub async fn segment(
+        &self,
+        input: Tensor<4>,
+        size: (u32, u32),
+    ) -> Result<Segmentation, AnalysisError> {
+        let segmentations = segmentations(&self.segmenter, input, &[size]).await?;
         let segmentation = segmentations.into_iter().next();
         Ok(segmentation.ok_or(ReadbackError::Empty {
             what: "the segmenter's mask",
         })?)
     }
 
-    /// The classifier's probability of "dog", averaged over the photo and its mirror image,
-    /// with the (unflipped) photo's feature map that Grad-CAM explains.
-    pub async fn classify(&self, photo: &RgbImage) -> Result<Verdict, AnalysisError> {
-        let input = self.input(ModelKind::Classifier, photo);
+    /// The classifier's probability of "dog" for its `input` (`[1, 3, s, s]`), averaged over the
+    /// photo and its mirror image, with the (unflipped) photo's feature map that Grad-CAM explains.
+    pub async fn classify(&self, input: Tensor<4>) -> Result<Verdict, AnalysisError> {
         let (features, p_dog) = self.classifier.p_dog_flip_averaged(input); // [1, 512, h, w], [1, 1]
         let p_dog = read_scalar(p_dog, "the classifier's verdict").await?;
         Ok(Verdict { p_dog, features })
@@ -310,14 +283,14 @@ impl Pipeline {
         Ok(heatmaps_of(GradCam::new(&self.classifier), &verdict.features).await?)
     }
 
-    /// Grad-CAM of both classes after residual block `depth` (`None`: the last), for a photo.
+    /// Grad-CAM of both classes after residual block `depth` (`None`: the last), for the
+    /// classifier's input of a photo (`[1, 3, s, s]`).
     pub async fn gradcam_at(
         &self,
-        photo: &RgbImage,
+        input: &Tensor<4>,
         depth: Option<usize>,
     ) -> Result<[Heatmap; 2], AnalysisError> {
-        let input = self.input(ModelKind::Classifier, photo);
-        let features = self.classifier.features_at(input, depth); // [1, c, h, w]
+        let features = self.classifier.features_at(input.clone(), depth); // [1, c, h, w]
         let cam = GradCam {
             classifier: &self.classifier,
             depth,
@@ -325,13 +298,13 @@ impl Pipeline {
         Ok(heatmaps_of(cam, &features).await?)
     }
 
-    /// The activations of one layer for a photo.
+    /// The activations of one layer for a photo's inputs.
     pub async fn layer_activation(
         &self,
-        photo: &RgbImage,
+        inputs: &ModelInputs,
         layer: &LayerId,
     ) -> Result<LayerActivation, AnalysisError> {
-        let input = self.input(layer.model, photo);
+        let input = inputs.of(layer.model).clone();
         let tensor = match layer.model {
             ModelKind::Classifier => self.classifier.layer(input, &layer.layer),
             ModelKind::Segmenter => self.segmenter.layer(input, &layer.layer),
@@ -352,18 +325,20 @@ impl Pipeline {
 
     /// The whole analysis of one photo file.
     pub async fn analyze(&self, photo_bytes: &[u8]) -> Result<Analysis, AnalysisError> {
-        let analysis = self.analyze_with(photo_bytes, async || true).await?;
-        Ok(analysis.expect("a checkpoint that always continues never cancels"))
+        let analysed = self.analyze_with(photo_bytes, async || true).await?;
+        let (analysis, _) = analysed.expect("a checkpoint that always continues never cancels");
+        Ok(analysis)
     }
 
     /// The analysis stage by stage (decode, segment, classify, Grad-CAM), calling
     /// `between_stages` after each: the browser yields to the event loop there, and a `false`
-    /// answer (a newer photo arrived) stops the run with `Ok(None)`.
+    /// answer (a newer photo arrived) stops the run with `Ok(None)`. Returns the models' inputs
+    /// too, for later requests about the same photo.
     pub async fn analyze_with(
         &self,
         photo_bytes: &[u8],
         mut between_stages: impl AsyncFnMut() -> bool,
-    ) -> Result<Option<Analysis>, AnalysisError> {
+    ) -> Result<Option<(Analysis, ModelInputs)>, AnalysisError> {
         let mut timings = Timings::default();
         let start = Instant::now();
         let photo = decode_photo(photo_bytes)?;
@@ -372,16 +347,23 @@ impl Pipeline {
             return Ok(None);
         }
         let start = Instant::now();
+        let segmenter_input = self.input(ModelKind::Segmenter, &photo);
         let Segmentation {
             mask,
             probabilities,
-        } = self.segment(&photo).await?;
+        } = self
+            .segment(segmenter_input.clone(), photo.dimensions())
+            .await?;
         timings.segment = elapsed_ms(start);
         if !between_stages().await {
             return Ok(None);
         }
         let start = Instant::now();
-        let verdict = self.classify(&photo).await?;
+        let inputs = ModelInputs {
+            segmenter: segmenter_input,
+            classifier: self.input(ModelKind::Classifier, &photo),
+        };
+        let verdict = self.classify(inputs.classifier.clone()).await?;
         timings.classify = elapsed_ms(start);
         if !between_stages().await {
             return Ok(None);
@@ -389,7 +371,7 @@ impl Pipeline {
         let start = Instant::now();
         let heatmaps = self.gradcam(&verdict).await?;
         timings.gradcam = elapsed_ms(start);
-        Ok(Some(Analysis {
+        let analysis = Analysis {
             mask_fraction: MaskFraction::of(&mask),
             photo,
             mask,
@@ -397,25 +379,7 @@ impl Pipeline {
             p_dog: verdict.p_dog,
             heatmaps,
             timings,
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn latency_summary_takes_nearest_rank_quantiles() {
-        let samples: Vec<f64> = (1..=10).rev().map(f64::from).collect();
-        assert_eq!(
-            LatencySummary::of(&samples),
-            LatencySummary {
-                median_ms: 5.0,
-                p90_ms: 9.0
-            }
-        );
-        assert_eq!(LatencySummary::of(&[7.0]).p90_ms, 7.0);
-        assert!(LatencySummary::of(&[]).median_ms.is_nan());
+        };
+        Ok(Some((analysis, inputs)))
     }
 }

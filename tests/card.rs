@@ -7,6 +7,7 @@ mod common;
 use common::shipped;
 use petlens::card::{EpochRecord, ModelCard, ValidationMetrics};
 use petlens::model::ModelKind;
+use petlens::shipped::{MANIFEST, Manifest, ShippedFiles, content_hash};
 
 #[test]
 fn the_shipped_card_describes_the_shipped_files() {
@@ -56,4 +57,21 @@ fn the_shipped_card_describes_the_shipped_files() {
         card.segmenter.unwrap().validation_metrics,
         ValidationMetrics::Segmentation(_)
     ));
+}
+
+/// The manifest the page keys its cache by names every shipped file with its real hash: a
+/// retrained file shipped without a new manifest would otherwise be served from old caches.
+#[test]
+fn the_shipped_manifest_hashes_the_shipped_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models");
+    let manifest: Manifest =
+        serde_json::from_slice(&shipped(MANIFEST)).expect("manifest.json parses");
+    assert_eq!(manifest, Manifest::of_dir(&dir).unwrap());
+    for name in ShippedFiles::NAMES {
+        assert_eq!(
+            manifest.hash(name),
+            Some(content_hash(&shipped(name)).as_str()),
+            "{name}"
+        );
+    }
 }

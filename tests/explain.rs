@@ -5,7 +5,9 @@
 mod common;
 
 use burn::prelude::*;
-use common::{block_on, fixture, fixture_bytes, run_ok, shipped, shipped_config, train_bin};
+use common::{
+    block_on, fixture, fixture_bytes, run_ok, shipped, shipped_config, tempdir, train_bin,
+};
 use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
 use petlens::explain::{FilterAscent, FilterError, LayerActivation, PetClass};
 use petlens::model::{Classifier, ClassifierConfig, LayerId};
@@ -107,9 +109,10 @@ fn the_pipeline_reads_any_layer_of_either_model_and_grad_cam_at_any_depth() {
     assert_eq!(layers.len(), 21 + shipped_segmenter_layers());
     assert_eq!(layers[0].to_string(), "classifier.stem");
     let photo = decode_photo(&fixture_bytes("oxford/images/Abyssinian_1.jpg")).unwrap();
+    let inputs = pipeline.inputs(&photo);
     let read = |name: &str| {
         let id = LayerId::parse(name).unwrap_or_else(|| panic!("{name} parses"));
-        block_on(pipeline.layer_activation(&photo, &id))
+        block_on(pipeline.layer_activation(&inputs, &id))
     };
     let decoder = read("segmenter.decoder.5.convtranspose").unwrap();
     assert_eq!(decoder.shape, [32, 128, 128]);
@@ -125,8 +128,8 @@ fn the_pipeline_reads_any_layer_of_either_model_and_grad_cam_at_any_depth() {
         Err(AnalysisError::UnknownLayer(name)) if name == "classifier.nope"
     ));
     assert_eq!(LayerId::parse("resnet.stem"), None);
-    let [_, dog] = block_on(pipeline.gradcam_at(&photo, Some(2))).unwrap();
-    let [_, last] = block_on(pipeline.gradcam_at(&photo, None)).unwrap();
+    let [_, dog] = block_on(pipeline.gradcam_at(&inputs.classifier, Some(2))).unwrap();
+    let [_, last] = block_on(pipeline.gradcam_at(&inputs.classifier, None)).unwrap();
     assert!(dog.width > last.width, "an earlier block has a finer grid");
 }
 
@@ -191,8 +194,7 @@ fn unknown_layers_and_filters_and_cancel_are_errors() {
 
 #[test]
 fn train_explain_writes_grids_patterns_and_heatmaps() {
-    let out = std::env::temp_dir().join(format!("petlens-explain-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let out = tempdir("explain");
     run_ok(
         train_bin()
             .args([

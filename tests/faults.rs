@@ -5,18 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture, train_bin};
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("petlens-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{fixture, tempdir, train_bin};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -234,9 +227,10 @@ fn ctrl_c_then_resume_continues_after_the_last_epoch() {
     let epochs_done = done["epochs_done"].as_u64().unwrap();
     assert!(epochs_done >= 1);
 
-    // The same run, resumed for one more step (a resume must keep the run's options; the
+    // The same run, resumed for one more epoch (a resume must keep the run's options; the
     // session's stopping rules may change): the epoch it starts is completed and recorded.
-    let steps = (done["steps_done"].as_u64().unwrap() + 1).to_string();
+    let steps_per_epoch = done["steps_done"].as_u64().unwrap() / epochs_done;
+    let steps = (done["steps_done"].as_u64().unwrap() + steps_per_epoch).to_string();
     let resumed = segmenter_run(
         &data,
         &out,
@@ -264,5 +258,6 @@ fn ctrl_c_then_resume_continues_after_the_last_epoch() {
         after["history"].as_array().unwrap().len() as u64,
         epochs_done + 1
     );
+    assert!(after["partial_epoch"].is_null());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,9 +2,11 @@
 //! decode -> resize -> model input), seeded with the real fixture photos. It runs on the stable
 //! toolchain (cargo-fuzz needs nightly, which this machine cannot install) over a fixed number
 //! of cases (`PETLENS_FUZZ_CASES`, default 20,000), each from its own seed, so a run covers the
-//! same ground on any machine however fast; raise the count for a longer hunt. A panic fails
-//! the test, naming the seed and writing the input to `tests/fixtures/fuzz/`, where
-//! [`kept_crashes_stay_fixed`] replays every file from then on.
+//! same ground on any machine however fast; raise the count for a longer hunt
+//! (`scripts/test.sh --full` does). A panic fails the test, naming the seed and writing the input
+//! outside the source tree (the system's temporary directory); committed to
+//! `tests/fixtures/fuzz/`, it is replayed by [`kept_crashes_stay_fixed`] from then on, with the
+//! hostile inputs already kept there.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -46,9 +48,14 @@ fn corpus() -> Vec<Vec<u8>> {
     .collect()
 }
 
-/// Inputs that once crashed the path, kept as regression cases.
+/// Inputs kept as regression cases (committed): hostile files and inputs that once crashed.
 fn kept_crashes_dir() -> PathBuf {
     common::fixture("fuzz")
+}
+
+/// Where a new crash is written: outside the source tree, for a person to look at and commit.
+fn new_crashes_dir() -> PathBuf {
+    std::env::temp_dir().join("petlens-fuzz-crashes")
 }
 
 #[test]
@@ -64,11 +71,12 @@ fn decoding_mutated_photos_never_panics() {
             Ok(true) => decoded += 1,
             Ok(false) => {}
             Err(_) => {
-                let path = kept_crashes_dir().join(format!("crash-{seed}.bin"));
-                let kept = std::fs::create_dir_all(kept_crashes_dir())
+                let path = new_crashes_dir().join(format!("crash-{seed}.bin"));
+                let kept = std::fs::create_dir_all(new_crashes_dir())
                     .and_then(|()| std::fs::write(&path, &bytes));
                 panic!(
-                    "seed {seed} panicked; input kept in {} ({kept:?})",
+                    "seed {seed} panicked; input written to {} ({kept:?}): fix the panic, then \
+                     copy the file into tests/fixtures/fuzz/ to keep it as a regression case",
                     path.display()
                 );
             }
@@ -85,11 +93,14 @@ fn decoding_mutated_photos_never_panics() {
 
 #[test]
 fn kept_crashes_stay_fixed() {
-    let Ok(entries) = std::fs::read_dir(kept_crashes_dir()) else {
-        return; // nothing has crashed yet
-    };
+    let entries = std::fs::read_dir(kept_crashes_dir()).expect("tests/fixtures/fuzz is committed");
+    let mut replayed = 0;
     for entry in entries {
         let path = entry.expect("a readable directory entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            continue;
+        }
+        replayed += 1;
         let bytes = std::fs::read(&path).expect("a readable kept input");
         assert!(
             std::panic::catch_unwind(|| photo_to_input(&bytes)).is_ok(),
@@ -97,4 +108,5 @@ fn kept_crashes_stay_fixed() {
             path.display()
         );
     }
+    assert!(replayed > 0, "no kept case was replayed");
 }

@@ -87,8 +87,8 @@ fn residual_block_projects_only_when_the_shape_changes() {
 fn segmenter_outputs_one_score_per_class_and_pixel() {
     for config in [
         SegmenterConfig::new().with_image_size(64),
-        SegmenterConfig::shipped(),
-        SegmenterConfig::shipped().with_skips(true),
+        SegmenterConfig::trainer_default(),
+        SegmenterConfig::trainer_default().with_skips(true),
     ] {
         let model = config.init(&device());
         let s = config.image_size;
@@ -138,7 +138,7 @@ fn classifier_is_the_chapters_xception_like_model() {
     assert_eq!(chapter.features(x.clone()).dims(), [2, 512, 6, 6]);
     assert_eq!(chapter.forward(x).dims(), [2, 1]);
 
-    let shipped = ClassifierConfig::shipped();
+    let shipped = ClassifierConfig::trainer_default();
     let model = shipped.init(&device());
     let x = input(1, 3, shipped.image_size);
     assert_eq!(model.features(x.clone()).dims(), [1, 512, 4, 4]);
@@ -219,7 +219,7 @@ fn seed_segmenter_keeps_the_chapters_layer_shapes() {
 /// the decoder's output then changes with the encoder unit a skip starts from.
 #[test]
 fn skip_connections_carry_the_encoders_output_to_the_decoder() {
-    let config = SegmenterConfig::shipped()
+    let config = SegmenterConfig::trainer_default()
         .with_image_size(32)
         .with_skips(true);
     let model = config.init(&device());

@@ -506,16 +506,50 @@ fn batch_norm_relu_at_inference_matches_burns_and_spares_a_shared_input() {
     }
 }
 
-/// The kernels run the instruction set `PETLENS_MAX_ISA` allows on this CPU: the widest it has
-/// when uncapped, the cap when the CPU has it. (Runs in the capped children below too.)
+/// Set by [`a_cap_selects_exactly_that_instruction_set`] in its children: the instruction set
+/// they must run, spelled out by the parent rather than derived from the cap.
+const EXPECTED_ISA_VAR: &str = "PETLENS_TEST_EXPECTED_ISA";
+
+/// Uncapped, the kernels run the widest set the CPU has; in a child of
+/// [`a_cap_selects_exactly_that_instruction_set`], the set that child was told.
 #[test]
 fn the_kernels_run_the_capped_instruction_set() {
-    let detected = InstructionSet::detected();
-    let expected = match max_from_env().expect("a readable cap") {
-        Some(cap) => cap.min(detected),
-        None => detected,
-    };
-    assert_eq!(instruction_set(), expected);
+    match std::env::var(EXPECTED_ISA_VAR) {
+        Ok(expected) => assert_eq!(instruction_set().name(), expected),
+        Err(_) if max_from_env().expect("a readable cap").is_none() => {
+            assert_eq!(instruction_set(), InstructionSet::detected())
+        }
+        // Capped by the narrower-paths test below: the parent checks those children.
+        Err(_) => {}
+    }
+}
+
+/// `PETLENS_MAX_ISA=<set>` makes the kernels run exactly `<set>`, for every set this CPU has
+/// (each in a child process, since the choice is made once per process).
+#[test]
+fn a_cap_selects_exactly_that_instruction_set() {
+    let sets = [
+        (InstructionSet::Baseline, "baseline"),
+        (InstructionSet::Avx2, "avx2"),
+        (InstructionSet::Avx512, "avx512"),
+    ];
+    for (set, name) in sets
+        .into_iter()
+        .filter(|(set, _)| *set <= InstructionSet::detected())
+    {
+        let child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+            .args(["--exact", "the_kernels_run_the_capped_instruction_set"])
+            .env(MAX_ISA_VAR, name)
+            .env(EXPECTED_ISA_VAR, name)
+            .output()
+            .expect("the test binary runs again");
+        let out = String::from_utf8_lossy(&child.stdout);
+        assert!(child.status.success(), "capped to {name}:\n{out}");
+        assert!(
+            out.contains("test result: ok. 1 passed"),
+            "capped to {name} ({set:?}):\n{out}"
+        );
+    }
 }
 
 /// Every other test of this file again, in a child process per instruction set narrower than
@@ -531,7 +565,12 @@ fn every_kernel_matches_burn_on_the_narrower_instruction_paths() {
     for set in narrower {
         let exe = std::env::current_exe().expect("the test binary's path");
         let child = std::process::Command::new(exe)
-            .args(["--skip", "every_kernel_matches_burn_on_the_narrower"])
+            .args([
+                "--skip",
+                "every_kernel_matches_burn_on_the_narrower",
+                "--skip",
+                "a_cap_selects_exactly",
+            ])
             .env(MAX_ISA_VAR, set.name())
             .output()
             .expect("the test binary runs again");
@@ -554,13 +593,16 @@ fn every_kernel_matches_burn_on_the_narrower_instruction_paths() {
         );
         ran.push(format!("{} ({passed} tests)", set.name()));
     }
-    eprintln!(
-        "instruction paths: {} here, then {}",
-        this_path.name(),
-        if ran.is_empty() {
-            "none narrower on this CPU".to_string()
-        } else {
+    if ran.is_empty() {
+        eprintln!(
+            "SKIPPED: no instruction set narrower than {} on this CPU",
+            this_path.name()
+        );
+    } else {
+        eprintln!(
+            "instruction paths: {} here, then {}",
+            this_path.name(),
             ran.join(", ")
-        }
-    );
+        );
+    }
 }

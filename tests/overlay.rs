@@ -91,9 +91,10 @@ fn layers_change_the_picture_and_downloads_keep_the_photo_size() {
 }
 
 #[test]
-fn display_size_fits_without_enlarging() {
+fn display_size_brings_the_longer_side_to_the_view_up_or_down() {
     assert_eq!(display_size(4000, 3000, 1024), (1024, 768));
-    assert_eq!(display_size(300, 200, 1024), (300, 200));
+    assert_eq!(display_size(149, 258, 1024), (591, 1024));
+    assert_eq!(display_size(300, 200, 1024), (1024, 683));
     assert_eq!(
         resize_mask(&[0, 1, 2, 0], 2, 2, 4, 2),
         vec![0, 0, 1, 1, 2, 2, 0, 0]

@@ -3,16 +3,43 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::{block_on, fixture, fixture_bytes, shipped_pipeline};
 use petlens::explain::PetClass;
 use petlens::pipeline::{AnalysisError, MaskFraction};
 
+/// The committed pet share of every fixture trimap (`oxford/pet_fractions.json`), which this
+/// file and the browser tests compare the page's masks with.
+fn pet_fractions() -> BTreeMap<String, f64> {
+    serde_json::from_slice(&fixture_bytes(PET_FRACTIONS)).expect("readable pet fractions")
+}
+
+const PET_FRACTIONS: &str = "oxford/pet_fractions.json";
+
 /// Pet fraction of a trimap (value 1) at its own resolution.
 fn trimap_pet_fraction(name: &str) -> f64 {
-    let trimap = image::open(fixture(&format!("oxford/annotations/trimaps/{name}.png")))
-        .unwrap()
-        .into_luma8();
-    MaskFraction::of(&trimap.pixels().map(|p| p.0[0] - 1).collect::<Vec<_>>()).pet
+    pet_fractions()[name]
+}
+
+/// The committed fractions are the trimaps' own, measured here (so that they cannot drift from
+/// the fixtures); `PETLENS_WRITE_FIXTURES=1` writes them after a fixture changes.
+#[test]
+fn the_committed_pet_fractions_are_the_trimaps() {
+    let dir = fixture("oxford/annotations/trimaps");
+    let mut measured = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let trimap = image::open(&path).unwrap().into_luma8();
+        let classes: Vec<u8> = trimap.pixels().map(|p| p.0[0].saturating_sub(1)).collect();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        measured.insert(name, MaskFraction::of(&classes).pet);
+    }
+    if std::env::var_os("PETLENS_WRITE_FIXTURES").is_some() {
+        let json = serde_json::to_string_pretty(&measured).unwrap();
+        std::fs::write(fixture(PET_FRACTIONS), json + "\n").unwrap();
+    }
+    assert_eq!(pet_fractions(), measured);
 }
 
 #[test]
@@ -105,7 +132,7 @@ fn flip_averaging_is_the_mean_of_the_photo_and_its_mirror_image() {
     };
     let (plain, flipped) = (p(&input), p(&mirrored));
     assert_ne!(plain, flipped, "the mirror image is a different input");
-    let verdict = block_on(pipeline.classify(&photo)).unwrap();
+    let verdict = block_on(pipeline.classify(pipeline.inputs(&photo).classifier)).unwrap();
     assert_eq!(verdict.p_dog, (plain + flipped) / 2.0);
     // Grad-CAM explains the unflipped photo: its features are the plain photo's.
     let features = pipeline

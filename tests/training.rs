@@ -6,7 +6,7 @@ mod common;
 
 use burn::optim::AdamConfig;
 use burn::prelude::*;
-use common::{fixture, run_ok, train_bin};
+use common::{fixture, run_ok, tempdir, train_bin};
 use petlens::data::datasets::{self, Examples};
 use petlens::model::{ClassifierConfig, SegmenterConfig};
 use petlens::train::fit::train_step;
@@ -50,7 +50,7 @@ fn segmenter_fixtures(size: usize) -> Examples {
 
 #[test]
 fn a_few_steps_lower_the_segmenter_loss() {
-    let config = SegmenterConfig::shipped().with_image_size(64);
+    let config = SegmenterConfig::trainer_default().with_image_size(64);
     let (before, after) = losses_before_and_after(
         config.init(&Device::flex()),
         &segmenter_fixtures(64),
@@ -62,7 +62,7 @@ fn a_few_steps_lower_the_segmenter_loss() {
 
 #[test]
 fn a_few_steps_lower_the_classifier_loss() {
-    let config = ClassifierConfig::shipped().with_image_size(64);
+    let config = ClassifierConfig::trainer_default().with_image_size(64);
     let examples = datasets::load_labelled(&fixture("cats-vs-dogs/train"), 64).unwrap();
     let (before, after) = losses_before_and_after(
         config.init(&Device::flex()),
@@ -78,7 +78,7 @@ fn a_few_steps_lower_the_classifier_loss() {
 /// training still converges.
 #[test]
 fn data_parallel_steps_over_two_devices_lower_the_loss() {
-    let config = SegmenterConfig::shipped().with_image_size(64);
+    let config = SegmenterConfig::trainer_default().with_image_size(64);
     let devices = [Device::flex(), Device::flex()];
     let (before, after) = losses_before_and_after(
         config.init(&devices[0]),
@@ -108,7 +108,7 @@ fn shards_cover_the_batch_in_order() {
 #[test]
 fn a_few_steps_on_the_wgpu_backend_lower_the_loss() {
     let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
-    let config = SegmenterConfig::shipped().with_image_size(64);
+    let config = SegmenterConfig::trainer_default().with_image_size(64);
     let (before, after) = losses_before_and_after(
         config.init(&device),
         &segmenter_fixtures(64),
@@ -116,12 +116,6 @@ fn a_few_steps_on_the_wgpu_backend_lower_the_loss() {
         std::slice::from_ref(&device),
     );
     assert!(after < before * 0.9, "loss {before} -> {after}");
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("petlens-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 #[test]
@@ -172,6 +166,15 @@ fn checkpoint_resumes_and_eval_prints_json() {
     ] {
         assert!(!card["segmenter"][key].is_null(), "card has {key}");
     }
+    // The manifest names what was shipped (the segmenter only here) by content.
+    let manifest: petlens::shipped::Manifest =
+        serde_json::from_slice(&std::fs::read(ship.join("manifest.json")).unwrap()).unwrap();
+    let weights = std::fs::read(ship.join("segmenter.bpk")).unwrap();
+    assert_eq!(
+        manifest.hash("segmenter.bpk"),
+        Some(petlens::shipped::content_hash(&weights).as_str())
+    );
+    assert!(manifest.hash("classifier.bpk").is_none());
     // Curves of both epochs: in the run directory and shipped next to the weights.
     for png in [out.join("curves.png"), ship.join("segmenter.curves.png")] {
         let curves = image::open(&png).unwrap();
@@ -317,6 +320,16 @@ fn bench_prints_one_json_line_per_model() {
     // One line per model, then the GEMM's peak.
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["model"], "classifier");
+    // The classifier that ships: its config is the file beside its weights.
+    let shipped: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("www/models/classifier.json").unwrap()).unwrap();
+    assert_eq!(lines[0]["image_size"], shipped["image_size"]);
+    assert!(
+        lines[0]["architecture"]
+            .as_str()
+            .unwrap()
+            .contains("Xception-like")
+    );
     assert_eq!(lines[1]["model"], "seed_segmenter_160");
     assert_eq!(lines[1]["image_size"], 160);
     let set = lines[2]["instruction_set"].clone();
@@ -445,6 +458,56 @@ fn a_resumed_run_continues_the_learning_rate_schedule() {
     }
 }
 
+/// `--max-steps` in the middle of an epoch leaves that epoch unfinished (not recorded as done),
+/// and `--resume` trains the rest of it: the interrupted run ends with the uninterrupted run's
+/// steps and epochs.
+#[test]
+fn a_run_stopped_mid_epoch_resumes_the_rest_of_that_epoch() {
+    let (through, split) = (tempdir("mid-through"), tempdir("mid-split"));
+    let plan = ["--epochs", "2", "--batch-size", "2"];
+    assert!(train_classifier(&through, &plan).status.success());
+    let state = |out: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join("state.json")).unwrap()).unwrap()
+    };
+    let steps_per_epoch = state(&through)["steps_done"].as_u64().unwrap() / 2;
+    assert!(steps_per_epoch > 1, "an epoch of several steps");
+    let stopped = train_classifier(&split, &[&plan[..], &["--max-steps", "1"]].concat());
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    let partial = state(&split);
+    assert_eq!(partial["epochs_done"], 0, "the first epoch is not done");
+    assert_eq!(partial["partial_epoch"]["epoch"], 1);
+    assert_eq!(partial["partial_epoch"]["steps"], 1);
+    assert!(history(&split).is_empty());
+    let resumed = train_classifier(&split, &[&plan[..], &["--resume"]].concat());
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let done = state(&split);
+    assert_eq!(done["epochs_done"], 2);
+    assert_eq!(done["steps_done"], state(&through)["steps_done"]);
+    assert!(done["partial_epoch"].is_null());
+    let lrs = |out| {
+        history(out)
+            .iter()
+            .map(|r| r["lr"].as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        lrs(&split),
+        lrs(&through),
+        "the same schedule, step for step"
+    );
+    for out in [through, split] {
+        let _ = std::fs::remove_dir_all(out);
+    }
+}
+
 /// `--resume` with other options than the run was started with is refused (exit code 2) and
 /// names what differs; nothing in the run directory changes.
 #[test]
@@ -496,7 +559,7 @@ fn the_weight_average_differs_from_the_raw_weights_and_is_what_ships() {
     assert_ne!(raw, average, "the average is not the last step's weights");
     assert_eq!(best, average, "the best (only) epoch keeps the average");
     // The shipped f16 weights are the average's: they load and match it to f16 precision.
-    let config = ClassifierConfig::shipped().with_image_size(48);
+    let config = ClassifierConfig::trainer_default().with_image_size(48);
     let device = Device::flex();
     let load = |bytes: &[u8]| petlens::weights::from_bytes(config.init(&device), bytes).unwrap();
     let x = Tensor::<4>::random(
@@ -555,7 +618,7 @@ fn a_resumed_run_keeps_batch_norm_out_of_weight_decay() {
         String::from_utf8_lossy(&resumed.stderr)
     );
     assert_eq!(history(&out).len(), 2);
-    let config = ClassifierConfig::shipped().with_image_size(48);
+    let config = ClassifierConfig::trainer_default().with_image_size(48);
     let bytes = std::fs::read(out.join("checkpoint.bpk")).unwrap();
     let model = petlens::weights::from_bytes(config.init(&Device::flex()), &bytes).unwrap();
     let gammas: Vec<f32> = model

@@ -1,138 +1,15 @@
-//! `?bench=N`: the page's own latency benchmark. After the models load it runs the full
-//! analysis (decode -> segment -> classify -> Grad-CAM) on a sample photo once to warm up and
-//! then N times, and shows per-stage median and p90 in `data-testid="bench"` as JSON
-//! (`bench/browser` reads it), followed by the two models alone, timed the way other runtimes'
-//! benchmarks time a model.
+//! `?bench=N`: the page asks the models' thread for its latency benchmark once the models are
+//! loaded ([`crate::worker`] runs it) and shows the JSON report in `data-testid="bench"`.
 
 use leptos::prelude::*;
-use serde::Serialize;
-use web_time::Instant;
 
-use super::engine;
 use super::state::AppState;
-use crate::data::decode_photo;
-use crate::model::ModelKind;
-use crate::pipeline::{LatencySummary, Pipeline};
-use crate::readback::read_floats;
-
-/// The photo every run analyses (shipped with the page).
-const BENCH_PHOTO: &str = "samples/beagle_14.jpg";
 
 /// N from `?bench=N`, when present.
 pub fn requested_runs() -> Option<usize> {
     let search = web_sys::window()?.location().search().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
     params.get("bench")?.parse().ok().filter(|&n| n > 0)
-}
-
-/// What `data-testid="bench"` shows.
-#[derive(Serialize)]
-struct Report {
-    runs: usize,
-    photo: &'static str,
-    backend: &'static str,
-    decode: LatencySummary,
-    segment: LatencySummary,
-    classify: LatencySummary,
-    gradcam: LatencySummary,
-    total: LatencySummary,
-    models: ModelTimes,
-}
-
-/// The two models alone.
-#[derive(Serialize)]
-struct ModelTimes {
-    segmenter: LatencySummary,
-    classifier: LatencySummary,
-}
-
-/// Runs the benchmark; its JSON report, or `{"error": …}`.
-pub async fn run(pipeline: &Pipeline, runs: usize, backend: &'static str) -> String {
-    let report = measure(pipeline, runs, backend)
-        .await
-        .and_then(|report| serde_json::to_string(&report).map_err(|e| e.to_string()));
-    report.unwrap_or_else(|e| serde_json::json!({ "error": e }).to_string())
-}
-
-async fn measure(
-    pipeline: &Pipeline,
-    runs: usize,
-    backend: &'static str,
-) -> Result<Report, String> {
-    let bytes = engine::fetch_bytes(BENCH_PHOTO).await?;
-    let mut stages: [Vec<f64>; 5] = Default::default(); // decode, segment, classify, gradcam, total
-    for run in 0..=runs {
-        let analysis = engine::analyze(pipeline, &bytes, || true)
-            .await?
-            .ok_or("the run was cancelled")?;
-        if run == 0 {
-            continue;
-        }
-        let t = analysis.timings;
-        let figures = [t.decode, t.segment, t.classify, t.gradcam];
-        let total: f64 = figures.iter().sum();
-        for (stage, value) in stages.iter_mut().zip(figures.into_iter().chain([total])) {
-            stage.push(value);
-        }
-    }
-    let [decode, segment, classify, gradcam, total] =
-        stages.each_ref().map(|s| LatencySummary::of(s));
-    Ok(Report {
-        runs,
-        photo: BENCH_PHOTO,
-        backend,
-        decode,
-        segment,
-        classify,
-        gradcam,
-        total,
-        models: time_models(pipeline, &bytes, runs).await?,
-    })
-}
-
-/// The two models alone, timed as `bench/peers.js` times TensorFlow.js's: the input already a
-/// model-sized tensor, then the forward pass and reading its output back, once to warm up and
-/// `runs` times, one model after the other. These are the figures compared with other runtimes;
-/// the pipeline's `segment` and `classify` stages also resize the photo for the model, and
-/// `segment` scales the mask back up to the photo.
-async fn time_models(pipeline: &Pipeline, bytes: &[u8], runs: usize) -> Result<ModelTimes, String> {
-    let photo = decode_photo(bytes).map_err(|e| e.to_string())?;
-    let segmenter_input = pipeline.input(ModelKind::Segmenter, &photo);
-    let classifier_input = pipeline.input(ModelKind::Classifier, &photo);
-    let segmenter = time_runs(runs, async || {
-        let probabilities = pipeline.segmenter().probabilities(segmenter_input.clone());
-        read_floats(probabilities, "the probabilities")
-            .await
-            .map(drop)
-    })
-    .await?;
-    let classifier = time_runs(runs, async || {
-        let p_dog = pipeline.classifier().p_dog(classifier_input.clone());
-        read_floats(p_dog, "the verdict").await.map(drop)
-    })
-    .await?;
-    Ok(ModelTimes {
-        segmenter: LatencySummary::of(&segmenter),
-        classifier: LatencySummary::of(&classifier),
-    })
-}
-
-/// Milliseconds of `runs` calls of `model` after one warm-up call, yielding to the browser
-/// between calls (outside the timed part).
-async fn time_runs<E: std::fmt::Display>(
-    runs: usize,
-    mut model: impl AsyncFnMut() -> Result<(), E>,
-) -> Result<Vec<f64>, String> {
-    let mut samples = Vec::with_capacity(runs);
-    for run in 0..=runs {
-        engine::yield_to_browser().await;
-        let start = Instant::now();
-        model().await.map_err(|e| e.to_string())?;
-        if run > 0 {
-            samples.push(start.elapsed().as_secs_f64() * 1000.0);
-        }
-    }
-    Ok(samples)
 }
 
 /// The report, when `?bench` asked for one.

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::photo_input::analyse;
-use super::state::{AppState, Status};
+use super::analysis::analyse;
+use super::state::AppState;
 
 /// Why the camera did not start, in words a person can act on.
 fn camera_error(e: &JsValue) -> String {
@@ -133,7 +133,7 @@ pub fn Camera() -> impl IntoView {
 
     view! {
         <button data-testid="camera" on:click=start
-            prop:disabled=move || live.get() || state.status.get() == Status::Loading>"Take a photo"</button>
+            prop:disabled=move || live.get() || state.loading()>"Take a photo"</button>
         <div class="camera" hidden=move || !live.get()>
             <video node_ref=video_ref data-testid="camera-preview" autoplay=true playsinline=true muted=true
                 aria-label="Camera preview"></video>

@@ -4,7 +4,6 @@
 
 use leptos::prelude::*;
 
-use super::engine;
 use crate::card::{ACCURACY_CURVES, CardEntry, Curve, EpochRecord, LOSS_CURVES, ModelCard};
 use crate::model::ModelKind;
 
@@ -102,7 +101,7 @@ fn model_view(
 }
 
 async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
-    let bytes = engine::fetch_bytes(url).await?;
+    let bytes = crate::net::fetch_bytes(url).await?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))
 }
 

@@ -9,8 +9,9 @@ use image::RgbaImage;
 use leptos::prelude::*;
 
 use super::canvas;
-use super::state::{AppState, Latest};
+use super::state::AppState;
 use crate::explain::{ActivationGrid, FilterAscent, LayerActivation};
+use crate::latest::Latest;
 use crate::model::{LayerId, ModelKind};
 
 /// The layer shown first: early enough to still look like the photo.
@@ -61,10 +62,11 @@ struct ShownLayer {
 
 #[component]
 pub fn Inside() -> impl IntoView {
+    let state = AppState::get();
     let AppState {
         revision, layers, ..
-    } = AppState::get();
-    let engine = AppState::get().engine();
+    } = state;
+    let engine = state.engine();
     let layer = RwSignal::new(DEFAULT_LAYER.to_string());
     let info = RwSignal::new(String::new());
     let channel = RwSignal::new(None::<usize>);
@@ -84,24 +86,27 @@ pub fn Inside() -> impl IntoView {
         Effect::new(move |_| {
             revision.track();
             let name = layer.get();
-            let Some(models) = engine.current() else {
+            let Some((models, analysis)) = engine.current() else {
                 return;
             };
             let ticket = latest.next();
             let shown_layer = shown_layer.clone();
             info.set(format!("{name}: computing…"));
             stale.set(true);
+            let in_flight = state.begin();
             leptos::task::spawn_local(async move {
                 let result = match chosen_layer(&name) {
-                    Ok(id) => models.layer_activation(&id).await,
+                    Ok(id) => models.layer_activation(analysis, &id).await,
                     Err(e) => Err(e),
                 };
+                drop(in_flight);
                 if !ticket.is_current() {
                     return;
                 }
                 stale.set(false);
                 match result {
                     Ok(activation) => {
+                        problem.set(None);
                         let [c, h, w] = activation.shape;
                         info.set(format!(
                             "{name}: {c} channels of {w}x{h}, {:.0}% all zero for this photo",
@@ -131,7 +136,11 @@ pub fn Inside() -> impl IntoView {
             let Some(shown) = shown.as_ref().filter(|s| k < s.activation.shape[0]) else {
                 return;
             };
-            let photo = engine.shown.borrow().as_ref().map(|s| s.photo.clone());
+            let photo = engine
+                .shown
+                .borrow()
+                .as_ref()
+                .map(|s| s.displayed.photo.clone());
             if let (Some(photo), Some(target)) = (photo, channel_ref.get()) {
                 let view = channel_over_photo(&shown.activation, k, &photo);
                 if let Err(e) = canvas::draw(&target, &view) {
@@ -202,8 +211,9 @@ pub fn Inside() -> impl IntoView {
 /// Gradient ascent for one filter, or a grid of the first filters, with progress and cancel.
 #[component]
 fn FilterPatterns() -> impl IntoView {
-    let AppState { layers, .. } = AppState::get();
-    let engine = AppState::get().engine();
+    let state = AppState::get();
+    let layers = state.layers;
+    let engine = state.engine();
     let layer = RwSignal::new(DEFAULT_LAYER.to_string());
     let filter = RwSignal::new(0usize);
     let grid_size = RwSignal::new(GRID_SIZES[0]);

@@ -1,30 +1,33 @@
 //! The page (Leptos, client-side rendered): drop in a photo, see the mask, the verdict and the
-//! Grad-CAM heatmap computed in the browser, look inside the network, read the model card.
+//! Grad-CAM heatmap computed in the browser, look inside the network, read the model card. The
+//! models run in their own thread ([`crate::worker`]); the page talks to it through
+//! [`models::ModelThread`] only, in [`crate::protocol`]'s messages.
 //!
 //! Components stay small and share one [`state::AppState`] through context: [`photo_input`]
-//! (picker, drop, paste, samples), [`result`] (verdict, overlays, downloads), [`inside`]
-//! (activations, filter patterns) and [`card`] (the model card).
+//! (drop zone, picker, paste, samples) and [`camera`] hand photos to [`analysis`] (the one
+//! controller), [`result`] and [`views`] draw it, [`inside`] looks inside the network (activations,
+//! filter patterns), [`card`] shows the model card.
 
+mod analysis;
 mod bench;
 mod camera;
 mod canvas;
 mod card;
-mod engine;
 mod inside;
 mod models;
+mod offline;
 mod photo_input;
-mod protocol;
 mod result;
 mod state;
 mod views;
-mod worker;
 
 use std::rc::Rc;
 
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
-use state::{AppState, Status};
+use crate::protocol::{Backend, LoadProgress};
+use state::{AppState, ModelsState};
 
 /// Entry point called by the generated JS glue: mounts the page. The same module also starts
 /// in the models' thread (a Web Worker, no `window`), where `worker::worker_main` takes over.
@@ -37,13 +40,23 @@ pub fn start() {
     leptos::mount::mount_to_body(App);
 }
 
+/// The user's choice from `?backend=` (auto when absent).
+fn requested_backend() -> Option<Backend> {
+    let search = web_sys::window()?.location().search().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
+    match params.get("backend").as_deref() {
+        Some("cpu") => Some(Backend::Cpu),
+        Some("webgpu") => Some(Backend::WebGpu),
+        _ => None,
+    }
+}
+
 /// Starts the models' thread (it picks the backend, fetches the models and builds the
 /// pipeline); then runs `?bench` if asked.
-fn load_models(state: AppState, progress: RwSignal<Option<engine::LoadProgress>>) {
+fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
     leptos::task::spawn_local(async move {
         let started =
-            models::ModelThread::start(engine::requested_backend(), move |p| progress.set(Some(p)))
-                .await;
+            models::ModelThread::start(requested_backend(), move |p| progress.set(Some(p))).await;
         progress.set(None);
         let (thread, loaded) = match started {
             Ok(started) => started,
@@ -51,7 +64,7 @@ fn load_models(state: AppState, progress: RwSignal<Option<engine::LoadProgress>>
                 state.error.set(Some(format!(
                     "The models could not be loaded: {e}. Reload the page to try again."
                 )));
-                state.status.set(Status::Error);
+                state.models_state.set(ModelsState::Failed);
                 return;
             }
         };
@@ -71,8 +84,8 @@ fn load_models(state: AppState, progress: RwSignal<Option<engine::LoadProgress>>
         state
             .message
             .set("Pick, drop or paste a photo of a cat or a dog.".into());
-        state.status.set(Status::Ready);
-        engine::remember_for_offline().await;
+        state.models_state.set(ModelsState::Loaded);
+        offline::remember_for_offline().await;
     });
 }
 
@@ -80,7 +93,7 @@ fn load_models(state: AppState, progress: RwSignal<Option<engine::LoadProgress>>
 fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
-    let progress = RwSignal::new(None::<engine::LoadProgress>);
+    let progress = RwSignal::new(None::<LoadProgress>);
     load_models(state, progress);
     photo_input::listen_for_paste(state);
     let dragging = RwSignal::new(false);
@@ -92,7 +105,6 @@ fn App() -> impl IntoView {
         }
     };
     let AppState {
-        status,
         message,
         error,
         notice,
@@ -112,8 +124,8 @@ fn App() -> impl IntoView {
             </header>
             <photo_input::PhotoInput />
             <p class="status" aria-live="polite"><span data-testid="status" data-handled=move || handled.get().to_string()
-                data-models-memory=move || models_memory.get().to_string()>{move || status.get().text()}</span>" · "<span>{move || message.get()}</span></p>
-            <LoadProgress progress=progress />
+                data-models-memory=move || models_memory.get().to_string()>{move || state.status().text()}</span>" · "<span>{move || message.get()}</span></p>
+            <LoadBar progress=progress />
             <Show when=move || notice.get().is_some()>
                 <p class="notice">{move || notice.get().unwrap_or_default()}</p>
             </Show>
@@ -134,7 +146,7 @@ fn App() -> impl IntoView {
 
 /// The weights' download progress while the models load.
 #[component]
-fn LoadProgress(progress: RwSignal<Option<engine::LoadProgress>>) -> impl IntoView {
+fn LoadBar(progress: RwSignal<Option<LoadProgress>>) -> impl IntoView {
     move || {
         progress.get().map(|p| {
             let label = format!(

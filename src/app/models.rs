@@ -1,6 +1,6 @@
-//! The page's handle on the models' thread ([`super::worker`]): starts the worker with this
+//! The page's handle on the models' thread ([`crate::worker`]): starts the worker with this
 //! page's own wasm module, sends [`Request`]s and awaits their [`Reply`]s, so that the page's
-//! thread only draws.
+//! thread only draws. Knows nothing of the page's components or state.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -11,12 +11,12 @@ use image::RgbImage;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use super::engine::{Backend, LoadProgress};
-use super::protocol::{Envelope, Reply, Request, STARTED};
-use super::state::Shown;
 use crate::explain::{ClassProbabilities, Heatmap, LayerActivation};
 use crate::model::LayerId;
+use crate::net::js_error;
+use crate::overlay::Displayed;
 use crate::pipeline::Analysis;
+use crate::protocol::{Backend, Envelope, LoadProgress, Reply, Request, STARTED};
 
 /// The thread's answer to the page's first request.
 pub struct Loaded {
@@ -24,6 +24,22 @@ pub struct Loaded {
     pub notice: Option<String>,
     pub layers: Vec<LayerId>,
     pub blocks: usize,
+}
+
+/// An analysis as the models' thread answered it.
+pub struct Analysed {
+    /// The analysis's id, which later requests about the photo name.
+    pub id: u64,
+    pub displayed: Displayed,
+    /// The models' thread's wasm memory after it.
+    pub memory_bytes: usize,
+}
+
+/// Grad-CAM maps of one analysis at one block.
+pub struct Heatmaps {
+    pub analysis: u64,
+    pub depth: Option<usize>,
+    pub maps: [Heatmap; 2],
 }
 
 /// Filter patterns as one grid image, and each filter's mean activation before and after.
@@ -113,12 +129,6 @@ fn glue_url() -> Result<String, String> {
         .ok_or_else(|| "the script module has no address".into())
 }
 
-fn js_text(e: JsValue) -> String {
-    e.as_string()
-        .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()))
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
 impl ModelThread {
     /// Starts the worker, loads the models on `backend` (WebGPU when `None` and available)
     /// and reports the weights' download through `progress`.
@@ -128,7 +138,7 @@ impl ModelThread {
     ) -> Result<(Self, Loaded), String> {
         let options = web_sys::WorkerOptions::new();
         options.set_type(web_sys::WorkerType::Module);
-        let worker = web_sys::Worker::new_with_options("worker.js", &options).map_err(js_text)?;
+        let worker = web_sys::Worker::new_with_options("worker.js", &options).map_err(js_error)?;
         let router = Rc::new(Router::default());
         *router.load_progress.borrow_mut() = Some(Box::new(progress));
         let on_message = {
@@ -157,9 +167,10 @@ impl ModelThread {
         };
         let started = thread.waiting(STARTED);
         let first = js_sys::Object::new();
-        js_sys::Reflect::set(&first, &"glue".into(), &glue_url()?.into()).map_err(js_text)?;
-        js_sys::Reflect::set(&first, &"module".into(), &wasm_bindgen::module()).map_err(js_text)?;
-        thread.worker.post_message(&first).map_err(js_text)?;
+        js_sys::Reflect::set(&first, &"glue".into(), &glue_url()?.into()).map_err(js_error)?;
+        js_sys::Reflect::set(&first, &"module".into(), &wasm_bindgen::module())
+            .map_err(js_error)?;
+        thread.worker.post_message(&first).map_err(js_error)?;
         expect_reply(started.await)?;
         let loaded = thread.call(Request::Load { backend }, Vec::new()).await?;
         match loaded.message {
@@ -196,7 +207,7 @@ impl ModelThread {
         let (message, transfer) = Envelope::new(request).with_bytes(bytes).to_js()?;
         self.worker
             .post_message_with_transfer(&message, &transfer)
-            .map_err(js_text)
+            .map_err(js_error)
     }
 
     /// Sends `request` and waits for its reply; a failure becomes an error.
@@ -207,8 +218,8 @@ impl ModelThread {
     }
 
     /// The analysis of a photo file at photo and display size; `None` when a newer photo
-    /// replaced it. Returns the thread's wasm memory too.
-    pub async fn analyze(&self, photo: Vec<u8>) -> Result<Option<(Shown, usize)>, String> {
+    /// replaced it.
+    pub async fn analyze(&self, photo: Vec<u8>) -> Result<Option<Analysed>, String> {
         let id = self.next_id();
         let reply = self.call(Request::Analyze { id }, vec![photo]).await?;
         match reply.message {
@@ -246,45 +257,70 @@ impl ModelThread {
                     heatmaps: [map(cat), map(dog)],
                     timings,
                 };
-                let shown = Shown {
+                let displayed = Displayed {
                     analysis,
                     photo: image(display, shown_photo)?,
                     mask: shown_mask,
                     heatmaps: [shown_cat, shown_dog],
                     uncertainty,
                 };
-                Ok(Some((shown, memory_bytes)))
+                Ok(Some(Analysed {
+                    id,
+                    displayed,
+                    memory_bytes,
+                }))
             }
             Some(Reply::Cancelled { .. }) => Ok(None),
             other => Err(unexpected(other)),
         }
     }
 
-    /// Grad-CAM of both classes after block `depth` (`None`: the last) of the last photo.
-    pub async fn gradcam_at(&self, depth: Option<usize>) -> Result<[Heatmap; 2], String> {
+    /// Grad-CAM of both classes after block `depth` (`None`: the last) of analysis `analysis`.
+    pub async fn gradcam_at(
+        &self,
+        analysis: u64,
+        depth: Option<usize>,
+    ) -> Result<Heatmaps, String> {
         let id = self.next_id();
-        let reply = self
-            .call(Request::GradCam { id, depth }, Vec::new())
-            .await?;
+        let request = Request::GradCam {
+            id,
+            analysis,
+            depth,
+        };
+        let reply = self.call(request, Vec::new()).await?;
         match reply.message {
-            Some(Reply::Heatmaps { heatmap, .. }) => {
+            Some(Reply::Heatmaps {
+                analysis,
+                depth,
+                heatmap,
+                ..
+            }) => {
                 let [cat, dog] = take(reply.floats)?;
                 let map = |values| Heatmap {
                     width: heatmap[0],
                     height: heatmap[1],
                     values,
                 };
-                Ok([map(cat), map(dog)])
+                Ok(Heatmaps {
+                    analysis,
+                    depth,
+                    maps: [map(cat), map(dog)],
+                })
             }
             other => Err(unexpected(other)),
         }
     }
 
-    /// One layer's activations for the last photo.
-    pub async fn layer_activation(&self, layer: &LayerId) -> Result<LayerActivation, String> {
+    /// One layer's activations for analysis `analysis`.
+    pub async fn layer_activation(
+        &self,
+        analysis: u64,
+        layer: &LayerId,
+    ) -> Result<LayerActivation, String> {
         let id = self.next_id();
         let request = Request::Layer {
             id,
+            analysis,
             layer: layer.to_string(),
         };
         let reply = self.call(request, Vec::new()).await?;

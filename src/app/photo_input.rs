@@ -1,11 +1,13 @@
-//! Where photos come in: the file picker, drop, paste and the samples, and the run of one
-//! analysis (a newer photo cancels an older run).
+//! Where photos come in: the drop zone (which is also the file picker), drop anywhere on the
+//! page, paste and the samples; each hands the photo to [`analyse`].
 
 use leptos::prelude::*;
 
-use super::canvas;
-use super::engine::{self, Backend};
-use super::state::{AppState, Status};
+use super::analysis::analyse;
+use super::state::{AppState, ModelsState};
+use super::{camera, canvas, requested_backend};
+use crate::net;
+use crate::protocol::Backend;
 
 /// Sample photos shipped in `www/samples/` (Oxford-IIIT Pet, CC BY-SA 4.0): file stem and what
 /// the photo shows.
@@ -17,44 +19,6 @@ const SAMPLES: [(&str, &str); 6] = [
     ("samoyed_32", "a Samoyed"),
     ("shiba_inu_208", "a Shiba Inu"),
 ];
-
-/// Analyses one photo stage by stage; a newer photo stops an older run at its next stage.
-pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
-    let Some(models) = state.engine().models.borrow().clone() else {
-        state.error.set(Some(
-            "The models are still loading; try again in a moment.".into(),
-        ));
-        return;
-    };
-    let ticket = state.engine().photos.next();
-    state.engine().heatmaps.cancel();
-    state.error.set(None);
-    state.status.set(Status::Working);
-    state.message.set(format!("Looking at {name}…"));
-    leptos::task::spawn_local(async move {
-        let analysed = models.analyze(bytes).await;
-        if !ticket.is_current() {
-            return;
-        }
-        match analysed {
-            Ok(Some((shown, memory))) => {
-                *state.engine().shown.borrow_mut() = Some(shown);
-                state.models_memory.set(memory);
-                state.view.gradcam_depth.set(None);
-                state.revision.update(|r| *r += 1);
-                state.message.set(format!("{name}: done."));
-                state.status.set(Status::Ready);
-                state.handled.update(|n| *n += 1);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                state.message.set("Try another photo.".into());
-                state.status.set(Status::Ready);
-                state.fail(format!("{name}: {e}"));
-            }
-        }
-    });
-}
 
 /// Reads a file the person gave (picker, drop or paste) and analyses it.
 pub fn take_file(state: AppState, file: web_sys::File) {
@@ -89,7 +53,7 @@ pub fn listen_for_paste(state: AppState) {
         if let Some(file) = files.get(0) {
             ev.prevent_default();
             take_file(state, file);
-        } else if state.status.get_untracked() != Status::Loading {
+        } else if state.models_state.get_untracked() != ModelsState::Loading {
             state.error.set(Some(
                 "The clipboard holds no image: copy a photo (not its address) and paste again."
                     .into(),
@@ -99,11 +63,12 @@ pub fn listen_for_paste(state: AppState) {
     on_cleanup(move || listener.remove());
 }
 
-/// The file picker and the backend switch.
+/// The drop zone (a styled file picker: click, Enter or Space opens it, a drop lands on it),
+/// the camera and the backend switch.
 #[component]
 pub fn PhotoInput() -> impl IntoView {
     let state = AppState::get();
-    let loading = move || state.status.get() == Status::Loading;
+    let loading = move || state.loading();
     let on_file = {
         move |ev: leptos::ev::Event| {
             let input: web_sys::HtmlInputElement = event_target(&ev);
@@ -117,12 +82,14 @@ pub fn PhotoInput() -> impl IntoView {
     let backend = state.backend;
     view! {
         <section class="controls">
-            <label class="picker">
-                "Choose, drop or paste a photo "
-                <input type="file" accept="image/*" data-testid="photo-input" on:change=on_file
-                    prop:disabled=loading />
+            <label class="dropzone" class:disabled=loading data-testid="dropzone">
+                <input type="file" class="visually-hidden" accept="image/*" data-testid="photo-input"
+                    on:change=on_file prop:disabled=loading />
+                <span class="dropzone-icon" aria-hidden="true">"⇪"</span>
+                <span class="dropzone-title">"Drop a photo of your cat or dog here"</span>
+                <span class="dropzone-hint">"or click to choose one · paste with Ctrl+V · JPEG, PNG, WebP, GIF, BMP"</span>
             </label>
-            <super::camera::Camera />
+            <camera::Camera />
             <span class="badge" data-testid="backend">{move || backend.get().map(|b| b.name().to_uppercase()).unwrap_or_else(|| "…".into())}</span>
             <label>"Backend "
                 <select data-testid="backend-switch" on:change=move |ev| {
@@ -131,9 +98,9 @@ pub fn PhotoInput() -> impl IntoView {
                         let _ = window.location().set_search(&format!("backend={value}"));
                     }
                 }>
-                    <option value="auto" selected=move || engine::requested_backend().is_none()>"auto"</option>
-                    <option value="webgpu" selected=move || engine::requested_backend() == Some(Backend::WebGpu)>"WebGPU"</option>
-                    <option value="cpu" selected=move || engine::requested_backend() == Some(Backend::Cpu)>"CPU"</option>
+                    <option value="auto" selected=move || requested_backend().is_none()>"auto"</option>
+                    <option value="webgpu" selected=move || requested_backend() == Some(Backend::WebGpu)>"WebGPU"</option>
+                    <option value="cpu" selected=move || requested_backend() == Some(Backend::Cpu)>"CPU"</option>
                 </select>
             </label>
         </section>
@@ -148,10 +115,9 @@ fn Samples() -> impl IntoView {
     let samples = SAMPLES
         .iter()
         .map(|&(stem, what)| {
-            let status = state.status;
             let on_click = move |_| {
                 leptos::task::spawn_local(async move {
-                    match engine::fetch_bytes(&format!("samples/{stem}.jpg")).await {
+                    match net::fetch_bytes(&format!("samples/{stem}.jpg")).await {
                         Ok(bytes) => analyse(state, bytes, format!("{stem}.jpg")),
                         Err(e) => state
                             .error
@@ -161,7 +127,7 @@ fn Samples() -> impl IntoView {
             };
             view! {
                 <button class="sample" data-testid="sample" data-sample=stem title=format!("Try {what}")
-                    prop:disabled=move || status.get() == Status::Loading
+                    prop:disabled=move || state.loading()
                     on:click=on_click>
                     <img src=format!("samples/{stem}.jpg") alt=what width="96" height="96" loading="lazy" />
                 </button>

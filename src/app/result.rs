@@ -3,13 +3,14 @@
 
 use leptos::prelude::*;
 
-use super::engine::Backend;
-use super::state::{AppState, Status};
+use super::analysis::recompute_heatmaps;
+use super::state::AppState;
 use super::{canvas, views};
 use crate::explain::PetClass;
 use crate::model::SEGMENT_CLASSES;
 use crate::overlay::{self, CLASS_COLOURS, UNCERTAINTY_COLOUR};
 use crate::pipeline::Analysis;
+use crate::protocol::Backend;
 
 /// What the download buttons save, each as a PNG at the photo's own resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl Download {
         let Some(shown) = shown.as_ref() else {
             return;
         };
-        let saved = overlay::png_bytes(&self.image(&state, &shown.analysis))
+        let saved = overlay::png_bytes(&self.image(&state, &shown.displayed.analysis))
             .map_err(|e| format!("{e}"))
             .and_then(|png| {
                 let file = format!("petlens-{}.png", self.name());
@@ -109,32 +110,6 @@ fn timings_text(analysis: &Analysis, backend: Backend) -> String {
     )
 }
 
-/// Grad-CAM after an earlier block: a finer, less abstract map. A newer choice or photo wins.
-fn recompute_heatmaps(state: AppState, depth: Option<usize>) {
-    state.view.gradcam_depth.set(depth);
-    let Some(models) = state.engine().current() else {
-        return;
-    };
-    let ticket = state.engine().heatmaps.next();
-    state.status.set(Status::Working);
-    leptos::task::spawn_local(async move {
-        let heatmaps = models.gradcam_at(depth).await;
-        if !ticket.is_current() {
-            return;
-        }
-        state.status.set(Status::Ready);
-        match heatmaps {
-            Ok(heatmaps) => {
-                if let Some(shown) = state.engine().shown.borrow_mut().as_mut() {
-                    shown.set_heatmaps(heatmaps);
-                }
-                state.heat_revision.update(|r| *r += 1);
-            }
-            Err(e) => state.error.set(Some(format!("Grad-CAM failed: {e}"))),
-        }
-    });
-}
-
 /// The verdict, the overlays on the photo, timings and downloads.
 #[component]
 pub fn ResultView() -> impl IntoView {
@@ -150,7 +125,7 @@ pub fn ResultView() -> impl IntoView {
         let shown = engine.shown.borrow();
         shown
             .as_ref()
-            .map(|s| describe(&s.analysis, backend))
+            .map(|s| describe(&s.displayed.analysis, backend))
             .unwrap_or_default()
     };
     let on_depth = move |ev: leptos::ev::Event| {
@@ -226,7 +201,7 @@ fn VerdictBar() -> impl IntoView {
         state.revision.track();
         let engine = state.engine();
         let shown = engine.shown.borrow();
-        shown.as_ref().map(|s| s.analysis.p_dog)
+        shown.as_ref().map(|s| s.displayed.analysis.p_dog)
     };
     let text = move || {
         state.revision.track();
@@ -234,7 +209,7 @@ fn VerdictBar() -> impl IntoView {
         let shown = engine.shown.borrow();
         shown
             .as_ref()
-            .map(|s| verdict_text(&s.analysis))
+            .map(|s| verdict_text(&s.displayed.analysis))
             .unwrap_or_default()
     };
     view! {

@@ -1,22 +1,18 @@
-//! The page's shared state: the models, the result on screen and the signals the components
-//! read, provided once through Leptos context.
+//! The page's shared state: the handle on the models' thread, the result on screen and the
+//! signals the components read, provided once through Leptos context. The status shown is
+//! derived from the models' loading and the work in flight, never written directly.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use image::RgbImage;
 use leptos::prelude::*;
 
-use super::engine::Backend;
 use super::models::ModelThread;
-use crate::data::resize_mask;
-use crate::explain::{Heatmap, PetClass};
+use crate::explain::PetClass;
+use crate::latest::Latest;
 use crate::model::LayerId;
-use crate::overlay::{self, Layers};
-use crate::pipeline::Analysis;
-
-/// Longest side of the on-screen canvas; downloads keep the photo's own resolution.
-const DISPLAY_MAX_SIDE: u32 = 1024;
+use crate::overlay::{Displayed, Layers};
+use crate::protocol::Backend;
 
 /// What the page is doing, as shown in `data-testid="status"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,99 +34,19 @@ impl Status {
     }
 }
 
-/// "Latest request wins": each request takes a [`Ticket`]; a result whose ticket is no longer
-/// the latest (a newer request came, or [`Latest::cancel`]) is dropped.
-#[derive(Clone, Default)]
-pub struct Latest(Rc<Cell<u64>>);
-
-impl Latest {
-    /// A ticket for a new request, which makes every older one stale.
-    pub fn next(&self) -> Ticket {
-        self.cancel();
-        Ticket {
-            latest: self.clone(),
-            number: self.0.get(),
-        }
-    }
-
-    /// Makes every ticket handed out so far stale.
-    pub fn cancel(&self) {
-        self.0.set(self.0.get() + 1);
-    }
+/// Where the models' thread is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelsState {
+    Loading,
+    Loaded,
+    Failed,
 }
 
-/// One request's claim on a [`Latest`].
-#[derive(Clone)]
-pub struct Ticket {
-    latest: Latest,
-    number: u64,
-}
-
-impl Ticket {
-    pub fn is_current(&self) -> bool {
-        self.latest.0.get() == self.number
-    }
-}
-
-/// The latest result at display size, so that toggling layers redraws without recomputing.
+/// The result on screen, at display size, with the id of the analysis it came from (the
+/// models' thread answers later requests about that photo under the same id).
 pub struct Shown {
-    pub analysis: Analysis,
-    pub photo: RgbImage,
-    pub mask: Vec<u8>,
-    pub heatmaps: [Vec<f32>; 2],
-    /// The segmenter's normalised entropy.
-    pub uncertainty: Vec<f32>,
-}
-
-impl Shown {
-    pub fn new(analysis: Analysis) -> Self {
-        let (w, h) = analysis.photo.dimensions();
-        let (dw, dh) = overlay::display_size(w, h, DISPLAY_MAX_SIDE);
-        let photo = image::imageops::resize(
-            &analysis.photo,
-            dw,
-            dh,
-            image::imageops::FilterType::Triangle,
-        );
-        let mask = resize_mask(
-            &analysis.mask,
-            w as usize,
-            h as usize,
-            dw as usize,
-            dh as usize,
-        );
-        let heatmaps =
-            PetClass::ALL.map(|c| analysis.heatmap(c).upsample(dw as usize, dh as usize));
-        let uncertainty = analysis
-            .probabilities
-            .entropy()
-            .upsample(dw as usize, dh as usize);
-        Self {
-            analysis,
-            photo,
-            mask,
-            heatmaps,
-            uncertainty,
-        }
-    }
-
-    /// Replaces the heatmaps (Grad-CAM at another block) in the analysis and at display size.
-    /// The maps the layers are drawn from at display size, with Grad-CAM for `class`.
-    pub fn maps(&self, class: PetClass) -> overlay::Maps<'_> {
-        overlay::Maps {
-            mask: &self.mask,
-            heatmap: &self.heatmaps[class as usize],
-            uncertainty: &self.uncertainty,
-        }
-    }
-
-    pub fn set_heatmaps(&mut self, heatmaps: [Heatmap; 2]) {
-        let (dw, dh) = self.photo.dimensions();
-        self.heatmaps = heatmaps
-            .each_ref()
-            .map(|h| h.upsample(dw as usize, dh as usize));
-        self.analysis.heatmaps = heatmaps;
-    }
+    pub analysis: u64,
+    pub displayed: Displayed,
 }
 
 /// State that is not reactive: the models' thread and the latest result.
@@ -140,15 +56,15 @@ pub struct Engine {
     pub shown: RefCell<Option<Shown>>,
     /// The photo being analysed: a newer one wins.
     pub photos: Latest,
-    /// Grad-CAM recomputed at another block: a newer choice or a new photo wins.
+    /// Grad-CAM recomputed at another block: a newer choice or a new result wins.
     pub heatmaps: Latest,
 }
 
 impl Engine {
-    /// The models' thread, once a photo is on screen (the thread keeps that photo).
-    pub fn current(&self) -> Option<Rc<ModelThread>> {
-        self.shown.borrow().as_ref()?;
-        self.models.borrow().clone()
+    /// The models' thread and the analysis on screen, once there is one.
+    pub fn current(&self) -> Option<(Rc<ModelThread>, u64)> {
+        let analysis = self.shown.borrow().as_ref()?.analysis;
+        Some((self.models.borrow().clone()?, analysis))
     }
 }
 
@@ -187,11 +103,23 @@ impl View {
     }
 }
 
+/// Requests about the photo in flight (an analysis, Grad-CAM, a layer): the page is "working"
+/// while there is one. Dropping it ends the request, however it ended.
+pub struct InFlight(RwSignal<u32>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // `try_`: the page may be gone when a late answer drops its guard.
+        let _ = self.0.try_update(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// Everything the components share (`Copy`: signals, and the engine in Leptos's arena).
 #[derive(Clone, Copy)]
 pub struct AppState {
     engine: StoredValue<Rc<Engine>, LocalStorage>,
-    pub status: RwSignal<Status>,
+    pub models_state: RwSignal<ModelsState>,
+    in_flight: RwSignal<u32>,
     pub message: RwSignal<String>,
     pub error: RwSignal<Option<String>>,
     pub backend: RwSignal<Option<Backend>>,
@@ -219,7 +147,8 @@ impl AppState {
     pub fn new() -> Self {
         Self {
             engine: StoredValue::new_local(Rc::default()),
-            status: RwSignal::new(Status::Loading),
+            models_state: RwSignal::new(ModelsState::Loading),
+            in_flight: RwSignal::new(0),
             message: RwSignal::new("Loading the models…".into()),
             error: RwSignal::new(None),
             backend: RwSignal::new(None),
@@ -251,6 +180,28 @@ impl AppState {
     /// The shared state, from any component under [`super::App`].
     pub fn get() -> Self {
         expect_context::<Self>()
+    }
+
+    /// What the page is doing (tracked): derived from the models' state and the requests in
+    /// flight.
+    pub fn status(&self) -> Status {
+        match self.models_state.get() {
+            ModelsState::Loading => Status::Loading,
+            ModelsState::Failed => Status::Error,
+            ModelsState::Loaded if self.in_flight.get() > 0 => Status::Working,
+            ModelsState::Loaded => Status::Ready,
+        }
+    }
+
+    /// Whether the models are still loading (tracked).
+    pub fn loading(&self) -> bool {
+        self.models_state.get() == ModelsState::Loading
+    }
+
+    /// Marks a request about the photo in flight until the returned guard is dropped.
+    pub fn begin(&self) -> InFlight {
+        self.in_flight.update(|n| *n += 1);
+        InFlight(self.in_flight)
     }
 
     /// A finished photo that went wrong: the message, and the page ready for the next one.

@@ -22,7 +22,7 @@ fn draw(state: AppState, canvas: Option<web_sys::HtmlCanvasElement>, image: &ima
 fn probabilities_text(state: AppState, u: f32, v: f32) -> Option<String> {
     let engine = state.engine();
     let shown = engine.shown.borrow();
-    let p = shown.as_ref()?.analysis.probabilities.at(u, v);
+    let p = shown.as_ref()?.displayed.analysis.probabilities.at(u, v);
     let parts: Vec<String> = SEGMENT_CLASSES
         .iter()
         .zip(p)
@@ -38,6 +38,8 @@ pub fn CompareView() -> impl IntoView {
     let view = state.view;
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let under_pointer = RwSignal::new(None::<String>);
+    // Where the probe is, as a share of the photo's width and height (`data-at`, for tests).
+    let probe_at = RwSignal::new(None::<(f32, f32)>);
 
     // Redraw whenever the result, a layer setting or the slider changes.
     Effect::new(move |_| {
@@ -46,7 +48,7 @@ pub fn CompareView() -> impl IntoView {
         let (layers, class, split) = (view.layers(), view.heatmap_class.get(), view.compare.get());
         let engine = state.engine();
         let shown = engine.shown.borrow();
-        if let Some(shown) = shown.as_ref() {
+        if let Some(shown) = shown.as_ref().map(|s| &s.displayed) {
             let composed = overlay::compose(&shown.photo, shown.maps(class), layers);
             let image = if split < 1.0 {
                 overlay::wipe(&composed, &shown.photo, split)
@@ -62,9 +64,12 @@ pub fn CompareView() -> impl IntoView {
         let Some(canvas) = canvas_ref.get() else {
             return;
         };
+        // The canvas is drawn at display size and scaled to the column by CSS: the pointer's
+        // offset over the element's size on screen is the share of the photo at any scale.
         let (w, h) = (canvas.client_width().max(1), canvas.client_height().max(1));
-        let u = ev.offset_x() as f32 / w as f32;
-        let v = ev.offset_y() as f32 / h as f32;
+        let u = (ev.offset_x() as f32 / w as f32).clamp(0.0, 1.0);
+        let v = (ev.offset_y() as f32 / h as f32).clamp(0.0, 1.0);
+        probe_at.set(Some((u, v)));
         under_pointer.set(probabilities_text(state, u, v));
     };
 
@@ -72,6 +77,7 @@ pub fn CompareView() -> impl IntoView {
     let probe = RwSignal::new((0.5f32, 0.5f32));
     let show_probe = move || {
         let (u, v) = probe.get_untracked();
+        probe_at.set(Some((u, v)));
         under_pointer.set(
             probabilities_text(state, u, v)
                 .map(|t| format!("{t} (at {:.0}%, {:.0}%)", u * 100.0, v * 100.0)),
@@ -106,7 +112,8 @@ pub fn CompareView() -> impl IntoView {
                     prop:value=move || view.compare.get().to_string()
                     on:input=move |ev| view.compare.set(event_target_value(&ev).parse().unwrap_or(1.0)) />
             </label>
-            <p class="under-pointer" data-testid="pixel-probabilities" aria-live="off">
+            <p class="under-pointer" data-testid="pixel-probabilities" aria-live="off"
+                data-at=move || probe_at.get().map(|(u, v)| format!("{u:.3},{v:.3}")).unwrap_or_default()>
                 {move || under_pointer.get().unwrap_or_else(|| "Point at the photo to see the segmenter's probabilities there.".into())}
             </p>
         </div>
@@ -139,7 +146,7 @@ pub fn SideBySide() -> impl IntoView {
         let class = view.heatmap_class.get();
         let engine = state.engine();
         let shown = engine.shown.borrow();
-        let Some(shown) = shown.as_ref() else {
+        let Some(shown) = shown.as_ref().map(|s| &s.displayed) else {
             return;
         };
         for ((layers, _, _), canvas) in panels.iter().zip(refs) {

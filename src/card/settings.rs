@@ -12,18 +12,6 @@ pub struct LrSchedule {
     pub total_steps: usize,
 }
 
-impl LrSchedule {
-    /// The learning rate of optimizer step `step` (0-based).
-    pub fn at(&self, step: usize) -> f64 {
-        if step < self.warmup_steps {
-            return self.base_lr * (step + 1) as f64 / self.warmup_steps as f64;
-        }
-        let span = self.total_steps.saturating_sub(self.warmup_steps).max(1);
-        let t = ((step - self.warmup_steps) as f64 / span as f64).min(1.0);
-        self.base_lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
-    }
-}
-
 /// The loss's options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LossConfig {
@@ -85,24 +73,4 @@ impl AugmentConfig {
         shift: 0.05,
         color_jitter: 0.0,
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn warm_up_then_cosine_to_zero() {
-        let s = LrSchedule {
-            base_lr: 1.0,
-            warmup_steps: 4,
-            total_steps: 104,
-        };
-        assert_eq!(s.at(0), 0.25);
-        assert_eq!(s.at(3), 1.0);
-        assert_eq!(s.at(4), 1.0);
-        assert!((s.at(54) - 0.5).abs() < 1e-12);
-        assert!(s.at(104) < 1e-12 && s.at(500) < 1e-12);
-        assert!((1..104).all(|k| s.at(k) <= s.at(k - 1) || k <= 4));
-    }
 }

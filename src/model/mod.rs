@@ -60,7 +60,7 @@ impl std::fmt::Display for LayerId {
 impl SegmenterConfig {
     /// The shipped segmenter: the chapter's layout at half width and 128 px, a size this
     /// project's CPU can train to convergence (see README, "Training").
-    pub fn shipped() -> Self {
+    pub fn trainer_default() -> Self {
         Self::new().with_width(32).with_image_size(128)
     }
 
@@ -83,7 +83,7 @@ impl SegmenterConfig {
 
 impl ClassifierConfig {
     /// The shipped classifier: the chapter's Xception-like model at 112 px instead of 180.
-    pub fn shipped() -> Self {
+    pub fn trainer_default() -> Self {
         Self::new().with_image_size(112)
     }
 

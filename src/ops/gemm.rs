@@ -2,9 +2,7 @@
 //! the project's kernels that multiply strided sub-matrices of their buffers without copying
 //! them first.
 
-use super::isa::InstructionSet;
-#[cfg(target_arch = "x86_64")]
-use super::isa::instruction_set;
+use super::isa::{InstructionSet, instruction_set};
 
 /// A read-only matrix inside a slice: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy)]
@@ -197,45 +195,40 @@ fn matmul_with(
 }
 
 /// The micro-kernels the products run with: those of the instruction set [`instruction_set`]
-/// chose, except on an AVX-512 CPU whose AVX2 kernels turn out faster. `gemm`'s AVX-512 kernels
-/// reached 47 GFLOP/s on one core of an AMD EPYC (Zen 4, which runs a 512-bit FMA as two
-/// 256-bit halves) where its AVX2 kernels reached 71 (`train bench`'s `matmul_peak_gflops`,
-/// capped with `PETLENS_MAX_ISA`); on CPUs with full-width AVX-512 units it is the other way
-/// round. So the two are timed against each other once per process (a few milliseconds).
+/// chose, except on CPUs whose AVX-512 units are half width. `gemm`'s AVX-512 kernels reached
+/// 47 GFLOP/s on one core of an AMD EPYC (Zen 4, which runs a 512-bit FMA as two 256-bit
+/// halves) where its AVX2 kernels reached 71; on CPUs with full-width AVX-512 units it is the
+/// other way round. The choice is made from the CPU's identity, never by timing, so that two
+/// runs on one machine compute the same bits; `train bench` times every set
+/// ([`kernel_set_gflops`]) to check it.
 pub fn kernel_set() -> InstructionSet {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static CHOSEN: std::sync::OnceLock<InstructionSet> = std::sync::OnceLock::new();
-        *CHOSEN.get_or_init(|| match instruction_set() {
-            InstructionSet::Avx512 => faster_of(InstructionSet::Avx512, InstructionSet::Avx2),
-            set => set,
-        })
+    match instruction_set() {
+        InstructionSet::Avx512 if half_width_avx512() => InstructionSet::Avx2,
+        set => set,
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    InstructionSet::Baseline
 }
 
-/// Whichever of two kernel sets multiplies a `128 x 512` by a `512 x 256` matrix (the size of
-/// a band's product) faster on one core, best of five alternating runs each.
-#[cfg(target_arch = "x86_64")]
-fn faster_of(a: InstructionSet, b: InstructionSet) -> InstructionSet {
-    let [m, k, n] = [128, 512, 256];
-    let lhs: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.125).collect();
-    let rhs: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.25).collect();
-    let mut dst = vec![0.0; m * n];
-    let mut time = |set| {
-        let start = std::time::Instant::now();
-        let dst = MatMut::rows(&mut dst, [m, n], n);
-        let (lhs, rhs) = (MatRef::rows(&lhs, [m, k], k), MatRef::rows(&rhs, [k, n], n));
-        matmul_with(set, dst, lhs, rhs, false, false);
-        start.elapsed()
-    };
-    let (mut best_a, mut best_b) = (std::time::Duration::MAX, std::time::Duration::MAX);
-    for _ in 0..5 {
-        best_a = best_a.min(time(a));
-        best_b = best_b.min(time(b));
+/// Whether this CPU executes 512-bit vector instructions as two 256-bit halves: AMD's Zen 4
+/// (family 0x19 with AVX-512). Zen 5 (family 0x1A) and Intel's AVX-512 CPUs have full-width
+/// units.
+fn half_width_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        // `cpuid` exists on every x86_64 CPU, and leaves 0 and 1 on every one of them.
+        let (vendor, signature) = (__cpuid(0), __cpuid(1));
+        // "AuthenticAMD" in EBX, EDX, ECX.
+        let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163];
+        let base_family = (signature.eax >> 8) & 0xf;
+        let family = if base_family == 0xf {
+            base_family + ((signature.eax >> 20) & 0xff)
+        } else {
+            base_family
+        };
+        amd && family == 0x19
     }
-    if best_b < best_a { b } else { a }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// `gemm`'s f32 product (`dst = lhs·rhs`, `+=` when `accumulate`, `dst`'s columns contiguous)
@@ -384,17 +377,34 @@ fn parallelism(_parallel: bool) -> gemm::Parallelism {
     gemm::Parallelism::None
 }
 
-/// GFLOP/s of a square `n x n` product on all cores with the chosen instruction set, best of
+/// GFLOP/s of a square `n x n` product on all cores with the chosen kernel set, best of
 /// `tries`: the ceiling the convolutions' matrix products work under, for `train bench`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn matmul_peak_gflops(n: usize, tries: usize) -> f64 {
+    gflops_with(kernel_set(), n, tries)
+}
+
+/// GFLOP/s of every kernel set this CPU has (an `n x n` product on all cores, best of
+/// `tries`): the benchmark behind [`kernel_set`]'s choice.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn kernel_set_gflops(n: usize, tries: usize) -> Vec<(InstructionSet, f64)> {
+    InstructionSet::ALL
+        .into_iter()
+        .filter(|&set| set <= instruction_set())
+        .map(|set| (set, gflops_with(set, n, tries)))
+        .collect()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn gflops_with(set: InstructionSet, n: usize, tries: usize) -> f64 {
     let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.25).collect();
     let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.5).collect();
     let mut c = vec![0.0; n * n];
     let mut best = f64::INFINITY;
     for _ in 0..tries.max(1) + 1 {
         let start = std::time::Instant::now();
-        matmul(
+        matmul_with(
+            set,
             MatMut::rows(&mut c, [n, n], n),
             MatRef::rows(&a, [n, n], n),
             MatRef::rows(&b, [n, n], n),

@@ -27,6 +27,13 @@ pub enum InstructionSet {
 }
 
 impl InstructionSet {
+    /// Every set, narrowest first.
+    pub const ALL: [InstructionSet; 3] = [
+        InstructionSet::Baseline,
+        InstructionSet::Avx2,
+        InstructionSet::Avx512,
+    ];
+
     /// The name `PETLENS_MAX_ISA` takes and the benchmarks print.
     pub fn name(self) -> &'static str {
         match self {

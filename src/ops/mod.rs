@@ -9,7 +9,7 @@ mod gemm;
 pub mod isa;
 pub use gemm::kernel_set;
 #[cfg(not(target_arch = "wasm32"))]
-pub use gemm::matmul_peak_gflops;
+pub use gemm::{kernel_set_gflops, matmul_peak_gflops};
 pub mod layers;
 pub mod maxpool;
 pub mod pointwise;

@@ -15,8 +15,9 @@ use rand::seq::SliceRandom;
 
 use super::ema::Ema;
 use super::metrics::Confusion;
+use super::recipe::learning_rate;
 use super::run::{CheckpointPaths, io_err, save_model, start_run};
-pub use super::run::{FitError, FitOptions, RunConfig, RunState, json, write_atomic};
+pub use super::run::{FitError, FitOptions, PartialEpoch, RunConfig, RunState, json, write_atomic};
 use super::task::{Batch, LossConfig, Trainable};
 use crate::card::EpochRecord;
 use crate::data::datasets::Examples;
@@ -158,6 +159,13 @@ pub fn fit<M: Trainable>(
             state.steps_done
         );
     }
+    // The CPU kernels' instruction sets, fixed per CPU: a run's bits depend on them.
+    eprintln!(
+        "{}: CPU kernels {}, matrix products with {} kernels",
+        M::KIND.name(),
+        crate::ops::isa::instruction_set().name(),
+        crate::ops::kernel_set().name()
+    );
     state.commands.push(options.command.clone());
     if state.estimated_minutes.is_none() {
         state.estimated_minutes = options.estimated_minutes;
@@ -178,20 +186,33 @@ pub fn fit<M: Trainable>(
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
         let bar = progress(steps_per_epoch as u64, epoch, options.quiet);
-        let (mut loss_sum, mut seen, mut confusion) = (0.0, 0usize, Confusion::new(M::CLASSES));
-        let mut lr = run.schedule.at(state.steps_done);
-        for chunk in order.chunks(run.batch_size) {
+        // A resumed partial epoch continues after the batches it already trained.
+        let partial = state
+            .partial_epoch
+            .take()
+            .filter(|p| p.epoch == epoch)
+            .unwrap_or_default();
+        bar.inc(partial.steps as u64);
+        let (mut loss_sum, mut seen) = (partial.loss_sum, partial.seen);
+        let mut confusion = Confusion::new(M::CLASSES);
+        if partial.counts.len() == confusion.counts.len() {
+            confusion.counts = partial.counts;
+        }
+        let mut steps_in_epoch = partial.steps;
+        let mut lr = learning_rate(&run.schedule, state.steps_done);
+        for chunk in order.chunks(run.batch_size).skip(partial.steps) {
             if options.max_steps.is_some_and(|max| state.steps_done >= max) {
                 break;
             }
             let batch = Batch::gather(train, chunk, Some((&run.augment, &mut rng)));
             let step = train_step(&model, &batch, &run.loss, devices);
-            lr = run.schedule.at(state.steps_done);
+            lr = learning_rate(&run.schedule, state.steps_done);
             model = optim.step(lr, model, step.grads);
             if let Some(ema) = &mut ema {
                 ema.update(&model, state.steps_done);
             }
             state.steps_done += 1;
+            steps_in_epoch += 1;
             loss_sum += step.loss * chunk.len() as f64;
             seen += chunk.len();
             confusion.add(&batch.targets, &step.predicted);
@@ -203,8 +224,28 @@ pub fn fit<M: Trainable>(
             ));
             bar.inc(1);
         }
+        if steps_in_epoch < steps_per_epoch {
+            // `--max-steps` stopped the epoch before its end: not an epoch done, a place to
+            // resume from.
+            bar.finish_and_clear();
+            state.partial_epoch = Some(PartialEpoch {
+                epoch,
+                steps: steps_in_epoch,
+                loss_sum,
+                seen,
+                counts: confusion.counts,
+                seconds: partial.seconds + epoch_start.elapsed().as_secs_f64(),
+            });
+            state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
+            paths.save(&model, ema.as_ref().map(|e| &e.model), &optim, &state)?;
+            eprintln!(
+                "{}: stopping in epoch {epoch} after {steps_in_epoch} of its {steps_per_epoch} steps (--max-steps); --resume continues it",
+                M::KIND.name()
+            );
+            break;
+        }
         bar.finish_and_clear();
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let train_seconds = partial.seconds + epoch_start.elapsed().as_secs_f64();
         let scored = ema
             .as_ref()
             .map_or_else(|| model.valid(), |e| e.model.clone());
@@ -218,7 +259,7 @@ pub fn fit<M: Trainable>(
             val_mean_iou: (M::CLASSES > 2).then(|| val_confusion.mean_iou()),
             images_per_s: seen as f64 / train_seconds,
             lr,
-            seconds: epoch_start.elapsed().as_secs_f64(),
+            seconds: partial.seconds + epoch_start.elapsed().as_secs_f64(),
         };
         log_epoch::<M>(&record, run.epochs);
         let score = M::score(&record);
@@ -241,7 +282,12 @@ pub fn fit<M: Trainable>(
             break;
         }
     }
-    let best = paths.load_best(model.valid())?;
+    // Before any epoch is complete there is no best epoch yet: the model as it is.
+    let best = if paths.best.exists() {
+        paths.load_best(model.valid())?
+    } else {
+        ema.map_or_else(|| model.valid(), |e| e.model)
+    };
     Ok((best, state))
 }
 

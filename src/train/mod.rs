@@ -3,9 +3,11 @@
 pub mod cli;
 pub mod curves;
 pub mod ema;
+pub mod eval;
 pub mod explain;
 pub mod fit;
 pub mod metrics;
 pub mod recipe;
 pub mod run;
+pub mod ship;
 pub mod task;

@@ -11,6 +11,22 @@ use serde::{Deserialize, Serialize};
 use crate::card::AugmentConfig;
 pub use crate::card::LrSchedule;
 
+/// The learning rate of optimizer step `step` (0-based) under `schedule`: linear warm-up, then
+/// cosine decay to 0. A function of the step alone, so a resumed run continues it exactly.
+pub fn learning_rate(schedule: &LrSchedule, step: usize) -> f64 {
+    let LrSchedule {
+        base_lr,
+        warmup_steps,
+        total_steps,
+    } = *schedule;
+    if step < warmup_steps {
+        return base_lr * (step + 1) as f64 / warmup_steps as f64;
+    }
+    let span = total_steps.saturating_sub(warmup_steps).max(1);
+    let t = ((step - warmup_steps) as f64 / span as f64).min(1.0);
+    base_lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
 /// The optimizer.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,4 +123,25 @@ fn vectors<M: Module>(model: &M) -> Vec<ParamId> {
     let mut found = Vectors(Vec::new());
     model.visit(&mut found);
     found.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_up_then_cosine_to_zero() {
+        let s = LrSchedule {
+            base_lr: 1.0,
+            warmup_steps: 4,
+            total_steps: 104,
+        };
+        let at = |step| learning_rate(&s, step);
+        assert_eq!(at(0), 0.25);
+        assert_eq!(at(3), 1.0);
+        assert_eq!(at(4), 1.0);
+        assert!((at(54) - 0.5).abs() < 1e-12);
+        assert!(at(104) < 1e-12 && at(500) < 1e-12);
+        assert!((1..104).all(|k| at(k) <= at(k - 1) || k <= 4));
+    }
 }

@@ -124,6 +124,22 @@ pub struct RunState {
     /// by the first invocation's `--estimated-minutes`.
     #[serde(default)]
     pub estimated_minutes: Option<f64>,
+    /// The epoch `--max-steps` stopped before its end, which `--resume` continues.
+    #[serde(default)]
+    pub partial_epoch: Option<PartialEpoch>,
+}
+
+/// How far into an unfinished epoch a run got: its steps (the epoch's order is seeded by its
+/// number, so a resume skips exactly the batches already trained) and its running figures.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PartialEpoch {
+    pub epoch: usize,
+    pub steps: usize,
+    pub loss_sum: f64,
+    pub seen: usize,
+    /// The training confusion matrix so far.
+    pub counts: Vec<u64>,
+    pub seconds: f64,
 }
 
 /// Why training stopped or failed.
@@ -144,7 +160,7 @@ pub enum FitError {
     NoDevice,
 }
 
-pub(super) fn io_err(path: &Path, e: impl std::fmt::Display) -> FitError {
+pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> FitError {
     FitError::Io(format!("{}: {e}", path.display()))
 }
 

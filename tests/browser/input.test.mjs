@@ -51,6 +51,23 @@ describe('ways in, on the cpu backend', () => {
     assert.equal(await page.$('[data-testid=load-progress]'), null, 'the bar goes away once loaded');
   });
 
+  test('the drop zone is the file picker: a click or the keyboard opens it, a drop on it is analysed', async () => {
+    const zone = '[data-testid=dropzone]';
+    assert.match(await page.textContent(zone), /Drop a photo/);
+    const [byClick] = await Promise.all([page.waitForEvent('filechooser'), page.click(zone)]);
+    assert.equal(byClick.isMultiple(), false);
+    await page.focus('[data-testid=photo-input]');
+    const ring = await page.$eval(zone, (z) => getComputedStyle(z).outlineStyle);
+    assert.notEqual(ring, 'none', 'the focused drop zone shows a focus ring');
+    const [byKey] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+    await settled(page, () => byKey.setFiles(path.join(fixtures, CAT_PHOTO)));
+    assert.equal((await result(page)).label, 'cat');
+    const transfer = await transferOf(page, DOG_PHOTO, 'dropped-on-zone.jpg');
+    await settled(page, () => page.dispatchEvent(zone, 'drop', { dataTransfer: transfer }));
+    assert.equal((await result(page)).label, 'dog');
+    await page.locator('.controls').screenshot({ path: path.join(output, 'cpu-dropzone.png') });
+  });
+
   test('a photo dropped on the page is analysed', async () => {
     const transfer = await transferOf(page, DOG_PHOTO, 'dropped-dog.jpg');
     await settled(page, async () => {

@@ -45,6 +45,19 @@ for (const backend of ['cpu', 'webgpu']) {
       await page.screenshot({ path: path.join(output, `${backend}-activations.png`), fullPage: true });
     });
 
+    test('an error in the layer viewer clears when a later layer works', async () => {
+      // A layer name the models do not have (as an outdated link or a stale option would send).
+      await page.$eval('[data-testid=layer-picker]', (select) => select.add(new Option('classifier.nope', 'classifier.nope')));
+      await page.selectOption('[data-testid=layer-picker]', 'classifier.nope');
+      const error = '[data-testid=inside] [role=alert]';
+      await page.waitForSelector(error);
+      assert.match(await page.textContent(error), /classifier\.nope/);
+      await page.selectOption('[data-testid=layer-picker]', 'classifier.block.1.sepconv2');
+      await page.waitForFunction(() => /block\.1\.sepconv2: 64 channels/.test(
+        document.querySelector('[data-testid=layer-info]').textContent), null, { timeout: 600_000 });
+      assert.equal(await page.$(error), null, 'the earlier error is gone');
+    });
+
     test('clicking a channel shows it over the photo', async () => {
       const grid = await page.$('[data-testid=activation-grid]');
       const box = await grid.boundingBox();

@@ -118,6 +118,40 @@ for (const backend of ['cpu', 'webgpu']) {
       assert.equal((await result(page)).width, 4000);
     });
 
+    test('Grad-CAM asked for during an analysis never lands on the next photo, and the page works until both are done', async () => {
+      await page.check('[data-testid=toggle-heatmap]');
+      await page.evaluate(() => {
+        const status = document.querySelector('[data-testid=status]');
+        window.statuses = [];
+        new MutationObserver(() => window.statuses.push([status.textContent, status.dataset.handled]))
+          .observe(status, { childList: true, characterData: true, subtree: true, attributes: true });
+      });
+      const handled = () => page.getAttribute('[data-testid=status]', 'data-handled').then(Number);
+      const before = await handled();
+      // A large photo keeps the models' thread busy while Grad-CAM of the photo on screen runs.
+      const transfer = await scaledPhoto(page, 'oxford/images/Abyssinian_1.jpg', [3000, 2000], 'next.jpg');
+      await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
+      await waitStatus(page, 'working');
+      await page.selectOption('[data-testid=gradcam-depth]', '0');
+      await page.waitForFunction((prev) => {
+        const s = document.querySelector('[data-testid=status]');
+        return s.textContent === 'ready' && Number(s.dataset.handled) > prev;
+      }, before, { timeout: 600_000 });
+      const statuses = await page.evaluate(() => window.statuses);
+      assert.ok(!statuses.some(([text, n]) => text === 'ready' && Number(n) === before),
+        `"ready" before the analysis ended: ${JSON.stringify(statuses)}`);
+      assert.equal(await page.$eval('[data-testid=gradcam-depth]', (s) => s.value), 'last', 'the new photo is at the last block');
+      const raced = await digestOf(page, 'view-gradcam');
+      // The same photo analysed with nothing else going on: the same heatmap.
+      const after = await handled();
+      await page.dispatchEvent('main', 'drop', { dataTransfer: transfer });
+      await page.waitForFunction((prev) => {
+        const s = document.querySelector('[data-testid=status]');
+        return s.textContent === 'ready' && Number(s.dataset.handled) > prev;
+      }, after, { timeout: 600_000 });
+      assert.equal(raced, await digestOf(page, 'view-gradcam'), 'the heatmap shown is the new photo\'s own');
+    });
+
     test('no console errors', () => {
       assert.deepEqual(errors, []);
     });

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,8 +36,9 @@ for (const [name, fail, pattern] of [
 
 /** Ships a small segmenter of another architecture than the usual one (width 8, 64 px, skip
  * connections; one training step on the fixtures) next to the shipped classifier, with the
- * native `train` binary the native tests built. */
+ * native `train` binary (built here: a no-op when the native tests built it already). */
 function shipSmallSegmenter() {
+  execFileSync('cargo', ['build', '--release', '--bin', 'train'], { stdio: 'inherit' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'petlens-small-'));
   const bin = path.resolve('target/release/train');
   execFileSync(bin, ['segmenter', '--data', path.join(fixtures, 'oxford'), '--width', '8', '--image-size', '64',
@@ -65,6 +67,58 @@ test('the page builds each model from the config shipped beside its weights', as
     await page.selectOption('[data-testid=layer-picker]', 'segmenter.encoder.0.conv');
     await page.waitForFunction(() => /encoder\.0\.conv: 8 channels of 32x32/.test(
       document.querySelector('[data-testid=layer-info]').textContent), null, { timeout: 600_000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The manifest of the files in `dir`, as `train --ship` writes it. */
+function writeManifest(dir) {
+  const sha256 = {};
+  for (const name of ['classifier.bpk', 'classifier.json', 'segmenter.bpk', 'segmenter.json']) {
+    sha256[name] = crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex');
+  }
+  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ sha256 }, null, 2));
+}
+
+test('a returning visitor gets a new release\'s models, and only the changed files are downloaded', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'petlens-release-'));
+  fs.cpSync(path.resolve('www/models'), dir, { recursive: true });
+  const server = await serve({ mounts: { '/models/': dir } });
+  const browser = await launch({ webgpu: false });
+  const photo = path.join(fixtures, 'cats-vs-dogs/validation/dog/dog.1000.jpg');
+  const count = (file) => server.requests.filter((r) => r === `/models/${file}`).length;
+  try {
+    const { page, errors } = await open(browser.context, `${server.url}/?backend=cpu`);
+    await waitStatus(page, 'ready');
+    await upload(page, photo);
+    const first = await result(page);
+    // A new release: the classifier runs at another input size (its config changed), so the
+    // same photo gets another verdict from the same weights.
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'classifier.json')));
+    fs.writeFileSync(path.join(dir, 'classifier.json'), JSON.stringify({ ...config, image_size: config.image_size - 16 }));
+    writeManifest(dir);
+    await page.reload();
+    await waitStatus(page, 'ready');
+    await upload(page, photo);
+    const second = await result(page);
+    assert.notEqual(second.p_dog, first.p_dog, 'the new release answers, not the cached one');
+    assert.equal(count('classifier.json'), 2, 'the changed config was downloaded again');
+    assert.equal(count('segmenter.bpk'), 1, 'unchanged weights came from the cache');
+    assert.equal(count('manifest.json'), 2, 'the manifest is read fresh on every visit');
+    // A visitor who never came before sees the same.
+    const fresh = await launch({ webgpu: false });
+    try {
+      const other = await open(fresh.context, `${server.url}/?backend=cpu`);
+      await waitStatus(other.page, 'ready');
+      await upload(other.page, photo);
+      assert.equal((await result(other.page)).p_dog, second.p_dog);
+    } finally {
+      await fresh.close();
+    }
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

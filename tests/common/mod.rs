@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use burn::prelude::*;
-use petlens::pipeline::{Pipeline, ShippedFiles};
+use petlens::pipeline::Pipeline;
+use petlens::shipped::ShippedFiles;
 use rand::Rng;
 
 /// A file under `tests/fixtures/`.
@@ -44,6 +45,15 @@ pub fn shipped_pipeline() -> Pipeline {
 /// Runs a future to completion on this thread (the pipeline's reads are async for the browser).
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     pollster::block_on(future)
+}
+
+/// A fresh, empty directory under the system's temporary directory for one test (`name` keeps
+/// tests apart, the process id keeps concurrent runs apart).
+pub fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("petlens-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
 }
 
 /// The `train` binary built for these tests.
@@ -110,12 +120,11 @@ pub fn mutate(bytes: &mut Vec<u8>, rng: &mut rand::rngs::StdRng) {
     }
 }
 
-/// How many seeded cases a fuzzer runs: `PETLENS_FUZZ_CASES`, or its `default`.
+/// How many seeded cases a fuzzer runs: `PETLENS_FUZZ_CASES`, or its `default` times
+/// `PETLENS_FUZZ_SCALE` (`scripts/test.sh --full` sets 10).
 pub fn fuzz_cases(default: u64) -> u64 {
-    std::env::var("PETLENS_FUZZ_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+    let read = |name: &str| std::env::var(name).ok().and_then(|s| s.parse().ok());
+    read("PETLENS_FUZZ_CASES").unwrap_or_else(|| default * read("PETLENS_FUZZ_SCALE").unwrap_or(1))
 }
 
 /// `original` after 1 to `max_edits - 1` random [`mutate`] edits drawn from `rng`.

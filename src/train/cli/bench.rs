@@ -1,6 +1,8 @@
-//! `train bench`: training images/s and single-photo inference ms of the shipped models and
-//! the chapter's exact ones, on random inputs (speed does not depend on the values).
+//! `train bench`: training images/s and single-photo inference ms of the shipped models (built
+//! from the configs shipped beside their weights) and the chapter's exact ones, on random inputs
+//! (speed does not depend on the values).
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -17,9 +19,9 @@ use crate::train::task::{LossConfig, Trainable};
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 enum BenchModel {
-    /// The shipped segmenter's architecture.
+    /// The shipped segmenter (its config in `--shipped`).
     Segmenter,
-    /// The shipped classifier's architecture.
+    /// The shipped classifier (its config in `--shipped`).
     Classifier,
     /// The chapter's segmenter at 160 px.
     #[value(name = "seed_segmenter_160")]
@@ -49,6 +51,9 @@ pub(super) struct BenchArgs {
     /// Backend to measure.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
+    /// Where the shipped models' configs are (`segmenter` and `classifier` time those).
+    #[arg(long, default_value = "www/models")]
+    shipped: PathBuf,
     /// Models to measure (comma separated).
     #[arg(
         long,
@@ -64,6 +69,8 @@ pub(super) struct BenchArgs {
 #[derive(Debug, Serialize)]
 struct BenchFigures {
     model: BenchModel,
+    /// The architecture in words (from the config measured).
+    architecture: String,
     image_size: usize,
     batch: usize,
     backend: String,
@@ -77,40 +84,36 @@ struct BenchFigures {
     infer_ms: f64,
 }
 
+/// A shipped model's config, read from the file beside its weights.
+fn shipped_config<C: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<C, CliError> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(|e| CliError::at(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| CliError::at(&path, e))
+}
+
 pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
     let device = args.backend.devices(1)?.remove(0);
     for &model in &args.models {
-        let (image_size, timing) = match model {
-            BenchModel::Segmenter => {
-                let c = SegmenterConfig::shipped();
-                (
-                    c.image_size,
-                    measure(c.init(&device), c.image_size, args, &device),
-                )
-            }
-            BenchModel::Classifier => {
-                let c = ClassifierConfig::shipped();
-                (
-                    c.image_size,
-                    measure(c.init(&device), c.image_size, args, &device),
-                )
-            }
-            BenchModel::SeedSegmenter160 | BenchModel::SeedSegmenter200 => {
-                let size = if model == BenchModel::SeedSegmenter160 {
-                    160
-                } else {
-                    200
-                };
-                let c = SegmenterConfig::new().with_image_size(size);
-                (size, measure(c.init(&device), size, args, &device))
-            }
+        let segmenter = |c: SegmenterConfig| {
+            let timing = measure(c.init(&device), c.image_size, args, &device);
+            (c.describe(), c.image_size, timing)
+        };
+        let classifier = |c: ClassifierConfig| {
+            let timing = measure(c.init(&device), c.image_size, args, &device);
+            (c.describe(), c.image_size, timing)
+        };
+        let (architecture, image_size, timing) = match model {
+            BenchModel::Segmenter => segmenter(shipped_config(&args.shipped, "segmenter.json")?),
+            BenchModel::Classifier => classifier(shipped_config(&args.shipped, "classifier.json")?),
+            BenchModel::SeedSegmenter160 => segmenter(SegmenterConfig::new().with_image_size(160)),
+            BenchModel::SeedSegmenter200 => segmenter(SegmenterConfig::new().with_image_size(200)),
             BenchModel::SeedXceptionLike180 => {
-                let c = ClassifierConfig::new().with_image_size(180);
-                (180, measure(c.init(&device), 180, args, &device))
+                classifier(ClassifierConfig::new().with_image_size(180))
             }
         };
         let figures = BenchFigures {
             model,
+            architecture,
             image_size,
             batch: args.batch_size,
             backend: args.backend.name(),
@@ -125,8 +128,15 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
     }
     // The ceiling of the convolutions' matrix products, as bench/keras_reference.py prints
     // numpy's (only meaningful for the CPU backend).
+    // Every kernel set's GFLOP/s: the measurement behind the (fixed, per CPU) choice.
+    let per_set: serde_json::Map<String, serde_json::Value> =
+        crate::ops::kernel_set_gflops(2048, 3)
+            .into_iter()
+            .map(|(set, gflops)| (set.name().to_string(), gflops.into()))
+            .collect();
     print_json(&serde_json::json!({
         "matmul_peak_gflops": crate::ops::matmul_peak_gflops(2048, 5),
+        "gemm_gflops_per_kernel_set": per_set,
         "instruction_set": instruction_set(),
         "gemm_kernels": kernel_set(),
         "threads": rayon::current_num_threads(),

@@ -8,7 +8,8 @@ use clap::Args;
 
 use super::CliError;
 use crate::card::EpochRecord;
-use crate::pipeline::{Pipeline, ShippedFiles};
+use crate::pipeline::Pipeline;
+use crate::shipped::ShippedFiles;
 use crate::train::explain::{ExplainRequest, explain as write_views};
 
 #[derive(Args, Debug)]

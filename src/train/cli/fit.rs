@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::ship::{ShipInfo, ship_model};
 use super::{Backend, CliError, report_skipped};
 use crate::card::{Split, TrainingData};
 use crate::data::datasets;
 use crate::model::{Classifier, ClassifierConfig, Segmenter, SegmenterConfig};
 use crate::train::fit::{FitOptions, RunConfig, fit, json as to_json, write_atomic};
 use crate::train::recipe::Recipe;
+use crate::train::ship::{ShipInfo, ship_model};
 use crate::train::task::{LossConfig, Trainable};
 
 #[derive(Args, Debug)]
@@ -160,7 +160,7 @@ fn command_line() -> String {
 pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     let common = &args.common;
     let devices = common.backend.devices(common.devices)?;
-    let mut config = SegmenterConfig::shipped();
+    let mut config = SegmenterConfig::trainer_default();
     if let Some(size) = common.image_size {
         config.image_size = size;
     }
@@ -208,8 +208,9 @@ pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     let Some(ship) = &common.ship else {
         return Ok(());
     };
-    let metrics = super::eval::eval_segmenter(&model, config.image_size, &valid_pairs, &device)?;
-    ship_model(ShipInfo {
+    let metrics =
+        crate::train::eval::eval_segmenter(&model, config.image_size, &valid_pairs, &device)?;
+    Ok(ship_model(ShipInfo {
         dir: ship,
         model,
         config: &config,
@@ -223,13 +224,13 @@ pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
         metrics: crate::card::ValidationMetrics::Segmentation(metrics),
         state,
         options: &options,
-    })
+    })?)
 }
 
 pub(super) fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
     let common = &args.common;
     let devices = common.backend.devices(common.devices)?;
-    let mut config = ClassifierConfig::shipped();
+    let mut config = ClassifierConfig::trainer_default();
     if let Some(size) = common.image_size {
         config.image_size = size;
     }
@@ -254,8 +255,8 @@ pub(super) fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
     let Some(ship) = &common.ship else {
         return Ok(());
     };
-    let metrics = super::eval::eval_classifier(&model, &valid, &device);
-    ship_model(ShipInfo {
+    let metrics = crate::train::eval::eval_classifier(&model, &valid, &device);
+    Ok(ship_model(ShipInfo {
         dir: ship,
         model,
         config: &config,
@@ -273,5 +274,5 @@ pub(super) fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
         metrics: crate::card::ValidationMetrics::Classification(metrics),
         state,
         options: &options,
-    })
+    })?)
 }

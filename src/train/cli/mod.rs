@@ -5,7 +5,6 @@ mod bench;
 mod eval;
 mod explain;
 mod fit;
-mod ship;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,8 +14,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use super::fit::FitError;
 use crate::data::datasets::{DataError, Examples};
-
-pub use eval::{MAIN_BREEDS, eval_classifier, eval_segmenter};
 
 /// Train petlens's models on real data, evaluate them, and write the weights the page ships.
 #[derive(Parser, Debug)]
@@ -93,6 +90,8 @@ pub enum CliError {
     Data(#[from] DataError),
     #[error(transparent)]
     Fit(#[from] FitError),
+    #[error(transparent)]
+    Eval(#[from] crate::train::eval::EvalError),
     #[error("{0}")]
     Other(String),
 }

@@ -1,15 +1,17 @@
-//! `--ship`: the files the page loads, written into `www/models/` (or another directory).
+//! `--ship`: the files the page loads, written into `www/models/` (or another directory): the
+//! weights (f16), the config beside them, the history and curves, the model's card entry and the
+//! manifest of content hashes the page caches the files under.
 
 use std::path::Path;
 
-use super::CliError;
+use super::run::{FitError, FitOptions, RunState, io_err, json as to_json, write_atomic};
+use super::task::Trainable;
 use crate::card::{CardEntry, ModelCard, RecipeRecord, Split, TrainingData, ValidationMetrics};
 use crate::model::{ClassifierConfig, SegmenterConfig};
-use crate::train::fit::{FitOptions, RunState, json as to_json, write_atomic};
-use crate::train::task::Trainable;
+use crate::shipped::{MANIFEST, Manifest};
 
 /// What the card reads of a model's config.
-pub(super) trait CardConfig: serde::Serialize {
+pub trait CardConfig: serde::Serialize {
     fn input_size(&self) -> usize;
     fn architecture(&self) -> String;
 }
@@ -35,7 +37,7 @@ impl CardConfig for ClassifierConfig {
 }
 
 /// What goes into the ship directory for one model.
-pub(super) struct ShipInfo<'a, M, C> {
+pub struct ShipInfo<'a, M, C> {
     pub dir: &'a Path,
     pub model: M,
     pub config: &'a C,
@@ -47,16 +49,14 @@ pub(super) struct ShipInfo<'a, M, C> {
 }
 
 /// Writes `<name>.bpk` (f16), `<name>.json` (its config), `<name>.history.json`,
-/// `<name>.curves.png` and the model's entry in `card.json` (the other model's entry stays).
-pub(super) fn ship_model<M: Trainable, C: CardConfig>(
-    info: ShipInfo<'_, M, C>,
-) -> Result<(), CliError> {
+/// `<name>.curves.png`, the model's entry in `card.json` (the other model's entry stays) and
+/// `manifest.json` (the hashes of every shipped file in the directory).
+pub fn ship_model<M: Trainable, C: CardConfig>(info: ShipInfo<'_, M, C>) -> Result<(), FitError> {
     let kind = M::KIND;
     let name = kind.name();
-    std::fs::create_dir_all(info.dir).map_err(|e| CliError::at(info.dir, e))?;
+    std::fs::create_dir_all(info.dir).map_err(|e| io_err(info.dir, e))?;
     let parameters = info.model.num_params();
-    let bytes =
-        crate::weights::to_bytes(info.model, true).map_err(|e| CliError::Other(e.to_string()))?;
+    let bytes = crate::weights::to_bytes(info.model, true).map_err(|e| io_err(info.dir, e))?;
     write_atomic(&info.dir.join(format!("{name}.bpk")), &bytes)?;
     write_atomic(
         &info.dir.join(format!("{name}.json")),
@@ -68,12 +68,12 @@ pub(super) fn ship_model<M: Trainable, C: CardConfig>(
     )?;
     let curves = info.dir.join(format!("{name}.curves.png"));
     crate::train::curves::write_curves(&info.state.history, name, &curves)
-        .map_err(|e| CliError::Other(e.to_string()))?;
+        .map_err(|e| io_err(&curves, e))?;
     let run = &info.options.run;
     let entry = CardEntry {
         architecture: info.config.architecture(),
         parameters,
-        config: serde_json::to_value(info.config).map_err(|e| CliError::Other(e.to_string()))?,
+        config: serde_json::to_value(info.config).map_err(|e| io_err(info.dir, e))?,
         input_size: info.config.input_size(),
         data: info.data,
         split: info.split,
@@ -112,6 +112,8 @@ pub(super) fn ship_model<M: Trainable, C: CardConfig>(
     let mut card = read_card(&card_path)?;
     card.set(kind, entry);
     write_atomic(&card_path, &to_json(&card)?)?;
+    let manifest = Manifest::of_dir(info.dir).map_err(|e| io_err(info.dir, e))?;
+    write_atomic(&info.dir.join(MANIFEST), &to_json(&manifest)?)?;
     eprintln!(
         "shipped {name}: {parameters} parameters ({} bytes) in {}",
         bytes.len(),
@@ -122,10 +124,10 @@ pub(super) fn ship_model<M: Trainable, C: CardConfig>(
 
 /// The card already in the directory (the other model's entry), or an empty one; a card that
 /// is there but unreadable is an error rather than silently replaced.
-fn read_card(path: &Path) -> Result<ModelCard, CliError> {
+fn read_card(path: &Path) -> Result<ModelCard, FitError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| CliError::at(path, e)),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| io_err(path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ModelCard::default()),
-        Err(e) => Err(CliError::at(path, e)),
+        Err(e) => Err(io_err(path, e)),
     }
 }

@@ -1,13 +1,39 @@
-//! The messages between the page and the models' thread (a dedicated Web Worker running this
-//! same wasm module): a typed request or reply as JSON, with its large arrays alongside as
-//! typed arrays whose buffers are transferred, not copied.
+//! The only thing the page ([`crate::app`]) and the models' thread ([`crate::worker`], a
+//! dedicated Web Worker running this same wasm module) share: the messages between them, a typed
+//! request or reply as JSON with its large arrays alongside as typed arrays whose buffers are
+//! transferred, not copied. Every request about a photo names its analysis (the id of the
+//! `Analyze` request that brought the photo in) and so does its reply, so that neither side
+//! can pair an answer with the wrong photo.
 
-use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::{JsCast, JsValue};
 
-use super::engine::Backend;
 use crate::pipeline::{MaskFraction, Timings};
+
+/// Where the models run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    WebGpu,
+    Cpu,
+}
+
+impl Backend {
+    /// The name in the page and in `data-result`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::WebGpu => "webgpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+/// Which model is downloading, and how far it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadProgress {
+    pub model: String,
+    pub received: usize,
+    pub total: Option<usize>,
+}
 
 /// What the page asks of the models' thread. Requests with an `id` are answered with it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,12 +41,21 @@ use crate::pipeline::{MaskFraction, Timings};
 pub enum Request {
     /// Pick the backend (`None`: WebGPU when there is one), fetch the weights, build the models.
     Load { backend: Option<Backend> },
-    /// Analyse the photo file in `bytes[0]`; a newer `Analyze` cancels this one.
+    /// Analyse the photo file in `bytes[0]`; `id` becomes the analysis's id. A newer `Analyze`
+    /// cancels this one.
     Analyze { id: u64 },
-    /// Grad-CAM after block `depth` (`None`: the last) of the last analysed photo.
-    GradCam { id: u64, depth: Option<usize> },
-    /// One layer's activations (`<model>.<layer>`) for the last analysed photo.
-    Layer { id: u64, layer: String },
+    /// Grad-CAM after block `depth` (`None`: the last) of analysis `analysis`.
+    GradCam {
+        id: u64,
+        analysis: u64,
+        depth: Option<usize>,
+    },
+    /// One layer's activations (`<model>.<layer>`) for analysis `analysis`.
+    Layer {
+        id: u64,
+        analysis: u64,
+        layer: String,
+    },
     /// Filter patterns of filters `first..first + count` of a classifier layer.
     Filters {
         id: u64,
@@ -91,14 +126,17 @@ pub enum Reply {
         /// The models' thread's wasm memory, for the soak test.
         memory_bytes: usize,
     },
-    /// Grad-CAM maps: `floats` = [cat, dog].
+    /// Grad-CAM maps of analysis `analysis` after block `depth`: `floats` = [cat, dog].
     Heatmaps {
         id: u64,
+        analysis: u64,
+        depth: Option<usize>,
         heatmap: [usize; 2],
     },
-    /// A layer's activations: `floats` = [values].
+    /// A layer's activations for analysis `analysis`: `floats` = [values].
     Layer {
         id: u64,
+        analysis: u64,
         name: String,
         shape: [usize; 3],
     },
@@ -146,7 +184,7 @@ impl Reply {
     }
 }
 
-/// A message with its arrays.
+/// A message with its arrays (the bytes of a photo file, RGB images, masks; float maps).
 #[derive(Debug, Default)]
 pub struct Envelope<T> {
     pub message: Option<T>,
@@ -172,9 +210,13 @@ impl<T: Serialize + for<'de> Deserialize<'de>> Envelope<T> {
         self.floats = floats;
         self
     }
+}
 
+#[cfg(target_arch = "wasm32")]
+impl<T: Serialize + for<'de> Deserialize<'de>> Envelope<T> {
     /// The JS object to post, and the buffers to transfer with it.
-    pub fn to_js(&self) -> Result<(JsValue, Array), String> {
+    pub fn to_js(&self) -> Result<(wasm_bindgen::JsValue, js_sys::Array), String> {
+        use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
         let meta = serde_json::to_string(&self.message).map_err(|e| e.to_string())?;
         let object = Object::new();
         let transfer = Array::new();
@@ -196,7 +238,8 @@ impl<T: Serialize + for<'de> Deserialize<'de>> Envelope<T> {
                 array
             })
             .collect();
-        let set = |key: &str, value: &JsValue| Reflect::set(&object, &key.into(), value);
+        let set =
+            |key: &str, value: &wasm_bindgen::JsValue| Reflect::set(&object, &key.into(), value);
         set("meta", &meta.into())
             .and_then(|_| set("bytes", &bytes))
             .and_then(|_| set("floats", &floats))
@@ -205,7 +248,9 @@ impl<T: Serialize + for<'de> Deserialize<'de>> Envelope<T> {
     }
 
     /// Reads a posted object back.
-    pub fn from_js(value: &JsValue) -> Result<Self, String> {
+    pub fn from_js(value: &wasm_bindgen::JsValue) -> Result<Self, String> {
+        use js_sys::{Array, Float32Array, Reflect, Uint8Array};
+        use wasm_bindgen::JsCast;
         let get = |key: &str| Reflect::get(value, &key.into()).map_err(|e| format!("{e:?}"));
         let meta = get("meta")?.as_string().ok_or("a message without meta")?;
         let message = serde_json::from_str(&meta).map_err(|e| format!("{e}: {meta}"))?;
@@ -227,5 +272,62 @@ impl<T: Serialize + for<'de> Deserialize<'de>> Envelope<T> {
             bytes,
             floats,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reply about a photo is delivered under its request's key and names the same
+    /// analysis as its request.
+    #[test]
+    fn replies_answer_under_their_requests_key_and_analysis() {
+        let request = Request::GradCam {
+            id: 7,
+            analysis: 3,
+            depth: Some(1),
+        };
+        let reply = Reply::Heatmaps {
+            id: 7,
+            analysis: 3,
+            depth: Some(1),
+            heatmap: [4, 4],
+        };
+        assert_eq!(reply.key(), Some(request.key()));
+        let failed = Reply::Failed {
+            id: request.key(),
+            message: "no".into(),
+        };
+        assert_eq!(failed.key(), Some(7));
+        assert_eq!(Request::Load { backend: None }.key(), LOADED);
+        let progress = Reply::FilterProgress {
+            id: 9,
+            done: 1,
+            total: 2,
+        };
+        assert_eq!(progress.key(), None, "progress goes to listeners");
+    }
+
+    #[test]
+    fn messages_round_trip_through_json() {
+        let request = Request::Layer {
+            id: 2,
+            analysis: 1,
+            layer: "classifier.stem".into(),
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"layer","id":2,"analysis":1,"layer":"classifier.stem"}"#
+        );
+        match serde_json::from_str(&json).unwrap() {
+            Request::Layer {
+                id,
+                analysis,
+                layer,
+            } => assert_eq!((id, analysis, layer.as_str()), (2, 1, "classifier.stem")),
+            other => panic!("{other:?}"),
+        }
     }
 }

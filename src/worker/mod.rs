@@ -1,21 +1,30 @@
 //! The models' thread: a dedicated Web Worker (`www/worker.js`) that runs this same wasm module
 //! with the pipeline in it, so that no analysis, Grad-CAM or filter pattern ever holds the
-//! page's thread. It answers [`Request`]s with [`Reply`]s; a newer photo cancels an older
-//! analysis at its next stage, and Cancel stops filter patterns at their next step.
+//! page's thread. It answers [`Request`]s with [`Reply`]s and shares nothing else with the page
+//! (no Leptos here). A newer photo cancels an older analysis at its next stage, and Cancel stops
+//! filter patterns at their next step.
+//!
+//! Between requests it keeps one analysis: its id and the models' inputs (a few hundred kB),
+//! which is all that Grad-CAM at another block and a layer's activations need. The photo itself
+//! (up to 64 MP, 192 MB decoded) leaves with the reply.
+
+mod assets;
+mod bench;
+mod device;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use image::RgbImage;
+use gloo::timers::future::TimeoutFuture;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use super::engine::{self, LoadProgress};
-use super::protocol::{Envelope, LOADED, Reply, Request};
-use super::state::{Latest, Shown};
 use crate::explain::{FilterAscent, FilterError, filters::pattern_grid};
+use crate::latest::Latest;
 use crate::model::{LayerId, ModelKind};
-use crate::pipeline::Pipeline;
+use crate::overlay::Displayed;
+use crate::pipeline::{Analysis, ModelInputs, Pipeline};
+use crate::protocol::{Backend, Envelope, LOADED, LoadProgress, Reply, Request};
 
 /// Posts a reply to the page, its arrays transferred.
 fn post(reply: Envelope<Reply>) {
@@ -37,13 +46,40 @@ fn failed(id: u64, message: impl std::fmt::Display) -> Envelope<Reply> {
     })
 }
 
+/// Lets the browser run other tasks (a newer request's message) between heavy stages.
+async fn yield_to_browser() {
+    TimeoutFuture::new(0).await;
+}
+
+/// Runs the analysis stage by stage, yielding between stages. `is_current` says whether this
+/// photo is still the latest; when a newer one has arrived the stale run stops at the next
+/// stage boundary (`Ok(None)`).
+async fn analyze(
+    pipeline: &Pipeline,
+    bytes: &[u8],
+    is_current: impl Fn() -> bool,
+) -> Result<Option<(Analysis, ModelInputs)>, String> {
+    pipeline
+        .analyze_with(bytes, async || {
+            yield_to_browser().await;
+            is_current()
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The analysis that later requests may name.
+struct Kept {
+    analysis: u64,
+    inputs: ModelInputs,
+}
+
 /// What the thread keeps between requests.
 #[derive(Default)]
 struct ModelsThread {
     pipeline: RefCell<Option<Rc<Pipeline>>>,
-    backend: Cell<Option<engine::Backend>>,
-    /// The last analysed photo: Grad-CAM at another block and the layers look at it.
-    photo: RefCell<Option<Rc<RgbImage>>>,
+    backend: Cell<Option<Backend>>,
+    kept: RefCell<Option<Rc<Kept>>>,
     analyses: Latest,
     filters: Latest,
     /// The id of the filter patterns running now.
@@ -93,8 +129,8 @@ impl ModelsThread {
         post(reply);
     }
 
-    async fn load(&self, backend: Option<engine::Backend>) -> Envelope<Reply> {
-        let (device, chosen, notice) = engine::pick_device(backend).await;
+    async fn load(&self, backend: Option<Backend>) -> Envelope<Reply> {
+        let (device, chosen, notice) = device::pick_device(backend).await;
         let progress = |p: LoadProgress| {
             post(Envelope::new(Reply::Progress {
                 model: p.model,
@@ -102,7 +138,7 @@ impl ModelsThread {
                 total: p.total,
             }))
         };
-        match engine::load_pipeline(&device, progress).await {
+        match assets::load_pipeline(&device, progress).await {
             Ok(pipeline) => {
                 let layers = pipeline.layers().iter().map(ToString::to_string).collect();
                 let blocks = pipeline.classifier().blocks.len();
@@ -130,20 +166,22 @@ impl ModelsThread {
                 self.analyze(pipeline, id, bytes.pop().unwrap_or_default())
                     .await
             }
-            Request::GradCam { id, depth } => {
-                let Some(photo) = self.photo.borrow().clone() else {
-                    return failed(id, "no photo has been analysed yet");
-                };
-                match pipeline.gradcam_at(&photo, depth).await {
-                    Ok([cat, dog]) => Envelope::new(Reply::Heatmaps {
-                        id,
-                        heatmap: [cat.width, cat.height],
-                    })
-                    .with_floats(vec![cat.values, dog.values]),
-                    Err(e) => failed(id, e),
-                }
-            }
-            Request::Layer { id, layer } => self.layer(pipeline, id, &layer).await,
+            Request::GradCam {
+                id,
+                analysis,
+                depth,
+            } => match self.kept(analysis) {
+                Ok(kept) => gradcam(pipeline, id, &kept, depth).await,
+                Err(e) => failed(id, e),
+            },
+            Request::Layer {
+                id,
+                analysis,
+                layer,
+            } => match self.kept(analysis) {
+                Ok(kept) => layer_activation(pipeline, id, &kept, &layer).await,
+                Err(e) => failed(id, e),
+            },
             Request::Filters {
                 id,
                 layer,
@@ -151,13 +189,22 @@ impl ModelsThread {
                 count,
             } => self.filters(pipeline, id, &layer, first, count).await,
             Request::Bench { runs } => {
-                let backend = self.backend.get().unwrap_or(engine::Backend::Cpu);
-                let report = super::bench::run(pipeline, runs, backend.name()).await;
+                let backend = self.backend.get().unwrap_or(Backend::Cpu);
+                let report = bench::run(pipeline, runs, backend.name()).await;
                 Envelope::new(Reply::Bench { report })
             }
             Request::Load { .. } | Request::Cancel { .. } => {
                 unreachable!("`handle` answers loads and cancels itself")
             }
+        }
+    }
+
+    /// The kept analysis `analysis`, or why it is not kept.
+    fn kept(&self, analysis: u64) -> Result<Rc<Kept>, &'static str> {
+        match self.kept.borrow().as_ref() {
+            Some(kept) if kept.analysis == analysis => Ok(kept.clone()),
+            Some(_) => Err("that photo has been replaced by a newer one"),
+            None => Err("no photo has been analysed yet"),
         }
     }
 
@@ -167,21 +214,24 @@ impl ModelsThread {
             let ticket = ticket.clone();
             move || ticket.is_current()
         };
-        let analysis = match engine::analyze(pipeline, &photo, current).await {
-            Ok(Some(analysis)) => analysis,
+        let (analysis, inputs) = match analyze(pipeline, &photo, current).await {
+            Ok(Some(analysed)) => analysed,
             Ok(None) => return Envelope::new(Reply::Cancelled { id }),
             Err(e) => return failed(id, e),
         };
-        // The photo stays here for Grad-CAM and the layers; everything else moves into the
-        // reply (its buffers are then transferred, not copied again).
-        *self.photo.borrow_mut() = Some(Rc::new(analysis.photo.clone()));
-        let Shown {
+        drop(photo);
+        *self.kept.borrow_mut() = Some(Rc::new(Kept {
+            analysis: id,
+            inputs,
+        }));
+        // Everything moves into the reply (its buffers are then transferred, not copied again).
+        let Displayed {
             analysis,
             photo: shown_photo,
             mask: shown_mask,
             heatmaps: [shown_cat, shown_dog],
             uncertainty,
-        } = Shown::new(analysis);
+        } = Displayed::new(analysis);
         let [cat, dog] = analysis.heatmaps;
         Envelope::new(Reply::Analysis {
             id,
@@ -208,24 +258,6 @@ impl ModelsThread {
             shown_dog,
             uncertainty,
         ])
-    }
-
-    async fn layer(&self, pipeline: &Pipeline, id: u64, layer: &str) -> Envelope<Reply> {
-        let Some(photo) = self.photo.borrow().clone() else {
-            return failed(id, "no photo has been analysed yet");
-        };
-        let Some(layer) = LayerId::parse(layer) else {
-            return failed(id, format!("{layer} is not a layer of petlens's models"));
-        };
-        match pipeline.layer_activation(&photo, &layer).await {
-            Ok(activation) => Envelope::new(Reply::Layer {
-                id,
-                name: activation.name,
-                shape: activation.shape,
-            })
-            .with_floats(vec![activation.values]),
-            Err(e) => failed(id, e),
-        }
     }
 
     async fn filters(
@@ -256,7 +288,7 @@ impl ModelsThread {
                     async |step, _| {
                         let done = done * ascent.steps + step + 1;
                         post(Envelope::new(Reply::FilterProgress { id, done, total }));
-                        engine::yield_to_browser().await;
+                        yield_to_browser().await;
                         ticket.is_current()
                     },
                 )
@@ -280,7 +312,49 @@ impl ModelsThread {
     }
 }
 
-/// The size of this thread's wasm memory (it only grows: the soak test watches it).
+/// Grad-CAM of both classes after block `depth` of a kept analysis.
+async fn gradcam(
+    pipeline: &Pipeline,
+    id: u64,
+    kept: &Kept,
+    depth: Option<usize>,
+) -> Envelope<Reply> {
+    match pipeline.gradcam_at(&kept.inputs.classifier, depth).await {
+        Ok([cat, dog]) => Envelope::new(Reply::Heatmaps {
+            id,
+            analysis: kept.analysis,
+            depth,
+            heatmap: [cat.width, cat.height],
+        })
+        .with_floats(vec![cat.values, dog.values]),
+        Err(e) => failed(id, e),
+    }
+}
+
+/// One layer's activations for a kept analysis.
+async fn layer_activation(
+    pipeline: &Pipeline,
+    id: u64,
+    kept: &Kept,
+    layer: &str,
+) -> Envelope<Reply> {
+    let Some(layer) = LayerId::parse(layer) else {
+        return failed(id, format!("{layer} is not a layer of petlens's models"));
+    };
+    match pipeline.layer_activation(&kept.inputs, &layer).await {
+        Ok(activation) => Envelope::new(Reply::Layer {
+            id,
+            analysis: kept.analysis,
+            name: activation.name,
+            shape: activation.shape,
+        })
+        .with_floats(vec![activation.values]),
+        Err(e) => failed(id, e),
+    }
+}
+
+/// The size of this thread's wasm memory (it only grows, so it is the peak so far: the soak
+/// test and the memory benchmark read it).
 fn wasm_memory_bytes() -> usize {
     wasm_bindgen::memory()
         .dyn_into::<js_sys::WebAssembly::Memory>()

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The benchmarks that print figures (BENCHMARKS.md says what each prints and what was measured).
+# Installs and builds what each needs first, so every line below works on a fresh clone:
+#
+#   scripts/bench.sh train [train bench flags]        native: training images/s, inference ms
+#   scripts/bench.sh compare [flags]                  the chapter's models in petlens and Keras
+#   scripts/bench.sh browser [runs] [backends] [rounds]   the built page: sizes, start-up, latency
+#   scripts/bench.sh soak [photos] [backends]         photos in a row: memory and speed over time
+#   scripts/bench.sh memory [width] [height]          the models' thread's peak memory, one photo
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what="${1:-}"
+[ $# -gt 0 ] && shift
+case "$what" in
+  train)
+    exec cargo run --release --bin train -- bench "$@"
+    ;;
+  compare)
+    exec bench/compare "$@"
+    ;;
+  browser | soak | memory)
+    scripts/setup.sh browser
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR_WASM:-target-wasm}" trunk build --release --offline
+    exec node "bench/$what.mjs" "$@"
+    ;;
+  *)
+    sed -n '2,9p' "$0" >&2
+    exit 2
+    ;;
+esac

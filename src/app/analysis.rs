@@ -1,0 +1,90 @@
+//! The analysis controller: the one place that sends a photo to the models' thread and puts the
+//! answer on screen, and that recomputes Grad-CAM at another block. Whatever brought the photo
+//! in (picker, drop, paste, sample, camera) calls [`analyse`]. A newer photo wins over an older
+//! one, and an answer about an analysis that is no longer on screen is dropped.
+
+use leptos::prelude::*;
+
+use super::models::Heatmaps;
+use super::state::{AppState, Shown};
+
+/// Analyses one photo; a newer photo stops an older run at its next stage.
+pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
+    let Some(models) = state.engine().models.borrow().clone() else {
+        state.error.set(Some(
+            "The models are still loading; try again in a moment.".into(),
+        ));
+        return;
+    };
+    let ticket = state.engine().photos.next();
+    state.error.set(None);
+    state.message.set(format!("Looking at {name}…"));
+    let in_flight = state.begin();
+    leptos::task::spawn_local(async move {
+        let analysed = models.analyze(bytes).await;
+        if !ticket.is_current() {
+            return;
+        }
+        match analysed {
+            Ok(Some(analysed)) => {
+                // Grad-CAM asked for while this photo was analysed belongs to the older one.
+                state.engine().heatmaps.cancel();
+                *state.engine().shown.borrow_mut() = Some(Shown {
+                    analysis: analysed.id,
+                    displayed: analysed.displayed,
+                });
+                state.models_memory.set(analysed.memory_bytes);
+                state.view.gradcam_depth.set(None);
+                state.revision.update(|r| *r += 1);
+                state.message.set(format!("{name}: done."));
+                state.handled.update(|n| *n += 1);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                state.message.set("Try another photo.".into());
+                state.fail(format!("{name}: {e}"));
+            }
+        }
+        drop(in_flight);
+    });
+}
+
+/// Grad-CAM after another block of the photo on screen: a finer, less abstract map. A newer
+/// choice or a new photo wins.
+pub fn recompute_heatmaps(state: AppState, depth: Option<usize>) {
+    state.view.gradcam_depth.set(depth);
+    let Some((models, analysis)) = state.engine().current() else {
+        return;
+    };
+    let ticket = state.engine().heatmaps.next();
+    let in_flight = state.begin();
+    leptos::task::spawn_local(async move {
+        let heatmaps = models.gradcam_at(analysis, depth).await;
+        if ticket.is_current() {
+            match heatmaps {
+                Ok(heatmaps) => show_heatmaps(state, heatmaps),
+                Err(e) => state.error.set(Some(format!("Grad-CAM failed: {e}"))),
+            }
+        }
+        drop(in_flight);
+    });
+}
+
+/// Puts Grad-CAM maps on screen when they belong to the analysis shown there.
+fn show_heatmaps(state: AppState, heatmaps: Heatmaps) {
+    let applied = {
+        let engine = state.engine();
+        let mut shown = engine.shown.borrow_mut();
+        match shown.as_mut().filter(|s| s.analysis == heatmaps.analysis) {
+            Some(shown) => {
+                shown.displayed.set_heatmaps(heatmaps.maps);
+                true
+            }
+            None => false,
+        }
+    };
+    if applied {
+        state.view.gradcam_depth.set(heatmaps.depth);
+        state.heat_revision.update(|r| *r += 1);
+    }
+}

@@ -1,0 +1,106 @@
+//! The files a release ships for the two models (in `www/models/`): each model's config (JSON:
+//! its architecture and input size) and its weights (burnpack), and the manifest that names each
+//! file's content hash. The page fetches the manifest fresh on every visit and keeps the other
+//! files in Cache Storage under their hash, so a retrained model replaces the cached one and an
+//! unchanged one is never downloaded twice.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The name of the manifest beside the files.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The four files, as bytes.
+#[derive(Debug, Clone, Default)]
+pub struct ShippedFiles {
+    pub segmenter_config: Vec<u8>,
+    pub segmenter: Vec<u8>,
+    pub classifier_config: Vec<u8>,
+    pub classifier: Vec<u8>,
+}
+
+impl ShippedFiles {
+    /// The files' names, in the order of the fields.
+    pub const NAMES: [&str; 4] = [
+        "segmenter.json",
+        "segmenter.bpk",
+        "classifier.json",
+        "classifier.bpk",
+    ];
+
+    /// The files in the order of [`ShippedFiles::NAMES`].
+    pub fn from_vec(files: [Vec<u8>; 4]) -> Self {
+        let [segmenter_config, segmenter, classifier_config, classifier] = files;
+        Self {
+            segmenter_config,
+            segmenter,
+            classifier_config,
+            classifier,
+        }
+    }
+
+    /// Reads the files from a directory (`www/models`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(dir: &std::path::Path) -> std::io::Result<Self> {
+        let mut files: [Vec<u8>; 4] = Default::default();
+        for (file, name) in files.iter_mut().zip(Self::NAMES) {
+            *file = read_file(&dir.join(name))?;
+        }
+        Ok(Self::from_vec(files))
+    }
+}
+
+/// Each shipped file's SHA-256 (lower-case hex), by file name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub sha256: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// The hash of the file `name`, when the manifest lists it.
+    pub fn hash(&self, name: &str) -> Option<&str> {
+        self.sha256.get(name).map(String::as_str)
+    }
+
+    /// The manifest of every shipped file present in `dir` (a directory may hold one model only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn of_dir(dir: &std::path::Path) -> std::io::Result<Self> {
+        let mut sha256 = BTreeMap::new();
+        for name in ShippedFiles::NAMES {
+            let path = dir.join(name);
+            if path.exists() {
+                sha256.insert(name.to_string(), content_hash(&read_file(&path)?));
+            }
+        }
+        Ok(Self { sha256 })
+    }
+}
+
+/// SHA-256 of `bytes` in lower-case hex: the key a file is cached under.
+pub fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_is_sha256() {
+        assert_eq!(
+            content_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
