@@ -18,8 +18,11 @@ pub enum WeightsError {
     Config(String),
 }
 
-/// Casts every float parameter to a dtype (those already in it stay untouched); BatchNorm
-/// running statistics are not parameters and stay f32.
+/// Casts every float tensor of a module to a dtype (those already in it stay untouched): the
+/// parameters and, since burn maps a module's running state through the same call, BatchNorm's
+/// running mean and variance too. Shipping those in f16 as well changes no validation figure:
+/// the shipped f16 files give the classifier the card's f32 accuracy and confusion exactly
+/// (0.946, 1,000 photos) and the segmenter its mean IoU within 2e-5 (0.65742 against 0.65743).
 struct CastParams(DType);
 
 impl ModuleMapper for CastParams {

@@ -464,7 +464,7 @@ fn a_resumed_run_continues_the_learning_rate_schedule() {
 #[test]
 fn a_run_stopped_mid_epoch_resumes_the_rest_of_that_epoch() {
     let (through, split) = (tempdir("mid-through"), tempdir("mid-split"));
-    let plan = ["--epochs", "2", "--batch-size", "2"];
+    let plan = ["--epochs", "2"];
     assert!(train_classifier(&through, &plan).status.success());
     let state = |out: &std::path::Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(out.join("state.json")).unwrap()).unwrap()

@@ -100,9 +100,21 @@ pub fn CompareView() -> impl IntoView {
         show_probe();
     };
 
+    // The photo's aspect ratio, which the stylesheet sizes the view by (`--aspect`): as wide as
+    // the column, or as high as most of the window for a tall photo, never stretched.
+    let aspect = move || {
+        state.revision.track();
+        let engine = state.engine();
+        let shown = engine.shown.borrow();
+        let (w, h) = shown
+            .as_ref()
+            .map_or((4, 3), |s| s.displayed.photo.dimensions());
+        format!("--aspect: {:.4}", w as f32 / h.max(1) as f32)
+    };
+
     view! {
         <div class="compare">
-            <canvas node_ref=canvas_ref data-testid="canvas" on:pointermove=on_pointer on:pointerdown=on_pointer
+            <canvas node_ref=canvas_ref data-testid="canvas" style=aspect on:pointermove=on_pointer on:pointerdown=on_pointer
                 tabindex="0" role="img" on:keydown=on_key on:focus=move |_| show_probe()
                 aria-label="The photo with the overlays; point at it, or focus it and use the arrow keys, to see the segmenter's probabilities"
                 on:pointerleave=move |_| under_pointer.set(None)></canvas>

@@ -14,10 +14,15 @@ async function dropScaled(page, size) {
   await settled(page, () => page.dispatchEvent('main', 'drop', { dataTransfer: transfer }));
 }
 
-/** Moves the pointer to a share of the main view's box; the share the page read there. */
+/** Moves the pointer to a share of the main view's box; the share the page read there (once
+ * the page has handled the move: pointer events are delivered with the next frame). */
 async function probeAt(page, fx, fy) {
+  await page.$eval('[data-testid=canvas]', (c) => c.scrollIntoView({ block: 'center' }));
   const box = await (await page.$('[data-testid=canvas]')).boundingBox();
+  const before = await page.getAttribute('[data-testid=pixel-probabilities]', 'data-at');
   await page.mouse.move(box.x + box.width * fx, box.y + box.height * fy);
+  await page.waitForFunction((b) => document.querySelector('[data-testid=pixel-probabilities]').dataset.at !== b,
+    before, { timeout: 5_000 }).catch(() => {});
   const at = await page.getAttribute('[data-testid=pixel-probabilities]', 'data-at');
   return at.split(',').map(Number);
 }

@@ -13,12 +13,14 @@ for (const backend of ['cpu', 'webgpu']) describe(`offline after one visit, on t
   const replaced = {};
   before(async () => {
     ({ server, page, errors, close } = await readyPage({ backend, fail: replaced }));
-    // The service worker is installed, and has cached what the page loaded (the samples).
+    // The service worker is installed, and has cached what the page loaded (every sample: it
+    // stores them one by one, so waiting for the first would race with the tests below).
     await page.evaluate(() => navigator.serviceWorker.ready);
-    await page.waitForFunction(async () => {
+    const samples = fs.readdirSync(path.join(dist, 'samples')).length;
+    await page.waitForFunction(async (n) => {
       const cache = await caches.open('petlens-app-v1');
-      return (await cache.keys()).some((r) => r.url.includes('/samples/'));
-    });
+      return (await cache.keys()).filter((r) => r.url.includes('/samples/')).length >= n;
+    }, samples);
   });
   after(() => close?.());
 
