@@ -5,15 +5,20 @@
 #
 #   scripts/test.sh          the default tier, what CI runs (under 40 minutes on a 2-core
 #                            machine): every test that guards behaviour, with a 20-photo soak per
-#                            backend and the fuzzers at their bounded default case counts
-#   scripts/test.sh --full   the same with the long runs: the 100-photo soak per backend and
-#                            ten times the fuzz cases (about an hour more)
+#                            backend and the fuzzers at their bounded default case counts, on the
+#                            page as `scripts/serve.sh` builds it (Cargo.toml's `serve` profile)
+#   scripts/test.sh --full   the same with the long runs: the 100-photo soak per backend, ten
+#                            times the fuzz cases, and the page as deployed (`trunk build
+#                            --release`: the size-tuned `web` profile, fat LTO, ten minutes more)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The page's build: the demo's profile by default, the deployment's in the full tier.
+web_build=(--cargo-profile serve)
 case "${1:-}" in
   "") ;;
   --full)
+    web_build=()
     export PETLENS_SOAK_PHOTOS="${PETLENS_SOAK_PHOTOS:-100}"
     export PETLENS_FUZZ_SCALE="${PETLENS_FUZZ_SCALE:-10}"
     ;;
@@ -33,6 +38,6 @@ CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo clippy --target wasm32-unknown-unknown
 echo "== native tests"
 cargo test --release --no-fail-fast
 echo "== web build"
-CARGO_TARGET_DIR="$WASM_TARGET_DIR" trunk build --release --offline
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" trunk build --release "${web_build[@]}" --offline
 echo "== browser tests"
 node --test --test-concurrency=1 tests/browser/
