@@ -2,7 +2,8 @@
 // app shell (the page, its script, its wasm module and its stylesheet, read from the page
 // itself, whose file names change with every build); while online every request goes to the
 // network first and refreshes the cache (weights excepted), so a new deployment replaces the old files; offline,
-// the cache answers. The weights stay in the page's own Cache Storage (`petlens-models-v*`).
+// the cache answers. The models' files stay in the page's own Cache Storage (`petlens-models`, each
+// under its content hash from `models/manifest.json`).
 const CACHE = 'petlens-app-v1';
 
 /** The page and the files it names (`/petlens-<hash>.js`, `…_bg.wasm`, `/style-<hash>.css`). */
