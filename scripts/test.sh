@@ -8,8 +8,9 @@
 #                            backend and the fuzzers at their bounded default case counts, on the
 #                            page as `scripts/serve.sh` builds it (Cargo.toml's `serve` profile)
 #   scripts/test.sh --full   the same with the long runs: the 100-photo soak per backend, ten
-#                            times the fuzz cases, and the page as deployed (`trunk build
-#                            --release`: the size-tuned `web` profile, fat LTO, ten minutes more)
+#                            times the fuzz cases, the page as deployed (`trunk build --release`:
+#                            the size-tuned `web` profile, fat LTO, ten minutes more) and the
+#                            opt-in `wgpu` training backend on lavapipe (its own native build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +19,13 @@ cd "$(dirname "$0")/.."
 # (measured on a 2-core Zen 3: 2.3 instead of 6.6 minutes natively, 2.0 instead of 11.2 for wasm32).
 web_build=(--cargo-profile serve)
 web_profile=serve
+full=false
 case "${1:-}" in
   "") ;;
   --full)
     web_build=()
     web_profile=web
+    full=true
     export PETLENS_SOAK_PHOTOS="${PETLENS_SOAK_PHOTOS:-100}"
     export PETLENS_FUZZ_SCALE="${PETLENS_FUZZ_SCALE:-10}"
     ;;
@@ -39,6 +42,11 @@ echo "== native tests"
 cargo test --release --no-fail-fast
 echo "== clippy (native)"
 cargo clippy --release --all-targets -- -D warnings
+if $full; then
+  echo "== the wgpu training backend (lavapipe) and its clippy"
+  cargo test --release --features wgpu --test training
+  cargo clippy --release --all-targets --features wgpu -- -D warnings
+fi
 echo "== web build"
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" trunk build --release "${web_build[@]}" --offline
 echo "== clippy (wasm32)"

@@ -103,7 +103,8 @@ fn shards_cover_the_batch_in_order() {
 }
 
 /// `--backend wgpu` for real, on whatever Vulkan adapter the machine has: lavapipe (Debian's
-/// `mesa-vulkan-drivers`, installed by scripts/setup.sh) here, a GPU elsewhere.
+/// `mesa-vulkan-drivers`, installed by scripts/setup.sh) here, a GPU elsewhere. The `wgpu` feature
+/// is opt-in; `scripts/test.sh --full` builds it and runs this.
 #[cfg(feature = "wgpu")]
 #[test]
 fn a_few_steps_on_the_wgpu_backend_lower_the_loss() {

@@ -1,13 +1,14 @@
 // Photos in a row on each backend (20 over 5 distinct photos in the default tier;
 // `scripts/test.sh --full` sets PETLENS_SOAK_PHOTOS=100, over every fixture photo): the wasm
-// memory (the models' thread's and the page's) and the page's JS heap stop growing (under 5% over
-// the second half of the photos). The speed over the soak is a benchmark figure, not a test:
+// memory (the models' thread's and the page's) and the page's JS heap stop growing: under 1% in
+// one of the last two cycles through the same photos (a leak grows in both; the allocator's
+// high-water mark may step up once). The speed over the soak is a benchmark figure, not a test:
 // `node bench/soak.mjs` prints it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { soak, summary } from '../../bench/soak.mjs';
+import { soak, summary, cycleLength } from '../../bench/soak.mjs';
 import { output } from './harness.mjs';
 
 const photos = Number(process.env.PETLENS_SOAK_PHOTOS ?? 20);
@@ -18,11 +19,12 @@ const distinct = photos >= 100 ? Infinity : 5;
 for (const backend of ['cpu', 'webgpu']) {
   test(`${photos} photos on the ${backend} backend: memory stops growing`, { timeout: 1_800_000 }, async () => {
     const { samples, errors } = await soak(backend, photos, distinct);
-    const figures = summary(backend, samples);
+    const figures = summary(backend, samples, cycleLength(distinct));
     fs.writeFileSync(path.join(output, `soak-${backend}.json`), JSON.stringify(figures, null, 2));
     assert.deepEqual(errors, []);
-    assert.ok(figures.models_wasm_memory_bytes.growth < 0.05, JSON.stringify(figures));
-    assert.ok(figures.page_wasm_memory_bytes.growth < 0.05, JSON.stringify(figures));
-    assert.ok(figures.js_heap_bytes.growth < 0.05, JSON.stringify(figures));
+    assert.equal(figures.js_heap_bytes.last_cycles_growth.length, 2, 'at least three cycles');
+    for (const key of ['models_wasm_memory_bytes', 'page_wasm_memory_bytes', 'js_heap_bytes']) {
+      assert.ok(figures[key].steady_growth < 0.01, `${key}: ${JSON.stringify(figures)}`);
+    }
   });
 }
