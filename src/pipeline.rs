@@ -9,8 +9,10 @@ use web_time::Instant;
 
 use crate::data::{PhotoError, class_map_at, decode_photo, model_input};
 use crate::explain::{ClassProbabilities, GradCam, Heatmap, LayerActivation, PetClass};
+use crate::imagenet::TopClass;
 use crate::model::{
-    Classifier, ClassifierConfig, LayerId, ModelKind, SEGMENT_CLASSES, Segmenter, SegmenterConfig,
+    Classifier, ClassifierConfig, LayerId, Layered, ModelKind, Network, SEGMENT_CLASSES, Segmenter,
+    SegmenterConfig,
 };
 use crate::readback::{ReadbackError, read_floats, read_scalar};
 use crate::shipped::ShippedFiles;
@@ -34,6 +36,9 @@ pub struct Timings {
     pub segment: f64,
     pub classify: f64,
     pub gradcam: f64,
+    /// The ImageNet network's reading (`crate::imagenet::ImagenetModel::read`); 0 without it.
+    #[serde(default)]
+    pub imagenet: f64,
 }
 
 /// Share of the photo's pixels in each segmentation class.
@@ -89,6 +94,8 @@ pub struct Analysis {
     /// Grad-CAM for "cat" and "dog" on the classifier's last feature grid.
     pub heatmaps: [Heatmap; 2],
     pub timings: Timings,
+    /// What the ImageNet network sees, its most probable classes first (empty without it).
+    pub imagenet_top: Vec<TopClass>,
 }
 
 impl Analysis {
@@ -149,6 +156,25 @@ async fn heatmaps_of(
     let cat = cam.heatmap(features.clone(), PetClass::Cat).await?;
     let dog = cam.heatmap(features.clone(), PetClass::Dog).await?;
     Ok([cat, dog])
+}
+
+/// The activations of `network`'s `layer` for its `input`.
+pub async fn read_layer(
+    net: &dyn Layered,
+    input: Tensor<4>,
+    network: Network,
+    layer: &str,
+) -> Result<LayerActivation, AnalysisError> {
+    let tensor = net.layer_output(input, layer).ok_or_else(|| {
+        AnalysisError::UnknownLayer(
+            LayerId {
+                network,
+                layer: layer.into(),
+            }
+            .to_string(),
+        )
+    })?;
+    Ok(LayerActivation::read(layer.to_string(), tensor).await?)
 }
 
 /// What the segmenter says about one photo.
@@ -298,25 +324,27 @@ impl Pipeline {
         Ok(heatmaps_of(cam, &features).await?)
     }
 
-    /// The activations of one layer for a photo's inputs.
+    /// The activations of a layer of one of the two models for a photo's inputs.
     pub async fn layer_activation(
         &self,
         inputs: &ModelInputs,
-        layer: &LayerId,
+        model: ModelKind,
+        layer: &str,
     ) -> Result<LayerActivation, AnalysisError> {
-        let input = inputs.of(layer.model).clone();
-        let tensor = match layer.model {
-            ModelKind::Classifier => self.classifier.layer(input, &layer.layer),
-            ModelKind::Segmenter => self.segmenter.layer(input, &layer.layer),
-        }
-        .ok_or_else(|| AnalysisError::UnknownLayer(layer.to_string()))?;
-        Ok(LayerActivation::read(layer.layer.clone(), tensor).await?)
+        let net: &dyn Layered = match model {
+            ModelKind::Classifier => &self.classifier,
+            ModelKind::Segmenter => &self.segmenter,
+        };
+        read_layer(net, inputs.of(model).clone(), Network::Model(model), layer).await
     }
 
     /// Every layer the activation viewer offers: the classifier's, then the segmenter's.
     pub fn layers(&self) -> Vec<LayerId> {
         let of = |model: ModelKind, names: Vec<String>| {
-            names.into_iter().map(move |layer| LayerId { model, layer })
+            names.into_iter().map(move |layer| LayerId {
+                network: Network::Model(model),
+                layer,
+            })
         };
         of(ModelKind::Classifier, self.classifier.layer_names())
             .chain(of(ModelKind::Segmenter, self.segmenter.layer_names()))
@@ -379,6 +407,7 @@ impl Pipeline {
             p_dog: verdict.p_dog,
             heatmaps,
             timings,
+            imagenet_top: Vec::new(),
         };
         Ok(Some((analysis, inputs)))
     }

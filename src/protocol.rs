@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::imagenet::TopClass;
 use crate::pipeline::{MaskFraction, Timings};
 
 /// Where the models run.
@@ -41,6 +42,9 @@ pub struct LoadProgress {
 pub enum Request {
     /// Pick the backend (`None`: WebGPU when there is one), fetch the weights, build the models.
     Load { backend: Option<Backend> },
+    /// Fetch and build the ImageNet network, after `Load`; analyses wait for it to finish
+    /// (or fail) and then carry its reading.
+    LoadImagenet,
     /// Analyse the photo file in `bytes[0]`; `id` becomes the analysis's id. A newer `Analyze`
     /// cancels this one.
     Analyze { id: u64 },
@@ -48,6 +52,14 @@ pub enum Request {
     GradCam {
         id: u64,
         analysis: u64,
+        depth: Option<usize>,
+    },
+    /// Grad-CAM of ImageNet class `class` after MobileNet block `depth` (`None`: the last) of
+    /// analysis `analysis`.
+    ImagenetGradCam {
+        id: u64,
+        analysis: u64,
+        class: usize,
         depth: Option<usize>,
     },
     /// One layer's activations (`<model>.<layer>`) for analysis `analysis`.
@@ -71,6 +83,7 @@ pub enum Request {
 
 /// The reply keys of the requests and replies that carry no id of their own (ids the page
 /// hands out count up from 1 and never reach these).
+pub const IMAGENET: u64 = u64::MAX - 3;
 pub const STARTED: u64 = u64::MAX - 2;
 pub const BENCH: u64 = u64::MAX - 1;
 pub const LOADED: u64 = u64::MAX;
@@ -80,9 +93,11 @@ impl Request {
     pub fn key(&self) -> u64 {
         match self {
             Request::Load { .. } => LOADED,
+            Request::LoadImagenet => IMAGENET,
             Request::Bench { .. } => BENCH,
             Request::Analyze { id }
             | Request::GradCam { id, .. }
+            | Request::ImagenetGradCam { id, .. }
             | Request::Layer { id, .. }
             | Request::Filters { id, .. }
             | Request::Cancel { id } => *id,
@@ -110,6 +125,15 @@ pub enum Reply {
         /// Residual blocks of the classifier (Grad-CAM's depth choices).
         blocks: usize,
     },
+    /// The ImageNet network is ready.
+    ImagenetLoaded {
+        /// Its architecture in words.
+        architecture: String,
+        /// Its depthwise separable blocks (Grad-CAM's depth choices).
+        blocks: usize,
+        /// Its layers for the activation viewer (`imagenet.<layer>`).
+        layers: Vec<String>,
+    },
     /// An analysis: `bytes` = [photo RGB, mask, display photo RGB, display mask], `floats` =
     /// [probabilities, cat heatmap, dog heatmap, display cat heatmap, display dog heatmap,
     /// display uncertainty].
@@ -125,11 +149,21 @@ pub enum Reply {
         heatmap: [usize; 2],
         /// The models' thread's wasm memory, for the soak test.
         memory_bytes: usize,
+        /// The ImageNet network's top classes (empty when it is not available).
+        imagenet_top: Vec<TopClass>,
     },
     /// Grad-CAM maps of analysis `analysis` after block `depth`: `floats` = [cat, dog].
     Heatmaps {
         id: u64,
         analysis: u64,
+        depth: Option<usize>,
+        heatmap: [usize; 2],
+    },
+    /// The ImageNet Grad-CAM map of `class` for analysis `analysis`: `floats` = [map].
+    ImagenetHeatmap {
+        id: u64,
+        analysis: u64,
+        class: usize,
         depth: Option<usize>,
         heatmap: [usize; 2],
     },
@@ -172,9 +206,11 @@ impl Reply {
         match self {
             Reply::Started => Some(STARTED),
             Reply::Loaded { .. } => Some(LOADED),
+            Reply::ImagenetLoaded { .. } => Some(IMAGENET),
             Reply::Bench { .. } => Some(BENCH),
             Reply::Analysis { id, .. }
             | Reply::Heatmaps { id, .. }
+            | Reply::ImagenetHeatmap { id, .. }
             | Reply::Layer { id, .. }
             | Reply::Filters { id, .. }
             | Reply::Cancelled { id }

@@ -1,6 +1,6 @@
 //! The files a release ships for the two models (in `www/models/`): each model's config (JSON:
-//! its architecture and input size) and its weights (burnpack), and the manifest that names each
-//! file's content hash. The page fetches the manifest fresh on every visit and keeps the other
+//! its architecture and input size) and its weights (burnpack), the imported ImageNet network's
+//! config, weights and class names, and the manifest that names each file's content hash. The page fetches the manifest fresh on every visit and keeps the other
 //! files in Cache Storage under their hash, so a retrained model replaces the cached one and an
 //! unchanged one is never downloaded twice.
 
@@ -52,6 +52,41 @@ impl ShippedFiles {
     }
 }
 
+/// The imported ImageNet network's three files, as bytes: the page loads them after it is ready.
+#[derive(Debug, Clone, Default)]
+pub struct ImagenetFiles {
+    /// Its [`crate::model::MobileNetConfig`].
+    pub config: Vec<u8>,
+    pub weights: Vec<u8>,
+    /// Keras's `imagenet_class_index.json`.
+    pub classes: Vec<u8>,
+}
+
+impl ImagenetFiles {
+    /// The files' names, in the order of the fields.
+    pub const NAMES: [&str; 3] = ["imagenet.json", "imagenet.bpk", "imagenet_classes.json"];
+
+    /// The files in the order of [`ImagenetFiles::NAMES`].
+    pub fn from_vec(files: [Vec<u8>; 3]) -> Self {
+        let [config, weights, classes] = files;
+        Self {
+            config,
+            weights,
+            classes,
+        }
+    }
+
+    /// Reads the files from a directory (`www/models`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(dir: &std::path::Path) -> std::io::Result<Self> {
+        let mut files: [Vec<u8>; 3] = Default::default();
+        for (file, name) in files.iter_mut().zip(Self::NAMES) {
+            *file = read_file(&dir.join(name))?;
+        }
+        Ok(Self::from_vec(files))
+    }
+}
+
 /// Each shipped file's SHA-256 (lower-case hex), by file name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -68,7 +103,7 @@ impl Manifest {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn of_dir(dir: &std::path::Path) -> std::io::Result<Self> {
         let mut sha256 = BTreeMap::new();
-        for name in ShippedFiles::NAMES {
+        for name in ShippedFiles::NAMES.iter().chain(&ImagenetFiles::NAMES) {
             let path = dir.join(name);
             if path.exists() {
                 sha256.insert(name.to_string(), content_hash(&read_file(&path)?));

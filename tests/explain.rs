@@ -10,7 +10,7 @@ use common::{
 };
 use petlens::data::{decode_photo, images_to_tensor, resize_for_model};
 use petlens::explain::{FilterAscent, FilterError, LayerActivation, PetClass};
-use petlens::model::{Classifier, ClassifierConfig, LayerId};
+use petlens::model::{Classifier, ClassifierConfig, LayerId, Network};
 use petlens::pipeline::AnalysisError;
 use petlens::train::explain::ExplainSummary;
 
@@ -112,7 +112,10 @@ fn the_pipeline_reads_any_layer_of_either_model_and_grad_cam_at_any_depth() {
     let inputs = pipeline.inputs(&photo);
     let read = |name: &str| {
         let id = LayerId::parse(name).unwrap_or_else(|| panic!("{name} parses"));
-        block_on(pipeline.layer_activation(&inputs, &id))
+        let Network::Model(model) = id.network else {
+            panic!("{name} is a layer of petlens's models");
+        };
+        block_on(pipeline.layer_activation(&inputs, model, &id.layer))
     };
     let decoder = read("segmenter.decoder.5.convtranspose").unwrap();
     assert_eq!(decoder.shape, [32, 128, 128]);

@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::card::{ACCURACY_CURVES, CardEntry, Curve, EpochRecord, LOSS_CURVES, ModelCard};
+use crate::card::{
+    ACCURACY_CURVES, CardEntry, Curve, EpochRecord, ImportedEntry, LOSS_CURVES, ModelCard,
+};
 use crate::model::ModelKind;
 
 /// Size of one chart in SVG user units.
@@ -100,14 +102,36 @@ fn model_view(
     }
 }
 
+/// The imported ImageNet network's entry: where its weights come from, no training curves.
+fn imported_view(entry: &ImportedEntry) -> impl IntoView + use<> {
+    let rows = entry
+        .rows()
+        .into_iter()
+        .map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> })
+        .collect_view();
+    view! {
+        <article class="model" data-testid="card-imagenet">
+            <h3>"imagenet (imported, not trained here)"</h3>
+            <table>{rows}</table>
+        </article>
+    }
+}
+
 async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
     let bytes = crate::net::fetch_bytes(url).await?;
     serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))
 }
 
+/// What the card shows: each trained model with its history, and the imported network.
+#[derive(Clone)]
+struct Loaded {
+    trained: Vec<(ModelKind, CardEntry, Vec<EpochRecord>)>,
+    imported: Option<ImportedEntry>,
+}
+
 /// The card and each model's history (an empty history when it cannot be read: the card
 /// still shows).
-async fn load_card() -> Result<Vec<(ModelKind, CardEntry, Vec<EpochRecord>)>, String> {
+async fn load_card() -> Result<Loaded, String> {
     let card: ModelCard = fetch_json("models/card.json").await?;
     let mut models = Vec::new();
     for model in ModelKind::ALL {
@@ -119,7 +143,10 @@ async fn load_card() -> Result<Vec<(ModelKind, CardEntry, Vec<EpochRecord>)>, St
             .unwrap_or_default();
         models.push((model, entry, history));
     }
-    Ok(models)
+    Ok(Loaded {
+        trained: models,
+        imported: card.imagenet,
+    })
 }
 
 /// The model card section; loads lazily when opened.
@@ -138,11 +165,15 @@ pub fn ModelCard() -> impl IntoView {
                 view! { <p class="error">{format!("The model card could not be loaded: {e}")}</p> }
                     .into_any()
             }
-            Ok(models) => models
-                .iter()
-                .map(|(model, entry, history)| model_view(*model, entry, history))
-                .collect_view()
-                .into_any(),
+            Ok(loaded) => {
+                let trained = loaded
+                    .trained
+                    .iter()
+                    .map(|(model, entry, history)| model_view(*model, entry, history))
+                    .collect_view();
+                let imported = loaded.imported.as_ref().map(imported_view);
+                view! { {trained}{imported} }.into_any()
+            }
         })
     };
     view! {
@@ -150,7 +181,8 @@ pub fn ModelCard() -> impl IntoView {
             <summary>"The models: what they are, how they were trained, training curves"</summary>
             {body}
             <p class="attribution">"Training data: the Oxford-IIIT Pet Dataset (Parkhi et al., CVPR 2012, CC BY-SA 4.0) and the book's "
-                "cats-vs-dogs split of Kaggle's Dogs vs. Cats (Microsoft Asirra) with 7,279 more photos of that set. Full card: "<a href="models/card.json">"card.json"</a>"."</p>
+                "cats-vs-dogs split of Kaggle's Dogs vs. Cats (Microsoft Asirra) with 7,279 more photos of that set. "
+                "The ImageNet network: Keras Applications' MobileNet v1 with Google's ImageNet weights (Apache-2.0). Full card: "<a href="models/card.json">"card.json"</a>"."</p>
         </details>
     }
 }

@@ -12,7 +12,7 @@ use super::canvas;
 use super::state::AppState;
 use crate::explain::{ActivationGrid, FilterAscent, LayerActivation};
 use crate::latest::Latest;
-use crate::model::{LayerId, ModelKind};
+use crate::model::LayerId;
 
 /// The layer shown first: early enough to still look like the photo.
 const DEFAULT_LAYER: &str = "classifier.block.0.sepconv1";
@@ -285,8 +285,8 @@ fn FilterPatterns() -> impl IntoView {
         }
     };
 
-    // Gradient ascent runs through the classifier only.
-    let options = move || layer_options(layers.get(), |l| l.model == ModelKind::Classifier);
+    // Gradient ascent runs through the classifier and the ImageNet network.
+    let options = move || layer_options(layers.get(), |l| l.network.has_filter_patterns());
 
     view! {
         <div class="filters">

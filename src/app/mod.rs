@@ -13,6 +13,7 @@ mod bench;
 mod camera;
 mod canvas;
 mod card;
+mod imagenet;
 mod inside;
 mod models;
 mod offline;
@@ -27,7 +28,7 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use crate::protocol::{Backend, LoadProgress};
-use state::{AppState, ModelsState};
+use state::{AppState, ImagenetState, ModelsState};
 
 /// Entry point called by the generated JS glue: mounts the page. The same module also starts
 /// in the models' thread (a Web Worker, no `window`), where `worker::worker_main` takes over.
@@ -55,8 +56,15 @@ fn requested_backend() -> Option<Backend> {
 /// pipeline); then runs `?bench` if asked.
 fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
     leptos::task::spawn_local(async move {
-        let started =
-            models::ModelThread::start(requested_backend(), move |p| progress.set(Some(p))).await;
+        // The ImageNet network's download shows in its own panel, the page's models' here.
+        let report = move |p: LoadProgress| {
+            if p.model.starts_with("imagenet") {
+                state.imagenet.set(ImagenetState::Loading(Some(p)));
+            } else {
+                progress.set(Some(p));
+            }
+        };
+        let started = models::ModelThread::start(requested_backend(), report).await;
         progress.set(None);
         let (thread, loaded) = match started {
             Ok(started) => started,
@@ -74,6 +82,7 @@ fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
         state.classifier_blocks.set(loaded.blocks);
         let thread = Rc::new(thread);
         *state.engine().models.borrow_mut() = Some(thread.clone());
+        load_imagenet(state, thread.clone());
         if let Some(runs) = bench::requested_runs() {
             let report = thread
                 .bench(runs)
@@ -86,6 +95,23 @@ fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
             .set("Pick, drop or paste a photo of a cat or a dog.".into());
         state.models_state.set(ModelsState::Loaded);
         offline::remember_for_offline().await;
+    });
+}
+
+/// Loads the ImageNet network in the background: the page works without it meanwhile (analyses
+/// wait for its download to settle, then carry its reading), and without it if it fails.
+fn load_imagenet(state: AppState, thread: Rc<models::ModelThread>) {
+    let loaded = thread.load_imagenet();
+    leptos::task::spawn_local(async move {
+        state.imagenet.set(match loaded.await {
+            Ok(info) => {
+                state
+                    .layers
+                    .update(|l| l.extend(info.layers.iter().cloned()));
+                ImagenetState::Ready(info)
+            }
+            Err(e) => ImagenetState::Failed(e),
+        });
     });
 }
 

@@ -26,6 +26,17 @@ pub struct Loaded {
     pub blocks: usize,
 }
 
+/// The loaded ImageNet network, as the page describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagenetInfo {
+    /// Its architecture in words.
+    pub architecture: String,
+    /// Its blocks (Grad-CAM's depth choices).
+    pub blocks: usize,
+    /// Its layers, for the activation viewer and filter patterns.
+    pub layers: Vec<LayerId>,
+}
+
 /// An analysis as the models' thread answered it.
 pub struct Analysed {
     /// The analysis's id, which later requests about the photo name.
@@ -40,6 +51,14 @@ pub struct Heatmaps {
     pub analysis: u64,
     pub depth: Option<usize>,
     pub maps: [Heatmap; 2],
+}
+
+/// Grad-CAM of one ImageNet class for one analysis.
+pub struct ImagenetHeatmap {
+    pub analysis: u64,
+    pub class: usize,
+    pub depth: Option<usize>,
+    pub map: Heatmap,
 }
 
 /// Filter patterns as one grid image, and each filter's mean activation before and after.
@@ -217,6 +236,28 @@ impl ModelThread {
         expect_reply(reply.await)
     }
 
+    /// Loads the ImageNet network (after the page's models). The request is sent now, so that
+    /// requests sent after this call find the network loading.
+    pub fn load_imagenet(&self) -> impl Future<Output = Result<ImagenetInfo, String>> + 'static {
+        let reply = self.waiting(Request::LoadImagenet.key());
+        let sent = self.send(Request::LoadImagenet, Vec::new());
+        async move {
+            sent?;
+            match expect_reply(reply.await)?.message {
+                Some(Reply::ImagenetLoaded {
+                    architecture,
+                    blocks,
+                    layers,
+                }) => Ok(ImagenetInfo {
+                    architecture,
+                    blocks,
+                    layers: layers.iter().filter_map(|l| LayerId::parse(l)).collect(),
+                }),
+                other => Err(unexpected(other)),
+            }
+        }
+    }
+
     /// The analysis of a photo file at photo and display size; `None` when a newer photo
     /// replaced it.
     pub async fn analyze(&self, photo: Vec<u8>) -> Result<Option<Analysed>, String> {
@@ -232,6 +273,7 @@ impl ModelThread {
                 probabilities_size,
                 heatmap,
                 memory_bytes,
+                imagenet_top,
                 ..
             }) => {
                 let [photo, mask, shown_photo, shown_mask] = take(reply.bytes)?;
@@ -256,6 +298,7 @@ impl ModelThread {
                     p_dog,
                     heatmaps: [map(cat), map(dog)],
                     timings,
+                    imagenet_top,
                 };
                 let displayed = Displayed {
                     analysis,
@@ -305,6 +348,46 @@ impl ModelThread {
                     analysis,
                     depth,
                     maps: [map(cat), map(dog)],
+                })
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Grad-CAM of ImageNet class `class` after block `depth` (`None`: the last) of analysis
+    /// `analysis`.
+    pub async fn imagenet_gradcam(
+        &self,
+        analysis: u64,
+        class: usize,
+        depth: Option<usize>,
+    ) -> Result<ImagenetHeatmap, String> {
+        let id = self.next_id();
+        let request = Request::ImagenetGradCam {
+            id,
+            analysis,
+            class,
+            depth,
+        };
+        let reply = self.call(request, Vec::new()).await?;
+        match reply.message {
+            Some(Reply::ImagenetHeatmap {
+                analysis,
+                class,
+                depth,
+                heatmap,
+                ..
+            }) => {
+                let [values] = take(reply.floats)?;
+                Ok(ImagenetHeatmap {
+                    analysis,
+                    class,
+                    depth,
+                    map: Heatmap {
+                        width: heatmap[0],
+                        height: heatmap[1],
+                        values,
+                    },
                 })
             }
             other => Err(unexpected(other)),

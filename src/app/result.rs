@@ -84,6 +84,7 @@ fn result_json(analysis: &Analysis, backend: Backend) -> String {
         "timings_ms": t,
         "width": analysis.photo.width(),
         "height": analysis.photo.height(),
+        "imagenet_top": analysis.imagenet_top,
     })
     .to_string()
 }
@@ -101,11 +102,12 @@ fn verdict_text(analysis: &Analysis) -> String {
 fn timings_text(analysis: &Analysis, backend: Backend) -> String {
     let t = analysis.timings;
     format!(
-        "decode {:.0} ms · segment {:.0} ms · classify {:.0} ms · Grad-CAM {:.0} ms ({})",
+        "decode {:.0} ms · segment {:.0} ms · classify {:.0} ms · Grad-CAM {:.0} ms · ImageNet {:.0} ms ({})",
         t.decode,
         t.segment,
         t.classify,
         t.gradcam,
+        t.imagenet,
         backend.name()
     )
 }
@@ -159,6 +161,7 @@ pub fn ResultView() -> impl IntoView {
         <section class="result" data-testid="result" aria-label="Result" data-result=move || described(result_json)>
             <p class="hint" hidden=move || revision.get() != 0>"The mask, the verdict and Grad-CAM of your photo appear here."</p>
             <VerdictBar />
+            <super::imagenet::ImagenetTop />
             <div class="result-body" hidden=move || revision.get() == 0>
             <div class="layers" role="group" aria-label="Overlays">
                 <label><input type="checkbox" data-testid="toggle-mask" prop:checked=move || view.show_mask.get()

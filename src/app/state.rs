@@ -7,12 +7,12 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 
-use super::models::ModelThread;
+use super::models::{ImagenetInfo, ModelThread};
 use crate::explain::PetClass;
 use crate::latest::Latest;
 use crate::model::LayerId;
 use crate::overlay::{Displayed, Layers};
-use crate::protocol::Backend;
+use crate::protocol::{Backend, LoadProgress};
 
 /// What the page is doing, as shown in `data-testid="status"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,16 @@ pub enum ModelsState {
     Loading,
     Loaded,
     Failed,
+}
+
+/// Where the ImageNet network is (it loads after the page's own models).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImagenetState {
+    /// Downloading: how far, once the download has started.
+    Loading(Option<LoadProgress>),
+    Ready(ImagenetInfo),
+    /// Not available: why.
+    Failed(String),
 }
 
 /// The result on screen, at display size, with the id of the analysis it came from (the
@@ -141,6 +151,7 @@ pub struct AppState {
     pub bench_report: RwSignal<Option<String>>,
     /// The models' thread's wasm memory after the last analysis (the soak test reads it).
     pub models_memory: RwSignal<usize>,
+    pub imagenet: RwSignal<ImagenetState>,
 }
 
 impl AppState {
@@ -169,6 +180,7 @@ impl AppState {
             },
             bench_report: RwSignal::new(None),
             models_memory: RwSignal::new(0),
+            imagenet: RwSignal::new(ImagenetState::Loading(None)),
         }
     }
 

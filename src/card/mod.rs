@@ -19,6 +19,37 @@ pub struct ModelCard {
     pub segmenter: Option<CardEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<CardEntry>,
+    /// The ImageNet network, imported rather than trained (`train import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imagenet: Option<ImportedEntry>,
+}
+
+/// A pretrained network petlens imported: where its weights came from and what it ships.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedEntry {
+    pub architecture: String,
+    pub parameters: usize,
+    pub config: serde_json::Value,
+    pub input_size: usize,
+    pub source: ImportSource,
+    /// The class names' file beside the weights.
+    pub classes: String,
+    pub weights: String,
+    pub weights_bytes: usize,
+    pub dtype: String,
+    pub command: String,
+}
+
+/// The files an import read, with their checksums, and what they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportSource {
+    /// `TensorFlow.js layers` or `Keras HDF5`.
+    pub format: String,
+    /// Who made the weights and where the copy came from.
+    pub origin: String,
+    pub licence: String,
+    /// SHA-256 of every file read, by its name.
+    pub sha256: std::collections::BTreeMap<String, String>,
 }
 
 impl ModelCard {

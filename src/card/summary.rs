@@ -2,8 +2,8 @@
 //! the page (table and SVG charts) and `train curves` (PNG), so that both show the same thing.
 
 use super::{
-    CardEntry, ClassificationMetrics, EpochRecord, GroupFigures, RecipeRecord, Split, TrainingData,
-    ValidationMetrics,
+    CardEntry, ClassificationMetrics, EpochRecord, GroupFigures, ImportedEntry, RecipeRecord,
+    Split, TrainingData, ValidationMetrics,
 };
 
 /// One line of a training-curve chart.
@@ -214,6 +214,34 @@ impl GroupFigures {
             "pixel accuracy {:.3}, mean IoU {:.3}, n = {}",
             self.pixel_accuracy, self.mean_iou, self.n
         )
+    }
+}
+
+impl ImportedEntry {
+    /// The card's rows for an imported network, in the order the page shows them.
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
+        let files: Vec<String> = self
+            .source
+            .sha256
+            .iter()
+            .map(|(name, hash)| format!("{name} {hash}"))
+            .collect();
+        vec![
+            ("architecture", self.architecture.clone()),
+            ("parameters", self.parameters.to_string()),
+            ("input", format!("{} px", self.input_size)),
+            (
+                "weights",
+                format!(
+                    "{}, {} ({} bytes)",
+                    self.source.format, self.dtype, self.weights_bytes
+                ),
+            ),
+            ("origin", self.source.origin.clone()),
+            ("licence", self.source.licence.clone()),
+            ("source files (SHA-256)", files.join("\n")),
+            ("command", self.command.clone()),
+        ]
     }
 }
 

@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use image::{Rgb, RgbImage};
 
-use crate::model::Classifier;
+use crate::model::Layered;
 use crate::readback::{ReadbackError, read_floats, read_scalar};
 
 /// The chapter's settings.
@@ -36,7 +36,7 @@ pub struct FilterPattern {
 /// Why a pattern could not be computed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FilterError {
-    #[error("the classifier has no layer named {0}")]
+    #[error("the network has no layer named {0}")]
     UnknownLayer(String),
     #[error("layer {layer} has {channels} filters; there is no filter {filter}")]
     UnknownFilter {
@@ -63,12 +63,12 @@ fn filter_loss(activation: Tensor<4>, filter: usize) -> Tensor<1> {
 }
 
 impl FilterAscent {
-    /// Runs the ascent for `filter` of the classifier's `layer` on a `size`-pixel image, on
-    /// the classifier's device (the autodiff graph is only built around the input).
+    /// Runs the ascent for `filter` of the network's `layer` on a `size`-pixel image, on
+    /// `device` (the autodiff graph is only built around the input).
     /// `on_step(step, activation)` is awaited after every step; returning false cancels.
     pub async fn run(
         &self,
-        classifier: &Classifier,
+        net: &dyn Layered,
         layer: &str,
         filter: usize,
         size: usize,
@@ -76,8 +76,8 @@ impl FilterAscent {
         mut on_step: impl AsyncFnMut(usize, f32) -> bool,
     ) -> Result<FilterPattern, FilterError> {
         let probe = Tensor::<4>::zeros([1, 3, size, size], device);
-        let channels = classifier
-            .layer(probe, layer)
+        let channels = net
+            .layer_output(probe, layer)
             .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?
             .dims()[1];
         if filter >= channels {
@@ -95,8 +95,8 @@ impl FilterAscent {
         let mut activations = Vec::with_capacity(self.steps + 1);
         for step in 0..self.steps {
             let leaf = image.clone().autodiff().require_grad();
-            let activation = classifier
-                .layer(leaf.clone(), layer)
+            let activation = net
+                .layer_output(leaf.clone(), layer)
                 .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?;
             let loss = filter_loss(activation, filter);
             activations.push(read_scalar(loss.clone().inner(), "the filter's activation").await?);
@@ -117,8 +117,8 @@ impl FilterAscent {
                 return Err(FilterError::Cancelled);
             }
         }
-        let last = classifier
-            .layer(image.clone(), layer)
+        let last = net
+            .layer_output(image.clone(), layer)
             .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?;
         activations.push(read_scalar(filter_loss(last, filter), "the filter's activation").await?);
         let values = read_floats(image, "the filter pattern").await?;

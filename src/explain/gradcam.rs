@@ -73,23 +73,13 @@ impl<'a> GradCam<'a> {
     /// [`Classifier::features_at`] on a plain (inference) device. The score is the dog logit,
     /// or its negation for "cat" (the model has one sigmoid output: p(cat) = sigmoid(-logit)).
     pub fn raw_map(&self, features: Tensor<4>, class: PetClass) -> Tensor<2> {
-        let [_, _, h, w] = features.dims();
-        // The head runs on the detached map marked require_grad; the classifier's own
-        // parameters stay on the plain device and act as constants.
-        let leaf = features.detach().autodiff().require_grad();
-        let logit = self.classifier.head_from(leaf.clone(), self.depth); // [1, 1]
-        let score = match class {
-            PetClass::Dog => logit,
-            PetClass::Cat => logit.neg(),
-        };
-        let grads = score.sum().backward();
-        let feature_map = leaf.clone().inner(); // [1, c, h, w]
-        let gradient = leaf
-            .grad(&grads)
-            .unwrap_or_else(|| feature_map.zeros_like()); // [1, c, h, w]
-        let alpha = gradient.mean_dim(2).mean_dim(3); // [1, c, 1, 1]
-        let cam = (feature_map * alpha).sum_dim(1); // [1, 1, h, w]
-        relu(cam.reshape([h, w]))
+        class_activation_map(features, |leaf| {
+            let logit = self.classifier.head_from(leaf, self.depth); // [1, 1]
+            match class {
+                PetClass::Dog => logit,
+                PetClass::Cat => logit.neg(),
+            }
+        })
     }
 
     /// The normalised heatmap for one photo: [`GradCam::raw_map`] divided by its maximum.
@@ -98,15 +88,40 @@ impl<'a> GradCam<'a> {
         features: Tensor<4>,
         class: PetClass,
     ) -> Result<Heatmap, ReadbackError> {
-        let map = self.raw_map(features, class);
-        let [height, width] = map.dims();
-        let values = read_floats(map, "the Grad-CAM map").await?;
-        Ok(Heatmap {
-            width,
-            height,
-            values: normalise(values),
-        })
+        read_heatmap(self.raw_map(features, class)).await
     }
+}
+
+/// Grad-CAM's map for any score of a feature map: `relu(sum_k alpha_k A_k)` over the `[1, c, h,
+/// w]` `features` (from a plain, inference device), where `alpha_k` is the spatial mean of
+/// d score / d A_k, `[h, w]`. `score` runs the rest of the network on the autodiff leaf it is
+/// given (the network's own parameters stay on the plain device and act as constants) and
+/// returns the `[1, 1]` score.
+pub fn class_activation_map(
+    features: Tensor<4>,
+    score: impl FnOnce(Tensor<4>) -> Tensor<2>,
+) -> Tensor<2> {
+    let [_, _, h, w] = features.dims();
+    let leaf = features.detach().autodiff().require_grad();
+    let grads = score(leaf.clone()).sum().backward();
+    let feature_map = leaf.clone().inner(); // [1, c, h, w]
+    let gradient = leaf
+        .grad(&grads)
+        .unwrap_or_else(|| feature_map.zeros_like()); // [1, c, h, w]
+    let alpha = gradient.mean_dim(2).mean_dim(3); // [1, c, 1, 1]
+    let cam = (feature_map * alpha).sum_dim(1); // [1, 1, h, w]
+    relu(cam.reshape([h, w]))
+}
+
+/// A map read back and normalised to [0, 1].
+pub async fn read_heatmap(map: Tensor<2>) -> Result<Heatmap, ReadbackError> {
+    let [height, width] = map.dims();
+    let values = read_floats(map, "the Grad-CAM map").await?;
+    Ok(Heatmap {
+        width,
+        height,
+        values: normalise(values),
+    })
 }
 
 /// Scales to [0, 1] by the maximum; an all-zero map (no positive evidence) stays zero.

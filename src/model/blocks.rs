@@ -170,14 +170,15 @@ pub(crate) fn layer_output(
     found
 }
 
-/// The layer names a walk hands out, from a pass over a small blank photo (`[1, 3, 32, 32]` on
-/// `device`; both models take it): the names come from the walk that reads the layers, so the
-/// viewer's list and the layers cannot disagree.
+/// The layer names a walk hands out, from a pass over a small blank photo (`[1, 3, size, size]`
+/// on `device`, the smallest the model takes): the names come from the walk that reads the
+/// layers, so the viewer's list and the layers cannot disagree.
 pub(crate) fn layer_names(
     device: &Device,
+    size: usize,
     walk: impl FnOnce(Tensor<4>, &mut LayerVisitor<'_>),
 ) -> Vec<String> {
-    let blank = Tensor::zeros([1, 3, 32, 32], device);
+    let blank = Tensor::zeros([1, 3, size, size], device);
     let mut names = Vec::new();
     walk(blank, &mut |name, _| {
         names.push(name);

@@ -139,7 +139,7 @@ impl Classifier {
 
     /// The names [`Classifier::visit_layers`] hands out, in order.
     pub fn layer_names(&self) -> Vec<String> {
-        layer_names(&self.stem.weight.device(), |x, visit| {
+        layer_names(&self.stem.weight.device(), 32, |x, visit| {
             self.visit_layers(x, visit)
         })
     }

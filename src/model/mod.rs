@@ -2,6 +2,7 @@
 
 pub mod blocks;
 pub mod classifier;
+pub mod mobilenet;
 pub mod segmenter;
 
 pub use blocks::{
@@ -9,7 +10,10 @@ pub use blocks::{
     SeparableConv2dConfig, TransposedConvBnRelu, TransposedConvBnReluConfig,
 };
 pub use classifier::{Classifier, ClassifierConfig, is_dog};
+pub use mobilenet::{MobileNet, MobileNetConfig};
 pub use segmenter::{SEGMENT_CLASSES, SKIPS, Segmenter, SegmenterConfig};
+
+use burn::prelude::*;
 
 /// The two models petlens ships.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -31,21 +35,52 @@ impl ModelKind {
     }
 }
 
-/// A layer of one of the models, as the activation viewer lists it (`segmenter.decoder.5`).
+/// A network whose layers the page shows: one of petlens's two models, or the imported
+/// ImageNet network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Network {
+    Model(ModelKind),
+    Imagenet,
+}
+
+impl Network {
+    pub const ALL: [Network; 3] = [
+        Network::Model(ModelKind::Segmenter),
+        Network::Model(ModelKind::Classifier),
+        Network::Imagenet,
+    ];
+
+    /// The prefix of its layers' names (`segmenter`, `classifier`, `imagenet`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Model(model) => model.name(),
+            Network::Imagenet => "imagenet",
+        }
+    }
+
+    /// Whether filter patterns are offered for its layers (the segmenter's are not: the
+    /// chapter draws a classifier's).
+    pub fn has_filter_patterns(self) -> bool {
+        self != Network::Model(ModelKind::Segmenter)
+    }
+}
+
+/// A layer of one of the networks, as the activation viewer lists it (`segmenter.decoder.5`,
+/// `imagenet.conv_pw_3_relu`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LayerId {
-    pub model: ModelKind,
-    /// The layer's name within its model, as its `layer_names()` gives it.
+    pub network: Network,
+    /// The layer's name within its network, as its `layer_names()` gives it.
     pub layer: String,
 }
 
 impl LayerId {
-    /// Parses `<model>.<layer>`; `None` when the model is not one of petlens's.
+    /// Parses `<network>.<layer>`; `None` when the network is not one of petlens's.
     pub fn parse(qualified: &str) -> Option<Self> {
-        let (model, layer) = qualified.split_once('.')?;
-        let model = ModelKind::ALL.into_iter().find(|m| m.name() == model)?;
+        let (network, layer) = qualified.split_once('.')?;
+        let network = Network::ALL.into_iter().find(|n| n.name() == network)?;
         Some(Self {
-            model,
+            network,
             layer: layer.to_string(),
         })
     }
@@ -53,7 +88,32 @@ impl LayerId {
 
 impl std::fmt::Display for LayerId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.model.name(), self.layer)
+        write!(f, "{}.{}", self.network.name(), self.layer)
+    }
+}
+
+/// A network whose layers can be read by name: what the activation viewer and filter patterns
+/// run on.
+pub trait Layered {
+    /// One layer's output for `x` (`[n, 3, s, s]` in [0, 1]); `None` for an unknown name.
+    fn layer_output(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>>;
+}
+
+impl Layered for Classifier {
+    fn layer_output(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
+        self.layer(x, name)
+    }
+}
+
+impl Layered for Segmenter {
+    fn layer_output(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
+        self.layer(x, name)
+    }
+}
+
+impl Layered for MobileNet {
+    fn layer_output(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
+        self.layer(x, name)
     }
 }
 

@@ -142,7 +142,7 @@ impl Segmenter {
 
     /// The names [`Segmenter::visit_layers`] gives, in order.
     pub fn layer_names(&self) -> Vec<String> {
-        layer_names(&self.classes.weight.device(), |x, visit| {
+        layer_names(&self.classes.weight.device(), 32, |x, visit| {
             self.visit_layers(x, visit);
         })
     }

@@ -1,14 +1,17 @@
 //! `train explain`: the page's interpretability views as PNG files, from the same code:
-//! activation grids of every layer of both models, filter-pattern grids, Grad-CAM overlays.
+//! activation grids of every layer of both models (or of the ImageNet network), filter-pattern
+//! grids, Grad-CAM overlays.
 
 use std::path::Path;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::data::{decode_photo, model_input};
 use crate::explain::{FilterAscent, LayerActivation, PetClass, filters::pattern_grid};
-use crate::model::ModelKind;
-use crate::overlay::{self, Layers};
+use crate::imagenet::{ImagenetModel, TOP, TopClass};
+use crate::model::{Layered, ModelKind, Network};
+use crate::overlay::{self, Layers, Maps};
 use crate::pipeline::Pipeline;
 
 /// `explain.json`: the verdict and every grid written.
@@ -22,10 +25,23 @@ pub struct ExplainSummary {
     pub filters: usize,
 }
 
+/// `explain.json` of `train explain --model imagenet`: the top classes and every grid written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImagenetExplainSummary {
+    pub photo: String,
+    pub top: Vec<TopClass>,
+    pub layers: Vec<LayerSummary>,
+    pub filter_layers: Vec<String>,
+    pub filters: usize,
+    /// The Grad-CAM overlay of the top class, relative to the output directory.
+    pub gradcam: String,
+}
+
 /// One layer's activation grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerSummary {
-    pub model: ModelKind,
+    /// The network's name (`classifier`, `segmenter`, `imagenet`).
+    pub model: String,
     pub name: String,
     /// Channels, height, width.
     pub shape: [usize; 3],
@@ -57,7 +73,7 @@ fn save(image: impl Into<image::DynamicImage>, path: &Path) -> Result<(), String
 
 /// Writes one grid per layer of `layers` and returns their summaries.
 fn write_grids(
-    model: ModelKind,
+    network: Network,
     layers: Vec<(String, Tensor<4>)>,
     out: &Path,
 ) -> Result<Vec<LayerSummary>, String> {
@@ -66,10 +82,10 @@ fn write_grids(
         .map(|(name, tensor)| {
             let layer = pollster::block_on(LayerActivation::read(name, tensor))
                 .map_err(|e| e.to_string())?;
-            let file = format!("activations/{}.{}.png", model.name(), layer.name);
+            let file = format!("activations/{}.{}.png", network.name(), layer.name);
             save(layer.grid().image, &out.join(&file))?;
             Ok(LayerSummary {
-                model,
+                model: network.name().into(),
                 zero_share: layer.zero_share(),
                 shape: layer.shape,
                 name: layer.name,
@@ -77,6 +93,80 @@ fn write_grids(
             })
         })
         .collect()
+}
+
+/// The first `request.filters` filter patterns of each of `request.filter_layers` of `net`,
+/// one 8-column grid per layer (`filters/<layer>.png`).
+fn write_filter_grids(
+    net: &dyn Layered,
+    size: usize,
+    device: &Device,
+    request: &ExplainRequest<'_>,
+) -> Result<(), String> {
+    let ascent = FilterAscent::default();
+    for layer in request.filter_layers {
+        let mut patterns = Vec::new();
+        for filter in 0..request.filters {
+            let pattern =
+                pollster::block_on(ascent.run(net, layer, filter, size, device, async |_, _| true))
+                    .map_err(|e| e.to_string())?;
+            eprintln!(
+                "filter {layer}/{filter}: activation {:.3} -> {:.3}",
+                pattern.activations[0], pattern.activations[ascent.steps]
+            );
+            patterns.push(pattern.image);
+        }
+        save(
+            pattern_grid(&patterns, 8),
+            &request.out.join(format!("filters/{layer}.png")),
+        )?;
+    }
+    Ok(())
+}
+
+/// The book's figures on the ImageNet network for one photo: its top classes, the activation
+/// grid of every layer, filter-pattern grids and the top class's Grad-CAM over the photo.
+pub fn explain_imagenet(
+    model: &ImagenetModel,
+    request: &ExplainRequest<'_>,
+) -> Result<ImagenetExplainSummary, String> {
+    let bytes =
+        std::fs::read(request.photo).map_err(|e| format!("{}: {e}", request.photo.display()))?;
+    let photo = decode_photo(&bytes).map_err(|e| format!("{}: {e}", request.photo.display()))?;
+    let device = Device::flex();
+    let input = model_input(&[&photo], model.input_size(), &device);
+    let top = pollster::block_on(model.top(input.clone(), TOP)).map_err(|e| e.to_string())?;
+    let layers = write_grids(
+        Network::Imagenet,
+        model.net.activations(input.clone()),
+        request.out,
+    )?;
+    write_filter_grids(&model.net, model.input_size(), &device, request)?;
+    let class = top.first().map_or(0, |t| t.class);
+    let map = pollster::block_on(model.gradcam(input, class, None)).map_err(|e| e.to_string())?;
+    let (w, h) = photo.dimensions();
+    let heatmap = map.upsample(w as usize, h as usize);
+    let maps = Maps {
+        mask: &[],
+        heatmap: &heatmap,
+        uncertainty: &[],
+    };
+    let gradcam = "gradcam.top.png".to_string();
+    save(
+        overlay::compose(&photo, maps, Layers::HEATMAP),
+        &request.out.join(&gradcam),
+    )?;
+    let summary = ImagenetExplainSummary {
+        photo: request.photo.display().to_string(),
+        top,
+        layers,
+        filter_layers: request.filter_layers.to_vec(),
+        filters: request.filters,
+        gradcam,
+    };
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
+    std::fs::write(request.out.join("explain.json"), json).map_err(|e| e.to_string())?;
+    Ok(summary)
 }
 
 /// Runs everything and writes `explain.json` with the verdict and the layer list.
@@ -91,44 +181,26 @@ pub fn explain(
         .map_err(|e| format!("{}: {e}", request.photo.display()))?;
     let input = |model| pipeline.input(model, &analysis.photo);
     let mut layers = write_grids(
-        ModelKind::Classifier,
+        Network::Model(ModelKind::Classifier),
         pipeline
             .classifier()
             .activations(input(ModelKind::Classifier)),
         request.out,
     )?;
     layers.extend(write_grids(
-        ModelKind::Segmenter,
+        Network::Model(ModelKind::Segmenter),
         pipeline
             .segmenter()
             .activations(input(ModelKind::Segmenter)),
         request.out,
     )?);
 
-    let ascent = FilterAscent::default();
-    for layer in request.filter_layers {
-        let mut patterns = Vec::new();
-        for filter in 0..request.filters {
-            let pattern = pollster::block_on(ascent.run(
-                pipeline.classifier(),
-                layer,
-                filter,
-                pipeline.input_size(ModelKind::Classifier),
-                pipeline.device(),
-                async |_, _| true,
-            ))
-            .map_err(|e| e.to_string())?;
-            eprintln!(
-                "filter {layer}/{filter}: activation {:.3} -> {:.3}",
-                pattern.activations[0], pattern.activations[ascent.steps]
-            );
-            patterns.push(pattern.image);
-        }
-        save(
-            pattern_grid(&patterns, 8),
-            &request.out.join(format!("filters/{layer}.png")),
-        )?;
-    }
+    write_filter_grids(
+        pipeline.classifier(),
+        pipeline.input_size(ModelKind::Classifier),
+        pipeline.device(),
+        request,
+    )?;
 
     for class in PetClass::ALL {
         let view = overlay::compose_analysis(&analysis, class, Layers::HEATMAP);

@@ -6,6 +6,7 @@ pub mod ema;
 pub mod eval;
 pub mod explain;
 pub mod fit;
+pub mod import;
 pub mod metrics;
 pub mod recipe;
 pub mod run;

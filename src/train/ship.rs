@@ -108,18 +108,24 @@ pub fn ship_model<M: Trainable, C: CardConfig>(info: ShipInfo<'_, M, C>) -> Resu
         commands: info.state.commands,
         note: None,
     };
-    let card_path = info.dir.join("card.json");
-    let mut card = read_card(&card_path)?;
-    card.set(kind, entry);
-    write_atomic(&card_path, &to_json(&card)?)?;
-    let manifest = Manifest::of_dir(info.dir).map_err(|e| io_err(info.dir, e))?;
-    write_atomic(&info.dir.join(MANIFEST), &to_json(&manifest)?)?;
+    update_card(info.dir, |card| card.set(kind, entry))?;
     eprintln!(
         "shipped {name}: {parameters} parameters ({} bytes) in {}",
         bytes.len(),
         info.dir.display()
     );
     Ok(())
+}
+
+/// Changes `card.json` in `dir` (the other models' entries stay) and rewrites the manifest of
+/// the directory's shipped files, which the change follows.
+pub(crate) fn update_card(dir: &Path, change: impl FnOnce(&mut ModelCard)) -> Result<(), FitError> {
+    let card_path = dir.join("card.json");
+    let mut card = read_card(&card_path)?;
+    change(&mut card);
+    write_atomic(&card_path, &to_json(&card)?)?;
+    let manifest = Manifest::of_dir(dir).map_err(|e| io_err(dir, e))?;
+    write_atomic(&dir.join(MANIFEST), &to_json(&manifest)?)
 }
 
 /// The card already in the directory (the other model's entry), or an empty one; a card that

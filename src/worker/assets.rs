@@ -7,10 +7,11 @@ use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::imagenet::ImagenetModel;
 use crate::net::{self, Progress, global};
 use crate::pipeline::Pipeline;
 use crate::protocol::LoadProgress;
-use crate::shipped::{MANIFEST, Manifest, ShippedFiles};
+use crate::shipped::{ImagenetFiles, MANIFEST, Manifest, ShippedFiles};
 
 /// The models' cache. Entries are keyed by content (`models/<file>?sha256=<hash>`), so the name
 /// never needs bumping; older releases' versioned caches are removed.
@@ -18,29 +19,65 @@ const CACHE_NAME: &str = "petlens-models";
 /// Where the last manifest read from the network is kept, for a visit without network.
 const MANIFEST_KEY: &str = "models/manifest.json";
 
-/// Fetches both models' configs and weights (from the cache where the manifest's hash is
-/// there) and builds the pipeline.
-pub async fn load_pipeline(
-    device: &Device,
-    progress: impl Fn(LoadProgress) + Clone,
-) -> Result<Pipeline, String> {
-    let cache = open_cache().await;
-    let manifest = manifest(cache.as_ref()).await;
-    let mut files: [Vec<u8>; 4] = Default::default();
-    for (file, name) in files.iter_mut().zip(ShippedFiles::NAMES) {
-        let model = name.split('.').next().unwrap_or(name).to_string();
-        let progress = progress.clone();
-        let report = move |(received, total): Progress| {
-            progress(LoadProgress {
-                model: model.clone(),
-                received,
-                total,
-            })
-        };
-        let hash = manifest.as_ref().and_then(|m| m.hash(name));
-        *file = fetch_file(cache.as_ref(), name, hash, report).await?;
+/// The models' cache and this visit's manifest, read once per visit for every file.
+pub struct Assets {
+    cache: Option<web_sys::Cache>,
+    manifest: Option<Manifest>,
+}
+
+impl Assets {
+    /// Opens the cache and reads the manifest (from the network, or the cache without one).
+    pub async fn open() -> Self {
+        let cache = open_cache().await;
+        let manifest = manifest(cache.as_ref()).await;
+        Self { cache, manifest }
     }
-    Pipeline::from_shipped(&ShippedFiles::from_vec(files), device).map_err(|e| e.to_string())
+
+    /// Fetches both models' configs and weights (from the cache where the manifest's hash is
+    /// there) and builds the pipeline.
+    pub async fn load_pipeline(
+        &self,
+        device: &Device,
+        progress: impl Fn(LoadProgress) + Clone,
+    ) -> Result<Pipeline, String> {
+        let files = self.fetch_files(ShippedFiles::NAMES, progress).await?;
+        Pipeline::from_shipped(&ShippedFiles::from_vec(files), device).map_err(|e| e.to_string())
+    }
+
+    /// Fetches the ImageNet network's files the same way and builds it.
+    pub async fn load_imagenet(
+        &self,
+        device: &Device,
+        progress: impl Fn(LoadProgress) + Clone,
+    ) -> Result<ImagenetModel, String> {
+        let files = self.fetch_files(ImagenetFiles::NAMES, progress).await?;
+        ImagenetModel::from_files(&ImagenetFiles::from_vec(files), device)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The shipped files `names`, each reporting its download as its model (`segmenter.bpk`
+    /// -> `segmenter`).
+    async fn fetch_files<const N: usize>(
+        &self,
+        names: [&str; N],
+        progress: impl Fn(LoadProgress) + Clone,
+    ) -> Result<[Vec<u8>; N], String> {
+        let mut files: [Vec<u8>; N] = std::array::from_fn(|_| Vec::new());
+        for (file, name) in files.iter_mut().zip(names) {
+            let model = name.split('.').next().unwrap_or(name).to_string();
+            let progress = progress.clone();
+            let report = move |(received, total): Progress| {
+                progress(LoadProgress {
+                    model: model.clone(),
+                    received,
+                    total,
+                })
+            };
+            let hash = self.manifest.as_ref().and_then(|m| m.hash(name));
+            *file = fetch_file(self.cache.as_ref(), name, hash, report).await?;
+        }
+        Ok(files)
+    }
 }
 
 /// The manifest from the network (and remembered in the cache), or the one remembered when the

@@ -7,6 +7,7 @@ use serde::Serialize;
 use web_time::Instant;
 
 use crate::data::decode_photo;
+use crate::imagenet::ImagenetModel;
 use crate::model::ModelKind;
 use crate::net;
 use crate::pipeline::Pipeline;
@@ -26,6 +27,8 @@ struct Report {
     segment: LatencySummary,
     classify: LatencySummary,
     gradcam: LatencySummary,
+    /// The ImageNet network's top 5 (0 when it is not loaded).
+    imagenet: LatencySummary,
     total: LatencySummary,
     models: ModelTimes,
 }
@@ -38,8 +41,13 @@ struct ModelTimes {
 }
 
 /// Runs the benchmark; its JSON report, or `{"error": …}`.
-pub async fn run(pipeline: &Pipeline, runs: usize, backend: &'static str) -> String {
-    let report = measure(pipeline, runs, backend)
+pub async fn run(
+    pipeline: &Pipeline,
+    imagenet: Option<&ImagenetModel>,
+    runs: usize,
+    backend: &'static str,
+) -> String {
+    let report = measure(pipeline, imagenet, runs, backend)
         .await
         .and_then(|report| serde_json::to_string(&report).map_err(|e| e.to_string()));
     report.unwrap_or_else(|e| serde_json::json!({ "error": e }).to_string())
@@ -47,26 +55,28 @@ pub async fn run(pipeline: &Pipeline, runs: usize, backend: &'static str) -> Str
 
 async fn measure(
     pipeline: &Pipeline,
+    imagenet: Option<&ImagenetModel>,
     runs: usize,
     backend: &'static str,
 ) -> Result<Report, String> {
     let bytes = net::fetch_bytes(BENCH_PHOTO).await?;
-    let mut stages: [Vec<f64>; 5] = Default::default(); // decode, segment, classify, gradcam, total
+    // decode, segment, classify, gradcam, imagenet, total
+    let mut stages: [Vec<f64>; 6] = Default::default();
     for run in 0..=runs {
-        let (analysis, _) = super::analyze(pipeline, &bytes, || true)
+        let analysed = super::analyze(pipeline, imagenet, &bytes, || true)
             .await?
             .ok_or("the run was cancelled")?;
         if run == 0 {
             continue;
         }
-        let t = analysis.timings;
-        let figures = [t.decode, t.segment, t.classify, t.gradcam];
+        let t = analysed.analysis.timings;
+        let figures = [t.decode, t.segment, t.classify, t.gradcam, t.imagenet];
         let total: f64 = figures.iter().sum();
         for (stage, value) in stages.iter_mut().zip(figures.into_iter().chain([total])) {
             stage.push(value);
         }
     }
-    let [decode, segment, classify, gradcam, total] =
+    let [decode, segment, classify, gradcam, imagenet_reading, total] =
         stages.each_ref().map(|s| LatencySummary::of(s));
     Ok(Report {
         runs,
@@ -76,6 +86,7 @@ async fn measure(
         segment,
         classify,
         gradcam,
+        imagenet: imagenet_reading,
         total,
         models: time_models(pipeline, &bytes, runs).await?,
     })

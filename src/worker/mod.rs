@@ -19,12 +19,15 @@ use gloo::timers::future::TimeoutFuture;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
+use burn::prelude::*;
+
 use crate::explain::{FilterAscent, FilterError, filters::pattern_grid};
+use crate::imagenet::ImagenetModel;
 use crate::latest::Latest;
-use crate::model::{LayerId, ModelKind};
+use crate::model::{LayerId, Layered, ModelKind, Network};
 use crate::overlay::Displayed;
-use crate::pipeline::{Analysis, ModelInputs, Pipeline};
-use crate::protocol::{Backend, Envelope, LOADED, LoadProgress, Reply, Request};
+use crate::pipeline::{Analysis, ModelInputs, Pipeline, read_layer};
+use crate::protocol::{Backend, Envelope, IMAGENET, LOADED, LoadProgress, Reply, Request};
 
 /// Posts a reply to the page, its arrays transferred.
 fn post(reply: Envelope<Reply>) {
@@ -46,38 +49,83 @@ fn failed(id: u64, message: impl std::fmt::Display) -> Envelope<Reply> {
     })
 }
 
+/// Tells the page how far a download is.
+fn post_progress(progress: LoadProgress) {
+    post(Envelope::new(Reply::Progress {
+        model: progress.model,
+        received: progress.received,
+        total: progress.total,
+    }))
+}
+
 /// Lets the browser run other tasks (a newer request's message) between heavy stages.
 async fn yield_to_browser() {
     TimeoutFuture::new(0).await;
 }
 
-/// Runs the analysis stage by stage, yielding between stages. `is_current` says whether this
-/// photo is still the latest; when a newer one has arrived the stale run stops at the next
-/// stage boundary (`Ok(None)`).
+/// An analysis and what the thread keeps of its photo.
+struct Analysed {
+    analysis: Analysis,
+    inputs: ModelInputs,
+    /// The photo as the ImageNet network's input, when the network is there.
+    imagenet_input: Option<Tensor<4>>,
+}
+
+/// Runs the analysis stage by stage, yielding between stages, then the ImageNet network's
+/// reading when there is one. `is_current` says whether this photo is still the latest; when a
+/// newer one has arrived the stale run stops at the next stage boundary (`Ok(None)`).
 async fn analyze(
     pipeline: &Pipeline,
+    imagenet: Option<&ImagenetModel>,
     bytes: &[u8],
     is_current: impl Fn() -> bool,
-) -> Result<Option<(Analysis, ModelInputs)>, String> {
-    pipeline
+) -> Result<Option<Analysed>, String> {
+    let analysed = pipeline
         .analyze_with(bytes, async || {
             yield_to_browser().await;
             is_current()
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let Some((mut analysis, inputs)) = analysed else {
+        return Ok(None);
+    };
+    let imagenet_input = match imagenet {
+        Some(model) => {
+            let reading = model
+                .read(&analysis.photo, pipeline.device())
+                .await
+                .map_err(|e| e.to_string())?;
+            analysis.imagenet_top = reading.top;
+            analysis.timings.imagenet = reading.ms;
+            Some(reading.input)
+        }
+        None => None,
+    };
+    Ok(Some(Analysed {
+        analysis,
+        inputs,
+        imagenet_input,
+    }))
 }
 
 /// The analysis that later requests may name.
 struct Kept {
     analysis: u64,
     inputs: ModelInputs,
+    /// The photo as the ImageNet network's input (its Grad-CAM and layers).
+    imagenet_input: Option<Tensor<4>>,
 }
 
 /// What the thread keeps between requests.
 #[derive(Default)]
 struct ModelsThread {
     pipeline: RefCell<Option<Rc<Pipeline>>>,
+    /// This visit's manifest and cache, from `Load` for `LoadImagenet`.
+    assets: RefCell<Option<Rc<assets::Assets>>>,
+    imagenet: RefCell<Option<Rc<ImagenetModel>>>,
+    /// Set while the ImageNet network downloads: analyses wait for it.
+    imagenet_loading: Cell<bool>,
     backend: Cell<Option<Backend>>,
     kept: RefCell<Option<Rc<Kept>>>,
     analyses: Latest,
@@ -123,6 +171,7 @@ impl ModelsThread {
         let pipeline = self.pipeline.borrow().clone();
         let reply = match (&request, pipeline) {
             (Request::Load { backend }, _) => self.load(*backend).await,
+            (Request::LoadImagenet, Some(pipeline)) => self.load_imagenet(&pipeline).await,
             (_, Some(pipeline)) => self.answer(&pipeline, request, envelope.bytes).await,
             (_, None) => failed(request.key(), "the models are not loaded yet"),
         };
@@ -131,14 +180,9 @@ impl ModelsThread {
 
     async fn load(&self, backend: Option<Backend>) -> Envelope<Reply> {
         let (device, chosen, notice) = device::pick_device(backend).await;
-        let progress = |p: LoadProgress| {
-            post(Envelope::new(Reply::Progress {
-                model: p.model,
-                received: p.received,
-                total: p.total,
-            }))
-        };
-        match assets::load_pipeline(&device, progress).await {
+        let assets = Rc::new(assets::Assets::open().await);
+        *self.assets.borrow_mut() = Some(assets.clone());
+        match assets.load_pipeline(&device, post_progress).await {
             Ok(pipeline) => {
                 let layers = pipeline.layers().iter().map(ToString::to_string).collect();
                 let blocks = pipeline.classifier().blocks.len();
@@ -153,6 +197,50 @@ impl ModelsThread {
             }
             Err(e) => failed(LOADED, e),
         }
+    }
+
+    async fn load_imagenet(&self, pipeline: &Pipeline) -> Envelope<Reply> {
+        self.imagenet_loading.set(true);
+        let assets = self.assets.borrow().clone();
+        let loaded = match assets {
+            Some(assets) => assets.load_imagenet(pipeline.device(), post_progress).await,
+            None => Err("the page's models are not loaded".to_string()),
+        };
+        self.imagenet_loading.set(false);
+        match loaded {
+            Ok(model) => {
+                let architecture = model.config.describe();
+                let blocks = model.net.blocks.len();
+                let layers = model
+                    .net
+                    .layer_names()
+                    .into_iter()
+                    .map(|layer| {
+                        LayerId {
+                            network: Network::Imagenet,
+                            layer,
+                        }
+                        .to_string()
+                    })
+                    .collect();
+                *self.imagenet.borrow_mut() = Some(Rc::new(model));
+                Envelope::new(Reply::ImagenetLoaded {
+                    architecture,
+                    blocks,
+                    layers,
+                })
+            }
+            Err(e) => failed(IMAGENET, e),
+        }
+    }
+
+    /// The ImageNet network once its download has settled (`None` when it failed or was never
+    /// asked for).
+    async fn imagenet(&self) -> Option<Rc<ImagenetModel>> {
+        while self.imagenet_loading.get() {
+            TimeoutFuture::new(20).await;
+        }
+        self.imagenet.borrow().clone()
     }
 
     async fn answer(
@@ -174,12 +262,30 @@ impl ModelsThread {
                 Ok(kept) => gradcam(pipeline, id, &kept, depth).await,
                 Err(e) => failed(id, e),
             },
+            Request::ImagenetGradCam {
+                id,
+                analysis,
+                class,
+                depth,
+            } => {
+                let model = self.imagenet.borrow().clone();
+                match (self.kept(analysis), model) {
+                    (Ok(kept), Some(model)) => {
+                        imagenet_gradcam(&model, id, &kept, class, depth).await
+                    }
+                    (Err(e), _) => failed(id, e),
+                    (_, None) => failed(id, "the ImageNet network is not loaded"),
+                }
+            }
             Request::Layer {
                 id,
                 analysis,
                 layer,
             } => match self.kept(analysis) {
-                Ok(kept) => layer_activation(pipeline, id, &kept, &layer).await,
+                Ok(kept) => {
+                    let imagenet = self.imagenet.borrow().clone();
+                    layer_activation(pipeline, imagenet.as_deref(), id, &kept, &layer).await
+                }
                 Err(e) => failed(id, e),
             },
             Request::Filters {
@@ -190,10 +296,11 @@ impl ModelsThread {
             } => self.filters(pipeline, id, &layer, first, count).await,
             Request::Bench { runs } => {
                 let backend = self.backend.get().unwrap_or(Backend::Cpu);
-                let report = bench::run(pipeline, runs, backend.name()).await;
+                let imagenet = self.imagenet().await;
+                let report = bench::run(pipeline, imagenet.as_deref(), runs, backend.name()).await;
                 Envelope::new(Reply::Bench { report })
             }
-            Request::Load { .. } | Request::Cancel { .. } => {
+            Request::Load { .. } | Request::LoadImagenet | Request::Cancel { .. } => {
                 unreachable!("`handle` answers loads and cancels itself")
             }
         }
@@ -214,7 +321,12 @@ impl ModelsThread {
             let ticket = ticket.clone();
             move || ticket.is_current()
         };
-        let (analysis, inputs) = match analyze(pipeline, &photo, current).await {
+        let imagenet = self.imagenet().await;
+        let Analysed {
+            analysis,
+            inputs,
+            imagenet_input,
+        } = match analyze(pipeline, imagenet.as_deref(), &photo, current).await {
             Ok(Some(analysed)) => analysed,
             Ok(None) => return Envelope::new(Reply::Cancelled { id }),
             Err(e) => return failed(id, e),
@@ -223,6 +335,7 @@ impl ModelsThread {
         *self.kept.borrow_mut() = Some(Rc::new(Kept {
             analysis: id,
             inputs,
+            imagenet_input,
         }));
         // Everything moves into the reply (its buffers are then transferred, not copied again).
         let Displayed {
@@ -243,6 +356,7 @@ impl ModelsThread {
             probabilities_size: analysis.probabilities.size,
             heatmap: [cat.width, cat.height],
             memory_bytes: wasm_memory_bytes(),
+            imagenet_top: analysis.imagenet_top,
         })
         .with_bytes(vec![
             analysis.photo.into_raw(),
@@ -270,8 +384,22 @@ impl ModelsThread {
     ) -> Envelope<Reply> {
         let ticket = self.filters.next();
         self.filters_id.set(id);
-        let Some(layer) = LayerId::parse(layer).filter(|l| l.model == ModelKind::Classifier) else {
-            return failed(id, format!("{layer} is not a classifier layer"));
+        let Some(layer) = LayerId::parse(layer).filter(|l| l.network.has_filter_patterns()) else {
+            return failed(
+                id,
+                format!("{layer} is not a layer of the classifier or the ImageNet network"),
+            );
+        };
+        let imagenet = self.imagenet.borrow().clone();
+        let (net, size): (&dyn Layered, usize) = match (layer.network, imagenet.as_deref()) {
+            (Network::Imagenet, Some(model)) => (&model.net, model.input_size()),
+            (Network::Imagenet, None) => {
+                return failed(id, "the ImageNet network is not loaded");
+            }
+            (Network::Model(_), _) => (
+                pipeline.classifier(),
+                pipeline.input_size(ModelKind::Classifier),
+            ),
         };
         let ascent = FilterAscent::default();
         let total = count * ascent.steps;
@@ -280,10 +408,10 @@ impl ModelsThread {
             let ticket = ticket.clone();
             let result = ascent
                 .run(
-                    pipeline.classifier(),
+                    net,
                     &layer.layer,
                     k,
-                    pipeline.input_size(ModelKind::Classifier),
+                    size,
                     pipeline.device(),
                     async |step, _| {
                         let done = done * ascent.steps + step + 1;
@@ -331,17 +459,61 @@ async fn gradcam(
     }
 }
 
+/// Grad-CAM of one ImageNet class after MobileNet block `depth` of a kept analysis.
+async fn imagenet_gradcam(
+    model: &ImagenetModel,
+    id: u64,
+    kept: &Kept,
+    class: usize,
+    depth: Option<usize>,
+) -> Envelope<Reply> {
+    let Some(input) = kept.imagenet_input.clone() else {
+        return failed(
+            id,
+            "that photo was analysed before the ImageNet network was loaded",
+        );
+    };
+    if class >= model.classes.len() {
+        return failed(id, format!("there is no ImageNet class {class}"));
+    }
+    match model.gradcam(input, class, depth).await {
+        Ok(map) => Envelope::new(Reply::ImagenetHeatmap {
+            id,
+            analysis: kept.analysis,
+            class,
+            depth,
+            heatmap: [map.width, map.height],
+        })
+        .with_floats(vec![map.values]),
+        Err(e) => failed(id, e),
+    }
+}
+
 /// One layer's activations for a kept analysis.
 async fn layer_activation(
     pipeline: &Pipeline,
+    imagenet: Option<&ImagenetModel>,
     id: u64,
     kept: &Kept,
     layer: &str,
 ) -> Envelope<Reply> {
     let Some(layer) = LayerId::parse(layer) else {
-        return failed(id, format!("{layer} is not a layer of petlens's models"));
+        return failed(id, format!("{layer} is not a layer of petlens's networks"));
     };
-    match pipeline.layer_activation(&kept.inputs, &layer).await {
+    let read = match (layer.network, imagenet, &kept.imagenet_input) {
+        (Network::Model(model), _, _) => {
+            pipeline
+                .layer_activation(&kept.inputs, model, &layer.layer)
+                .await
+        }
+        (Network::Imagenet, Some(model), Some(input)) => {
+            read_layer(&model.net, input.clone(), Network::Imagenet, &layer.layer).await
+        }
+        (Network::Imagenet, ..) => {
+            return failed(id, "the ImageNet network has not read this photo");
+        }
+    };
+    match read {
         Ok(activation) => Envelope::new(Reply::Layer {
             id,
             analysis: kept.analysis,

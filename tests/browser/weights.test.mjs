@@ -34,6 +34,9 @@ for (const [name, fail, pattern] of [
   });
 }
 
+/** The ImageNet network's files (`train import` writes them). */
+const IMAGENET_FILES = ['imagenet.json', 'imagenet.bpk', 'imagenet_classes.json'];
+
 /** Ships a small segmenter of another architecture than the usual one (width 8, 64 px, skip
  * connections; one training step on the fixtures) next to the shipped classifier, with the
  * native `train` binary (built here: a no-op when the native tests built it already). */
@@ -44,7 +47,7 @@ function shipSmallSegmenter() {
   execFileSync(bin, ['segmenter', '--data', path.join(fixtures, 'oxford'), '--width', '8', '--image-size', '64',
     '--skips', '--epochs', '1', '--max-steps', '1', '--batch-size', '2', '--quiet',
     '--out', path.join(dir, 'run'), '--ship', path.join(dir, 'models')], { stdio: 'pipe' });
-  for (const file of ['classifier.json', 'classifier.bpk']) {
+  for (const file of ['classifier.json', 'classifier.bpk', ...IMAGENET_FILES]) {
     fs.copyFileSync(path.resolve('www/models', file), path.join(dir, 'models', file));
   }
   return dir;
@@ -78,7 +81,7 @@ test('the page builds each model from the config shipped beside its weights', as
 /** The manifest of the files in `dir`, as `train --ship` writes it. */
 function writeManifest(dir) {
   const sha256 = {};
-  for (const name of ['classifier.bpk', 'classifier.json', 'segmenter.bpk', 'segmenter.json']) {
+  for (const name of ['classifier.bpk', 'classifier.json', 'segmenter.bpk', 'segmenter.json', ...IMAGENET_FILES]) {
     sha256[name] = crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex');
   }
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ sha256 }, null, 2));
@@ -108,6 +111,7 @@ test('a returning visitor gets a new release\'s models, and only the changed fil
     assert.notEqual(second.p_dog, first.p_dog, 'the new release answers, not the cached one');
     assert.equal(count('classifier.json'), 2, 'the changed config was downloaded again');
     assert.equal(count('segmenter.bpk'), 1, 'unchanged weights came from the cache');
+    assert.equal(count('imagenet.bpk'), 1, 'so did the ImageNet network\'s');
     assert.equal(count('manifest.json'), 2, 'the manifest is read fresh on every visit');
     // A visitor who never came before sees the same.
     const fresh = await launch({ webgpu: false });

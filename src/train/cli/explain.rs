@@ -8,25 +8,36 @@ use clap::Args;
 
 use super::CliError;
 use crate::card::EpochRecord;
+use crate::imagenet::ImagenetModel;
 use crate::pipeline::Pipeline;
-use crate::shipped::ShippedFiles;
-use crate::train::explain::{ExplainRequest, explain as write_views};
+use crate::shipped::{ImagenetFiles, ShippedFiles};
+use crate::train::explain::{ExplainRequest, explain as write_views, explain_imagenet};
+
+/// Which network `train explain` looks into.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ExplainModel {
+    /// petlens's classifier and segmenter.
+    Pets,
+    /// The imported ImageNet network (MobileNet v1): the book's figures on a pretrained network.
+    Imagenet,
+}
 
 #[derive(Args, Debug)]
 pub(super) struct ExplainArgs {
     /// The photo to look at.
     #[arg(long)]
     photo: PathBuf,
+    /// The network to look into.
+    #[arg(long, value_enum, default_value = "pets")]
+    model: ExplainModel,
     /// Output directory.
     #[arg(long, default_value = "explain")]
     out: PathBuf,
-    /// Classifier layers whose filter patterns are drawn (comma separated).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "block.0.sepconv1,block.2.sepconv1,block.4.sepconv1"
-    )]
-    filter_layers: Vec<String>,
+    /// Layers whose filter patterns are drawn (comma separated; default: an early, a middle and
+    /// a late layer of the network, as the book's block2_sepconv1, block6_sepconv2 and
+    /// block13_sepconv1 of Xception).
+    #[arg(long, value_delimiter = ',')]
+    filter_layers: Option<Vec<String>>,
     /// Filters drawn per layer (the first N; 30 gradient-ascent steps each).
     #[arg(long, default_value_t = 16)]
     filters: usize,
@@ -48,19 +59,45 @@ pub(super) struct CurvesArgs {
     title: String,
 }
 
+/// The default filter layers of each network: early, middle, late.
+fn default_filter_layers(model: ExplainModel) -> Vec<String> {
+    let layers: &[&str] = match model {
+        ExplainModel::Pets => &["block.0.sepconv1", "block.2.sepconv1", "block.4.sepconv1"],
+        ExplainModel::Imagenet => &["conv_pw_2_bn", "conv_pw_6_bn", "conv_pw_13_bn"],
+    };
+    layers.iter().map(ToString::to_string).collect()
+}
+
 pub(super) fn explain(args: &ExplainArgs) -> Result<(), CliError> {
-    let pipeline = shipped_pipeline(&args.models)?;
-    let summary = write_views(
-        &pipeline,
-        &ExplainRequest {
-            photo: &args.photo,
-            out: &args.out,
-            filter_layers: &args.filter_layers,
-            filters: args.filters,
-        },
-    )
-    .map_err(CliError::Other)?;
-    eprintln!("wrote {} ({})", args.out.display(), summary.label.name());
+    let filter_layers = args
+        .filter_layers
+        .clone()
+        .unwrap_or_else(|| default_filter_layers(args.model));
+    let request = ExplainRequest {
+        photo: &args.photo,
+        out: &args.out,
+        filter_layers: &filter_layers,
+        filters: args.filters,
+    };
+    let verdict = match args.model {
+        ExplainModel::Pets => {
+            let pipeline = shipped_pipeline(&args.models)?;
+            let summary = write_views(&pipeline, &request).map_err(CliError::Other)?;
+            summary.label.name().to_string()
+        }
+        ExplainModel::Imagenet => {
+            let files =
+                ImagenetFiles::read(&args.models).map_err(|e| CliError::Other(e.to_string()))?;
+            let model = ImagenetModel::from_files(&files, &Device::flex())
+                .map_err(|e| CliError::at(&args.models, e))?;
+            let summary = explain_imagenet(&model, &request).map_err(CliError::Other)?;
+            summary
+                .top
+                .first()
+                .map_or_else(String::new, |t| t.name.clone())
+        }
+    };
+    eprintln!("wrote {} ({verdict})", args.out.display());
     Ok(())
 }
 

@@ -152,7 +152,7 @@ impl CommonArgs {
 }
 
 /// This process's command line as `cargo run` would be typed for it.
-fn command_line() -> String {
+pub(super) fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("cargo run --release --bin train -- {}", args.join(" "))
 }

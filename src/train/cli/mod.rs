@@ -5,6 +5,7 @@ mod bench;
 mod eval;
 mod explain;
 mod fit;
+mod imagenet;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -42,6 +43,11 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Draw a run's history.json (loss, accuracy, IoU per epoch) as a PNG.
     Curves(explain::CurvesArgs),
+    /// Import Keras's ImageNet-pretrained MobileNet (TensorFlow.js layers format) into the
+    /// page's files: f16 weights, config, class names, card entry.
+    Import(imagenet::ImportArgs),
+    /// A photo's top ImageNet classes from the imported network, as one JSON line.
+    Imagenet(imagenet::ImagenetArgs),
 }
 
 /// The CPU and GPU backends burn offers natively in this build.
@@ -92,6 +98,12 @@ pub enum CliError {
     Fit(#[from] FitError),
     #[error(transparent)]
     Eval(#[from] crate::train::eval::EvalError),
+    #[error(transparent)]
+    Import(#[from] crate::train::import::ImportError),
+    /// A file given on the command line that is not what it should be (a photo that does not
+    /// decode, a class index that is not Keras's).
+    #[error("{0}")]
+    Input(String),
     #[error("{0}")]
     Other(String),
 }
@@ -100,6 +112,11 @@ impl CliError {
     /// An error about `path`.
     fn at(path: &Path, why: impl std::fmt::Display) -> Self {
         CliError::Other(format!("{}: {why}", path.display()))
+    }
+
+    /// A bad input file (exit code 2).
+    fn input(path: &Path, why: impl std::fmt::Display) -> Self {
+        CliError::Input(format!("{}: {why}", path.display()))
     }
 }
 
@@ -112,6 +129,8 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e}");
             match e {
                 CliError::Data(_)
+                | CliError::Import(_)
+                | CliError::Input(_)
                 | CliError::Fit(FitError::EmptySplit(_) | FitError::ResumeMismatch { .. }) => {
                     ExitCode::from(2)
                 }
@@ -131,6 +150,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Bench(args) => bench::run(&args),
         Command::Explain(args) => explain::explain(&args),
         Command::Curves(args) => explain::curves(&args),
+        Command::Import(args) => imagenet::import(&args),
+        Command::Imagenet(args) => imagenet::imagenet(&args),
     }
 }
 

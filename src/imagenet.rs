@@ -1,0 +1,212 @@
+//! The imported ImageNet network as the page and `train imagenet` use it: the model built from
+//! its shipped config and weights, the 1000 class names, and the top classes of a photo (Keras's
+//! `decode_predictions`).
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::data::model_input;
+use crate::explain::Heatmap;
+use crate::explain::gradcam::{class_activation_map, read_heatmap};
+use crate::model::{MobileNet, MobileNetConfig};
+use crate::readback::{ReadbackError, read_floats};
+use crate::shipped::ImagenetFiles;
+use crate::weights::{self, WeightsError};
+
+/// How many classes the page shows.
+pub const TOP: usize = 5;
+
+/// One class of a reading: its ImageNet index, Keras's name for it and its softmax probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopClass {
+    pub class: usize,
+    pub name: String,
+    pub p: f32,
+}
+
+impl TopClass {
+    /// The name as people write it (`Egyptian cat` for Keras's `Egyptian_cat`).
+    pub fn readable_name(&self) -> String {
+        self.name.replace('_', " ")
+    }
+}
+
+/// The class names, by index, from Keras's `imagenet_class_index.json`
+/// (`{"0": ["n01440764", "tench"], …}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassNames {
+    names: Vec<String>,
+}
+
+impl ClassNames {
+    /// Parses Keras's class index; every index from 0 to its length must be there once.
+    pub fn from_keras_index(bytes: &[u8]) -> Result<Self, WeightsError> {
+        let index: std::collections::BTreeMap<String, (String, String)> =
+            serde_json::from_slice(bytes).map_err(|e| {
+                WeightsError::Config(format!("the ImageNet class index is not Keras's: {e}"))
+            })?;
+        let mut names = vec![None; index.len()];
+        for (key, (_, name)) in index {
+            let slot = key
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| names.get_mut(i))
+                .ok_or_else(|| {
+                    WeightsError::Config(format!("the ImageNet class index has a key {key:?}"))
+                })?;
+            *slot = Some(name);
+        }
+        let names = names
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                WeightsError::Config("the ImageNet class index skips an index".into())
+            })?;
+        Ok(Self { names })
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The `k` most probable classes of one photo's `probabilities`, most probable first (a tie
+    /// goes to the lower index, as NumPy's stable `argsort` in `decode_predictions` does).
+    pub fn top(&self, probabilities: &[f32], k: usize) -> Vec<TopClass> {
+        let mut order: Vec<usize> = (0..probabilities.len().min(self.names.len())).collect();
+        order.sort_by(|&a, &b| {
+            probabilities[b]
+                .total_cmp(&probabilities[a])
+                .then(a.cmp(&b))
+        });
+        order
+            .into_iter()
+            .take(k)
+            .map(|class| TopClass {
+                class,
+                name: self.names[class].clone(),
+                p: probabilities[class],
+            })
+            .collect()
+    }
+}
+
+/// What [`ImagenetModel::read`] gives.
+pub struct Reading {
+    pub top: Vec<TopClass>,
+    /// Milliseconds from the photo to the classes.
+    pub ms: f64,
+    /// `[1, 3, s, s]`: the photo as the network's input.
+    pub input: Tensor<4>,
+}
+
+/// The ImageNet network, loaded, with its class names and input size.
+#[derive(Debug)]
+pub struct ImagenetModel {
+    pub net: MobileNet,
+    pub classes: ClassNames,
+    pub config: MobileNetConfig,
+}
+
+impl ImagenetModel {
+    /// Builds the network from its shipped files on `device` (decoded on the CPU first, as the
+    /// pipeline's models are: a WebGPU adapter may not hold f16).
+    pub fn from_files(files: &ImagenetFiles, device: &Device) -> Result<Self, WeightsError> {
+        let config: MobileNetConfig = serde_json::from_slice(&files.config)
+            .map_err(|e| WeightsError::Config(e.to_string()))?;
+        let classes = ClassNames::from_keras_index(&files.classes)?;
+        if classes.len() != config.classes {
+            return Err(WeightsError::Mismatch(format!(
+                "the class index names {} classes, the network has {}",
+                classes.len(),
+                config.classes
+            )));
+        }
+        let net = weights::from_bytes(config.init(&Device::flex()), &files.weights)?
+            .to_device(device)
+            .valid();
+        Ok(Self {
+            net,
+            classes,
+            config,
+        })
+    }
+
+    /// The square input size.
+    pub fn input_size(&self) -> usize {
+        self.config.image_size
+    }
+
+    /// The network's reading of a photo: its `TOP` classes and their time, and the photo as the
+    /// network's input (for later requests about the same photo).
+    pub async fn read(&self, photo: &RgbImage, device: &Device) -> Result<Reading, ReadbackError> {
+        let start = web_time::Instant::now();
+        let input = model_input(&[photo], self.input_size(), device);
+        let top = self.top(input.clone(), TOP).await?;
+        Ok(Reading {
+            top,
+            ms: start.elapsed().as_secs_f64() * 1000.0,
+            input,
+        })
+    }
+
+    /// Grad-CAM of ImageNet class `class` after block `depth` (`None`: the last, the book's
+    /// choice) for one photo's input `[1, 3, s, s]`. As the book does on Xception, the score
+    /// is the class's softmax probability.
+    pub async fn gradcam(
+        &self,
+        input: Tensor<4>,
+        class: usize,
+        depth: Option<usize>,
+    ) -> Result<Heatmap, ReadbackError> {
+        let features = self.net.features_at(input, depth); // [1, c, h, w]
+        let map = class_activation_map(features, |leaf| {
+            let logits = self.net.head_from(leaf, depth); // [1, classes]
+            softmax(logits, 1).narrow(1, class, 1) // [1, 1]
+        });
+        read_heatmap(map).await
+    }
+
+    /// The `k` most probable classes of one photo's input `[1, 3, s, s]` (in [0, 1]).
+    pub async fn top(&self, input: Tensor<4>, k: usize) -> Result<Vec<TopClass>, ReadbackError> {
+        let probabilities = self.net.probabilities(input); // [1, classes]
+        let values = read_floats(probabilities, "the ImageNet probabilities").await?;
+        Ok(self.classes.top(&values, k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> ClassNames {
+        ClassNames::from_keras_index(
+            br#"{"1": ["n2", "goldfish"], "0": ["n1", "tench"], "2": ["n3", "great_white_shark"]}"#,
+        )
+        .expect("a valid index")
+    }
+
+    #[test]
+    fn the_top_classes_are_the_most_probable_first_ties_to_the_lower_index() {
+        let top = names().top(&[0.2, 0.4, 0.4], 2);
+        assert_eq!(
+            top.iter().map(|t| t.class).collect::<Vec<_>>(),
+            vec![1, 2],
+            "{top:?}"
+        );
+        assert_eq!(top[1].name, "great_white_shark");
+        assert_eq!(top[1].readable_name(), "great white shark");
+    }
+
+    #[test]
+    fn an_index_with_a_gap_is_refused() {
+        let gap = br#"{"0": ["n1", "tench"], "2": ["n3", "shark"]}"#;
+        assert!(ClassNames::from_keras_index(gap).is_err());
+        assert!(ClassNames::from_keras_index(b"[1, 2]").is_err());
+    }
+}
