@@ -68,12 +68,15 @@ pub enum Request {
         analysis: u64,
         layer: String,
     },
-    /// Filter patterns of filters `first..first + count` of a classifier layer.
+    /// Filter patterns of filters `first..first + count` of a classifier or ImageNet layer;
+    /// with `robust`, each beside its robust pattern ([`crate::explain::RobustAscent`]).
     Filters {
         id: u64,
         layer: String,
         first: usize,
         count: usize,
+        #[serde(default)]
+        robust: bool,
     },
     /// Stop the filter patterns of `id` at their next step.
     Cancel { id: u64 },
@@ -180,8 +183,8 @@ pub enum Reply {
         done: usize,
         total: usize,
     },
-    /// The patterns as one grid image: `bytes` = [RGB], and each filter's activation before
-    /// and after.
+    /// The patterns as one grid image: `bytes` = [RGB], and each pattern's activation before
+    /// and after (with `robust`, each filter's plain pattern, then its robust one).
     Filters {
         id: u64,
         size: [u32; 2],

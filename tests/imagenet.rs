@@ -385,3 +385,45 @@ fn train_explain_writes_the_books_figures_for_the_imagenet_network() {
         (photo.width(), photo.height())
     );
 }
+
+/// The robust pattern (Lucid's recipe) raises its filter, and is reproducible from its seed.
+#[test]
+fn a_robust_pattern_raises_its_filter_and_is_reproducible() {
+    let model = shipped_model();
+    let ascent = petlens::explain::RobustAscent {
+        steps: 24,
+        ..Default::default()
+    };
+    let run = || {
+        block_on(ascent.run(
+            &model.net,
+            "conv_pw_6_bn",
+            2,
+            &Device::flex(),
+            async |_, _| true,
+        ))
+        .expect("a pattern")
+    };
+    let pattern = run();
+    let (first, last) = (pattern.activations[0], pattern.activations[ascent.steps]);
+    assert!(last > first + 1.0, "{first} -> {last}");
+    assert_eq!(pattern.image.dimensions(), (128, 128));
+    assert_eq!(
+        run().image,
+        pattern.image,
+        "the same seed, the same pattern"
+    );
+    let other = petlens::explain::RobustAscent { seed: 2, ..ascent };
+    let elsewhere = block_on(other.run(
+        &model.net,
+        "conv_pw_6_bn",
+        2,
+        &Device::flex(),
+        async |_, _| true,
+    ))
+    .expect("a pattern");
+    assert_ne!(
+        elsewhere.image, pattern.image,
+        "another seed, other jitters"
+    );
+}

@@ -217,6 +217,8 @@ fn FilterPatterns() -> impl IntoView {
     let layer = RwSignal::new(DEFAULT_LAYER.to_string());
     let filter = RwSignal::new(0usize);
     let grid_size = RwSignal::new(GRID_SIZES[0]);
+    // One filter beside its robust pattern.
+    let robust = RwSignal::new(false);
     let progress = RwSignal::new(None::<(usize, usize)>);
     let outcome = RwSignal::new(String::new());
     let activations = RwSignal::new(String::new());
@@ -244,11 +246,14 @@ fn FilterPatterns() -> impl IntoView {
             } else {
                 0
             };
+            let robust = count == 1 && robust.get_untracked();
             progress.set(Some((0, count * FilterAscent::default().steps)));
             outcome.set(format!("{name}: gradient ascent…"));
             leptos::task::spawn_local(async move {
                 let report = move |done, total| progress.set(Some((done, total)));
-                let result = models.filter_patterns(&id, first, count, report).await;
+                let result = models
+                    .filter_patterns(&id, first..first + count, robust, report)
+                    .await;
                 if !ticket.is_current() {
                     return;
                 }
@@ -263,12 +268,16 @@ fn FilterPatterns() -> impl IntoView {
                 }
                 let rises = patterns.rises;
                 activations.set(serde_json::json!(rises).to_string());
-                outcome.set(match count {
-                    1 => format!(
-                        "{name}, filter {first}: mean activation {:.3} -> {:.3}",
-                        rises[0].0, rises[0].1
+                outcome.set(match (count, rises.as_slice()) {
+                    (1, [plain, robust]) => format!(
+                        "{name}, filter {first}: mean activation {:.3} -> {:.3} (left, the chapter's recipe); {:.3} -> {:.3} (right, robust: jitter, scale and rotation at each step, decorrelated colour and frequencies)",
+                        plain.0, plain.1, robust.0, robust.1
                     ),
-                    n => format!("{name}: the first {n} filters"),
+                    (1, [plain, ..]) => format!(
+                        "{name}, filter {first}: mean activation {:.3} -> {:.3}",
+                        plain.0, plain.1
+                    ),
+                    (n, _) => format!("{name}: the first {n} filters"),
                 });
             });
         }
@@ -297,6 +306,8 @@ fn FilterPatterns() -> impl IntoView {
                 <label>"Filter "<input type="number" min="0" value="0" data-testid="filter-index"
                     on:input=move |ev| filter.set(event_target_value(&ev).parse().unwrap_or(0)) /></label>
                 <button data-testid="filter-generate" on:click=start_one prop:disabled=move || progress.get().is_some()>"Generate"</button>
+                <label title="Beyond the book, as Lucid and OpenAI Microscope do: random jitter, scale and rotation at every step, and the image parameterised by its decorrelated colour and frequency spectrum"><input type="checkbox" data-testid="filter-robust"
+                    on:change=move |ev| robust.set(event_target_checked(&ev)) />" beside its robust pattern"</label>
                 <button data-testid="filter-grid" on:click=start_grid prop:disabled=move || progress.get().is_some()>"Grid of the first"</button>
                 <select data-testid="filter-count" aria-label="filters in the grid"
                     on:change=move |ev| grid_size.set(event_target_value(&ev).parse().unwrap_or(GRID_SIZES[0]))>

@@ -420,13 +420,14 @@ impl ModelThread {
         }
     }
 
-    /// Filter patterns of `count` filters from `first` of a classifier layer, with progress;
-    /// `None` when cancelled ([`ModelThread::cancel_filters`]) or replaced by a newer run.
+    /// Filter patterns of `filters` of a classifier or ImageNet layer (with `robust`, each
+    /// beside its robust pattern), with progress; `None` when cancelled
+    /// ([`ModelThread::cancel_filters`]) or replaced by a newer run.
     pub async fn filter_patterns(
         &self,
         layer: &LayerId,
-        first: usize,
-        count: usize,
+        filters: std::ops::Range<usize>,
+        robust: bool,
         progress: impl Fn(usize, usize) + 'static,
     ) -> Result<Option<Patterns>, String> {
         let id = self.next_id();
@@ -434,8 +435,9 @@ impl ModelThread {
         let request = Request::Filters {
             id,
             layer: layer.to_string(),
-            first,
-            count,
+            first: filters.start,
+            count: filters.len(),
+            robust,
         };
         let reply = self.call(request, Vec::new()).await?;
         match reply.message {

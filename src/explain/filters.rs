@@ -52,7 +52,7 @@ pub enum FilterError {
 
 /// The loss the ascent maximises: the mean of filter `filter` of `layer`, without the 2-pixel
 /// border (where padding artefacts dominate). `[1, c, h, w]` activation -> `[1]`.
-fn filter_loss(activation: Tensor<4>, filter: usize) -> Tensor<1> {
+pub(crate) fn filter_loss(activation: Tensor<4>, filter: usize) -> Tensor<1> {
     let [_, _, h, w] = activation.dims();
     let (border_h, border_w) = (if h > 4 { 2 } else { 0 }, if w > 4 { 2 } else { 0 });
     activation
@@ -60,6 +60,30 @@ fn filter_loss(activation: Tensor<4>, filter: usize) -> Tensor<1> {
         .narrow(2, border_h, h - 2 * border_h)
         .narrow(3, border_w, w - 2 * border_w)
         .mean()
+}
+
+/// Checks that the network has `layer` and that it has `filter`, with a pass over a blank
+/// `size`-pixel image.
+pub(crate) fn check_filter(
+    net: &dyn Layered,
+    layer: &str,
+    filter: usize,
+    size: usize,
+    device: &Device,
+) -> Result<(), FilterError> {
+    let probe = Tensor::<4>::zeros([1, 3, size, size], device);
+    let channels = net
+        .layer_output(probe, layer)
+        .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?
+        .dims()[1];
+    if filter >= channels {
+        return Err(FilterError::UnknownFilter {
+            layer: layer.into(),
+            channels,
+            filter,
+        });
+    }
+    Ok(())
 }
 
 impl FilterAscent {
@@ -75,18 +99,7 @@ impl FilterAscent {
         device: &Device,
         mut on_step: impl AsyncFnMut(usize, f32) -> bool,
     ) -> Result<FilterPattern, FilterError> {
-        let probe = Tensor::<4>::zeros([1, 3, size, size], device);
-        let channels = net
-            .layer_output(probe, layer)
-            .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?
-            .dims()[1];
-        if filter >= channels {
-            return Err(FilterError::UnknownFilter {
-                layer: layer.into(),
-                channels,
-                filter,
-            });
-        }
+        check_filter(net, layer, filter, size, device)?;
         let mut image = Tensor::<4>::random(
             [1, 3, size, size],
             burn::tensor::Distribution::Uniform(0.4, 0.6),

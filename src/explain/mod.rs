@@ -5,8 +5,10 @@ pub mod activations;
 pub mod confidence;
 pub mod filters;
 pub mod gradcam;
+pub mod robust;
 
 pub use activations::{ActivationGrid, LayerActivation};
 pub use confidence::ClassProbabilities;
 pub use filters::{FilterAscent, FilterError, FilterPattern};
 pub use gradcam::{GradCam, Heatmap, PetClass, normalise};
+pub use robust::RobustAscent;

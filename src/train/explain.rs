@@ -8,7 +8,9 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{decode_photo, model_input};
-use crate::explain::{FilterAscent, LayerActivation, PetClass, filters::pattern_grid};
+use crate::explain::{
+    FilterAscent, LayerActivation, PetClass, RobustAscent, filters::pattern_grid,
+};
 use crate::imagenet::{ImagenetModel, TOP, TopClass};
 use crate::model::{Layered, ModelKind, Network};
 use crate::overlay::{self, Layers, Maps};
@@ -59,6 +61,8 @@ pub struct ExplainRequest<'a> {
     pub filter_layers: &'a [String],
     /// Filters per layer (the first N).
     pub filters: usize,
+    /// Also the robust patterns of the same filters (`filters/<layer>.robust.png`).
+    pub robust: bool,
 }
 
 fn save(image: impl Into<image::DynamicImage>, path: &Path) -> Result<(), String> {
@@ -104,24 +108,44 @@ fn write_filter_grids(
     request: &ExplainRequest<'_>,
 ) -> Result<(), String> {
     let ascent = FilterAscent::default();
+    let robust = RobustAscent::default();
     for layer in request.filter_layers {
-        let mut patterns = Vec::new();
+        let (mut plain, mut robust_patterns) = (Vec::new(), Vec::new());
         for filter in 0..request.filters {
             let pattern =
                 pollster::block_on(ascent.run(net, layer, filter, size, device, async |_, _| true))
                     .map_err(|e| e.to_string())?;
-            eprintln!(
-                "filter {layer}/{filter}: activation {:.3} -> {:.3}",
-                pattern.activations[0], pattern.activations[ascent.steps]
-            );
-            patterns.push(pattern.image);
+            report(layer, filter, "", &pattern.activations);
+            plain.push(pattern.image);
+            if request.robust {
+                let pattern =
+                    pollster::block_on(robust.run(net, layer, filter, device, async |_, _| true))
+                        .map_err(|e| e.to_string())?;
+                report(layer, filter, " (robust)", &pattern.activations);
+                robust_patterns.push(pattern.image);
+            }
         }
         save(
-            pattern_grid(&patterns, 8),
+            pattern_grid(&plain, 8),
             &request.out.join(format!("filters/{layer}.png")),
         )?;
+        if request.robust {
+            save(
+                pattern_grid(&robust_patterns, 8),
+                &request.out.join(format!("filters/{layer}.robust.png")),
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Prints a filter's mean activation before the first step and after the last.
+fn report(layer: &str, filter: usize, kind: &str, activations: &[f32]) {
+    let (first, last) = (
+        activations.first().copied().unwrap_or(0.0),
+        activations.last().copied().unwrap_or(0.0),
+    );
+    eprintln!("filter {layer}/{filter}{kind}: activation {first:.3} -> {last:.3}");
 }
 
 /// The book's figures on the ImageNet network for one photo: its top classes, the activation

@@ -21,7 +21,7 @@ use wasm_bindgen::prelude::*;
 
 use burn::prelude::*;
 
-use crate::explain::{FilterAscent, FilterError, filters::pattern_grid};
+use crate::explain::{FilterAscent, FilterError, RobustAscent, filters::pattern_grid};
 use crate::imagenet::ImagenetModel;
 use crate::latest::Latest;
 use crate::model::{LayerId, Layered, ModelKind, Network};
@@ -293,7 +293,11 @@ impl ModelsThread {
                 layer,
                 first,
                 count,
-            } => self.filters(pipeline, id, &layer, first, count).await,
+                robust,
+            } => {
+                let filters = first..first + count;
+                self.filters(pipeline, id, &layer, filters, robust).await
+            }
             Request::Bench { runs } => {
                 let backend = self.backend.get().unwrap_or(Backend::Cpu);
                 let imagenet = self.imagenet().await;
@@ -379,8 +383,8 @@ impl ModelsThread {
         pipeline: &Pipeline,
         id: u64,
         layer: &str,
-        first: usize,
-        count: usize,
+        filters: std::ops::Range<usize>,
+        robust: bool,
     ) -> Envelope<Reply> {
         let ticket = self.filters.next();
         self.filters_id.set(id);
@@ -402,35 +406,68 @@ impl ModelsThread {
             ),
         };
         let ascent = FilterAscent::default();
-        let total = count * ascent.steps;
+        let robust_ascent = RobustAscent::default();
+        let per_filter = ascent.steps + if robust { robust_ascent.steps } else { 0 };
+        let total = filters.len() * per_filter;
         let (mut patterns, mut rises) = (Vec::new(), Vec::new());
-        for (done, k) in (first..first + count).enumerate() {
+        for (done, k) in filters.enumerate() {
             let ticket = ticket.clone();
-            let result = ascent
+            let on_step = async |offset: usize, step: usize| {
+                let done = done * per_filter + offset + step + 1;
+                post(Envelope::new(Reply::FilterProgress { id, done, total }));
+                yield_to_browser().await;
+                ticket.is_current()
+            };
+            let plain = ascent
                 .run(
                     net,
                     &layer.layer,
                     k,
                     size,
                     pipeline.device(),
-                    async |step, _| {
-                        let done = done * ascent.steps + step + 1;
-                        post(Envelope::new(Reply::FilterProgress { id, done, total }));
-                        yield_to_browser().await;
-                        ticket.is_current()
-                    },
+                    async |step, _| on_step(0, step).await,
                 )
                 .await;
-            match result {
-                Ok(pattern) => {
-                    rises.push((pattern.activations[0], pattern.activations[ascent.steps]));
-                    patterns.push(pattern.image);
+            let robust_pattern = match (&plain, robust) {
+                (Ok(_), true) => Some(
+                    robust_ascent
+                        .run(net, &layer.layer, k, pipeline.device(), async |step, _| {
+                            on_step(ascent.steps, step).await
+                        })
+                        .await,
+                ),
+                _ => None,
+            };
+            for result in std::iter::once(plain).chain(robust_pattern) {
+                match result {
+                    Ok(pattern) => {
+                        let (first, last) = (
+                            pattern.activations[0],
+                            pattern.activations.last().copied().unwrap_or(0.0),
+                        );
+                        rises.push((first, last));
+                        patterns.push(pattern.image);
+                    }
+                    Err(FilterError::Cancelled) => return Envelope::new(Reply::Cancelled { id }),
+                    Err(e) => return failed(id, e),
                 }
-                Err(FilterError::Cancelled) => return Envelope::new(Reply::Cancelled { id }),
-                Err(e) => return failed(id, e),
             }
         }
-        let grid = pattern_grid(&patterns, 8);
+        // A robust pattern is drawn at its own size: shown beside the plain one at the same.
+        if let Some((w, h)) = patterns.first().map(image::RgbImage::dimensions) {
+            for pattern in &mut patterns {
+                if pattern.dimensions() != (w, h) {
+                    *pattern = image::imageops::resize(
+                        pattern,
+                        w,
+                        h,
+                        image::imageops::FilterType::Triangle,
+                    );
+                }
+            }
+        }
+        let columns = if robust { 2 } else { 8 };
+        let grid = pattern_grid(&patterns, columns);
         Envelope::new(Reply::Filters {
             id,
             size: [grid.width(), grid.height()],

@@ -77,6 +77,47 @@ for (const backend of ['cpu', 'webgpu']) {
       assert.equal(await page.getAttribute(canvas, 'data-class'), null);
       assert.deepEqual(errors, []);
     });
+
+    test('its layers are in the viewer, and its filters have patterns', async () => {
+      const options = await page.$$eval('[data-testid=layer-picker] option', (o) => o.map((x) => x.value));
+      assert.ok(options.includes('imagenet.conv1_relu') && options.includes('imagenet.conv_pw_13_relu'), 'its layers');
+      await page.selectOption('[data-testid=layer-picker]', 'imagenet.conv_pw_6_relu');
+      // Width 0.75: 512 * 0.75 = 384 channels at 1/16 of 224 px.
+      await page.waitForFunction(() => /conv_pw_6_relu: 384 channels of 14x14/.test(
+        document.querySelector('[data-testid=layer-info]').textContent), null, { timeout: 600_000 });
+      await page.selectOption('[data-testid=filter-layer]', 'imagenet.conv_pw_2_bn');
+      await page.fill('[data-testid=filter-index]', '5');
+      await page.click('[data-testid=filter-generate]');
+      await page.waitForFunction(() => document.querySelector('[data-testid=filter-outcome]').dataset.activations,
+        null, { timeout: 600_000 });
+      const [[start, end]] = JSON.parse(await page.getAttribute('[data-testid=filter-outcome]', 'data-activations'));
+      assert.ok(end > start, `${start} -> ${end}`);
+      // The network's 224 px input with the outer eighth cropped, as the chapter does.
+      assert.deepEqual(await page.$eval('[data-testid=filter-pattern]', (c) => [c.width, c.height]), [168, 168]);
+      await page.screenshot({ path: path.join(output, `${backend}-imagenet-filter.png`), fullPage: true });
+      assert.deepEqual(errors, []);
+    });
+
+    test('a filter beside its robust pattern (jitter, scale, rotation; decorrelated colour and frequencies)', { skip: backend !== 'cpu' && 'SwiftShader runs 126 steps of MobileNet too slowly for the default tier' }, async () => {
+      await page.selectOption('[data-testid=filter-layer]', 'imagenet.conv_pw_6_bn');
+      await page.fill('[data-testid=filter-index]', '2');
+      await page.check('[data-testid=filter-robust]');
+      const before = await page.getAttribute('[data-testid=filter-outcome]', 'data-activations');
+      await page.click('[data-testid=filter-generate]');
+      await page.waitForFunction((b) => {
+        const a = document.querySelector('[data-testid=filter-outcome]').dataset.activations;
+        return a && a !== b;
+      }, before, { timeout: 600_000 });
+      const rises = JSON.parse(await page.getAttribute('[data-testid=filter-outcome]', 'data-activations'));
+      assert.equal(rises.length, 2, 'the plain and the robust pattern');
+      for (const [start, end] of rises) assert.ok(end > start, `${start} -> ${end}`);
+      assert.match(await page.textContent('[data-testid=filter-outcome]'), /robust/);
+      // Side by side at the same size, 4 pixels apart.
+      assert.deepEqual(await page.$eval('[data-testid=filter-pattern]', (c) => [c.width, c.height]), [2 * 168 + 4, 168]);
+      await page.locator('.filters').screenshot({ path: path.join(output, `${backend}-imagenet-robust.png`) });
+      await page.uncheck('[data-testid=filter-robust]');
+      assert.deepEqual(errors, []);
+    });
   });
 }
 

@@ -31,9 +31,13 @@ for (const backend of ['cpu', 'webgpu']) {
     test('a chosen layer shows all its channels, 16 per row', async () => {
       const options = await page.$$eval('[data-testid=layer-picker] option', (o) => o.map((x) => x.value));
       // The classifier's 21 layers, the segmenter's 12 units and one addition per skip
-      // connection when the shipped segmenter has them (its config, www/models/segmenter.json).
+      // connection when the shipped segmenter has them (its config, www/models/segmenter.json),
+      // then the ImageNet network's 40 (conv1, and per block the depthwise ReLU6, the pointwise
+      // batch norm and its ReLU6) once it has loaded.
       const skips = JSON.parse(fs.readFileSync('www/models/segmenter.json')).skips ? 2 : 0;
-      assert.equal(options.length, 21 + 12 + skips);
+      const ours = options.filter((o) => !o.startsWith('imagenet.'));
+      assert.equal(ours.length, 21 + 12 + skips);
+      assert.ok([0, 1 + 13 * 3].includes(options.length - ours.length), `${options.length - ours.length} ImageNet layers`);
       assert.ok(options.includes('segmenter.decoder.5.convtranspose'));
       await page.selectOption('[data-testid=layer-picker]', 'classifier.block.1.sepconv2');
       await page.waitForFunction(() => /block\.1\.sepconv2: 64 channels/.test(

@@ -41,6 +41,10 @@ pub(super) struct ExplainArgs {
     /// Filters drawn per layer (the first N; 30 gradient-ascent steps each).
     #[arg(long, default_value_t = 16)]
     filters: usize,
+    /// Also draw each filter's robust pattern (random jitter, scale and rotation at every step,
+    /// a decorrelated colour and frequency parameterisation), `filters/<layer>.robust.png`.
+    #[arg(long)]
+    robust: bool,
     /// Directory of the shipped models (configs and weights).
     #[arg(long, default_value = "www/models")]
     models: PathBuf,
@@ -78,6 +82,7 @@ pub(super) fn explain(args: &ExplainArgs) -> Result<(), CliError> {
         out: &args.out,
         filter_layers: &filter_layers,
         filters: args.filters,
+        robust: args.robust,
     };
     let verdict = match args.model {
         ExplainModel::Pets => {
