@@ -20,6 +20,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const peers = path.join(here, '.peers');
 
 const runs = Number(process.argv[2] ?? 20);
+/** The TF.js files petlens's ImageNet network was imported from (TensorFlow.js loads them as its peer). */
+const MOBILENET = path.resolve(here, '../../shared/models/mobilenet_v1_0.75_224');
 const backends = (process.argv[3] ?? 'cpu,webgpu').split(',');
 const rounds = Math.max(1, Number(process.argv[4] ?? 3));
 
@@ -33,9 +35,13 @@ function sizes() {
     const bytes = fs.readFileSync(f);
     return { raw: acc.raw + bytes.length, gzip: acc.gzip + zlib.gzipSync(bytes, { level: 9 }).length };
   }, { raw: 0, gzip: 0 });
+  const imagenet = (f) => path.basename(f).startsWith('imagenet');
   return {
     wasm: figure((f) => f.endsWith('.wasm')),
     weights: figure((f) => f.endsWith('.bpk')),
+    // What the page needs before it is ready; the ImageNet network downloads after.
+    before_ready: figure((f) => !imagenet(f)),
+    imagenet_weights: figure((f) => imagenet(f)),
     all: figure(() => true),
   };
 }
@@ -72,6 +78,7 @@ async function peerLatency(peerBackends = 'wasm,cpu,ort') {
       '/tfjs/': path.join(peers, 'node_modules/@tensorflow'),
       '/ort/': path.join(peers, 'node_modules/onnxruntime-web/dist'),
       '/onnx/': path.join(peers, 'onnx'),
+      '/mobilenet/': MOBILENET,
     },
   });
   const browser = await launch({ webgpu: false });
@@ -114,10 +121,14 @@ function ratios(ours, peer) {
     return figures.reduce((a, b) => (b.ms < a.ms ? b : a));
   };
   const [segment, classify] = [best('segment'), best('classify')];
+  // MobileNet: TensorFlow.js only (no ONNX graph of it is written here).
+  const imagenet = ['wasm', 'cpu'].filter((b) => peer[b]?.imagenet).map((b) => ({ peer: b, ms: peer[b].imagenet.median_ms }))
+    .reduce((a, b) => (a && a.ms < b.ms ? a : b), undefined);
   return {
     segment: ours.models.segmenter.median_ms / segment.ms,
     classify: ours.models.classifier.median_ms / classify.ms,
-    best_peer: { segment: segment.peer, classify: classify.peer },
+    imagenet: ours.models.imagenet && imagenet ? ours.models.imagenet.median_ms / imagenet.ms : null,
+    best_peer: { segment: segment.peer, classify: classify.peer, imagenet: imagenet?.peer },
   };
 }
 
@@ -157,7 +168,7 @@ if (!peer.error && ours.cpu) {
     console.log(JSON.stringify({
       figure: 'latency_round_ms', round,
       petlens: again.models,
-      tfjs_wasm: { segment: peerAgain.wasm.segment, classify: peerAgain.wasm.classify },
+      tfjs_wasm: { segment: peerAgain.wasm.segment, classify: peerAgain.wasm.classify, imagenet: peerAgain.wasm.imagenet },
       onnxruntime_web: { segment: peerAgain.ort.segment, classify: peerAgain.ort.classify },
     }));
   }
@@ -167,7 +178,8 @@ if (!peer.error && ours.cpu) {
     rounds: perRound.length,
     segment: median(of('segment')),
     classify: median(of('classify')),
-    per_round: { segment: of('segment'), classify: of('classify') },
+    imagenet: median(of('imagenet')),
+    per_round: { segment: of('segment'), classify: of('classify'), imagenet: of('imagenet') },
     best_peer: perRound.map((r) => r.best_peer),
   }));
 }

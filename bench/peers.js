@@ -84,6 +84,13 @@ async function timeOnnx(name, size) {
   }
 }
 
+/** Keras's MobileNet v1 (0.75, 224 px) as TensorFlow.js loads it from the same TF.js layers
+ * files petlens imports (mounted at /mobilenet/ when the machine has them). */
+async function mobilenet() {
+  const response = await fetch('/mobilenet/model.json', { method: 'HEAD' });
+  return response.ok ? time(await tf.loadLayersModel('/mobilenet/model.json'), 224) : undefined;
+}
+
 (async () => {
   const report = { runs: RUNS, tfjs: tf.version.tfjs, onnxruntime_web: ort.env.versions.web };
   try {
@@ -100,6 +107,7 @@ async function timeOnnx(name, size) {
       report[backend] = {
         segment: await time(segmenter(), 128),
         classify: await time(classifier(), 112),
+        imagenet: await mobilenet(),
         simd: backend === 'wasm' ? await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') : undefined,
       };
     }

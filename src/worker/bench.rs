@@ -6,7 +6,7 @@
 use serde::Serialize;
 use web_time::Instant;
 
-use crate::data::decode_photo;
+use crate::data::{decode_photo, model_input};
 use crate::imagenet::ImagenetModel;
 use crate::model::ModelKind;
 use crate::net;
@@ -38,6 +38,8 @@ struct Report {
 struct ModelTimes {
     segmenter: LatencySummary,
     classifier: LatencySummary,
+    /// The ImageNet network (MobileNet v1 at 224 px), when it is loaded.
+    imagenet: Option<LatencySummary>,
 }
 
 /// Runs the benchmark; its JSON report, or `{"error": …}`.
@@ -88,7 +90,7 @@ async fn measure(
         gradcam,
         imagenet: imagenet_reading,
         total,
-        models: time_models(pipeline, &bytes, runs).await?,
+        models: time_models(pipeline, imagenet, &bytes, runs).await?,
     })
 }
 
@@ -97,7 +99,12 @@ async fn measure(
 /// `runs` times, one model after the other. These are the figures compared with other runtimes;
 /// the pipeline's `segment` and `classify` stages also resize the photo for the model, and
 /// `segment` scales the mask back up to the photo.
-async fn time_models(pipeline: &Pipeline, bytes: &[u8], runs: usize) -> Result<ModelTimes, String> {
+async fn time_models(
+    pipeline: &Pipeline,
+    imagenet: Option<&ImagenetModel>,
+    bytes: &[u8],
+    runs: usize,
+) -> Result<ModelTimes, String> {
     let photo = decode_photo(bytes).map_err(|e| e.to_string())?;
     let segmenter_input = pipeline.input(ModelKind::Segmenter, &photo);
     let classifier_input = pipeline.input(ModelKind::Classifier, &photo);
@@ -113,9 +120,24 @@ async fn time_models(pipeline: &Pipeline, bytes: &[u8], runs: usize) -> Result<M
         read_floats(p_dog, "the verdict").await.map(drop)
     })
     .await?;
+    let imagenet = match imagenet {
+        Some(model) => {
+            let input = model_input(&[&photo], model.input_size(), pipeline.device());
+            let samples = time_runs(runs, async || {
+                let probabilities = model.net.probabilities(input.clone());
+                read_floats(probabilities, "the ImageNet probabilities")
+                    .await
+                    .map(drop)
+            })
+            .await?;
+            Some(LatencySummary::of(&samples))
+        }
+        None => None,
+    };
     Ok(ModelTimes {
         segmenter: LatencySummary::of(&segmenter),
         classifier: LatencySummary::of(&classifier),
+        imagenet,
     })
 }
 
