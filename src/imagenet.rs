@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::model_input;
 use crate::explain::Heatmap;
 use crate::explain::gradcam::{class_activation_map, read_heatmap};
-use crate::model::{MobileNet, MobileNetConfig};
+use crate::model::{Layered, MobileNet, MobileNetConfig, Xception, XceptionConfig};
 use crate::readback::{ReadbackError, read_floats};
 use crate::shipped::ImagenetFiles;
 use crate::weights::{self, WeightsError};
@@ -105,31 +105,150 @@ pub struct Reading {
     pub input: Tensor<4>,
 }
 
+/// The config shipped beside an imported network's weights: which network and its settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ImagenetConfig {
+    /// Tried first: only MobileNet's config has a width (`alpha`).
+    MobileNet(MobileNetConfig),
+    Xception(XceptionConfig),
+}
+
+impl ImagenetConfig {
+    /// The square input size.
+    pub fn image_size(&self) -> usize {
+        match self {
+            ImagenetConfig::MobileNet(c) => c.image_size,
+            ImagenetConfig::Xception(c) => c.image_size,
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        match self {
+            ImagenetConfig::MobileNet(c) => c.classes,
+            ImagenetConfig::Xception(c) => c.classes,
+        }
+    }
+
+    /// The architecture in words.
+    pub fn describe(&self) -> String {
+        match self {
+            ImagenetConfig::MobileNet(c) => c.describe(),
+            ImagenetConfig::Xception(c) => c.describe(),
+        }
+    }
+
+    /// A short name (`mobilenet_v1_0.75_224`, `xception_299`), as `train imagenet` prints it.
+    pub fn name(&self) -> String {
+        match self {
+            ImagenetConfig::MobileNet(c) => format!("mobilenet_v1_{}_{}", c.alpha, c.image_size),
+            ImagenetConfig::Xception(c) => format!("xception_{}", c.image_size),
+        }
+    }
+}
+
+/// An imported ImageNet network: Keras's MobileNet v1 (shipped) or Xception (a reader's own
+/// weights). Each is stored as its own record (`<name>.bpk`).
+// One per page or command: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum ImagenetNet {
+    MobileNet(MobileNet),
+    Xception(Xception),
+}
+
+impl ImagenetNet {
+    /// The network as something whose layers can be read by name.
+    pub fn layered(&self) -> &dyn Layered {
+        match self {
+            ImagenetNet::MobileNet(net) => net,
+            ImagenetNet::Xception(net) => net,
+        }
+    }
+
+    /// The convolutional base through block `depth` (`None`: all of it). `[n, 3, s, s]` ->
+    /// `[n, c, h, w]`.
+    pub fn features_at(&self, x: Tensor<4>, depth: Option<usize>) -> Tensor<4> {
+        match self {
+            ImagenetNet::MobileNet(net) => net.features_at(x, depth),
+            ImagenetNet::Xception(net) => net.features_at(x, depth),
+        }
+    }
+
+    /// The rest after [`ImagenetNet::features_at`]: `[n, c, h, w]` -> `[n, classes]` logits.
+    pub fn head_from(&self, features: Tensor<4>, depth: Option<usize>) -> Tensor<2> {
+        match self {
+            ImagenetNet::MobileNet(net) => net.head_from(features, depth),
+            ImagenetNet::Xception(net) => net.head_from(features, depth),
+        }
+    }
+
+    /// `[n, 3, s, s]` -> `[n, classes]` softmax probabilities.
+    pub fn probabilities(&self, x: Tensor<4>) -> Tensor<2> {
+        softmax(self.head_from(self.features_at(x, None), None), 1)
+    }
+
+    /// Its blocks (Grad-CAM's depth choices).
+    pub fn blocks(&self) -> usize {
+        match self {
+            ImagenetNet::MobileNet(net) => net.blocks.len(),
+            ImagenetNet::Xception(net) => net.blocks(),
+        }
+    }
+
+    /// Its layers' names, in order.
+    pub fn layer_names(&self) -> Vec<String> {
+        match self {
+            ImagenetNet::MobileNet(net) => net.layer_names(),
+            ImagenetNet::Xception(net) => net.layer_names(),
+        }
+    }
+
+    /// Every layer's output, named. `[1, 3, s, s]` in.
+    pub fn activations(&self, x: Tensor<4>) -> Vec<(String, Tensor<4>)> {
+        match self {
+            ImagenetNet::MobileNet(net) => net.activations(x),
+            ImagenetNet::Xception(net) => net.activations(x),
+        }
+    }
+}
+
 /// The ImageNet network, loaded, with its class names and input size.
 #[derive(Debug)]
 pub struct ImagenetModel {
-    pub net: MobileNet,
+    pub net: ImagenetNet,
     pub classes: ClassNames,
-    pub config: MobileNetConfig,
+    pub config: ImagenetConfig,
 }
 
 impl ImagenetModel {
     /// Builds the network from its shipped files on `device` (decoded on the CPU first, as the
     /// pipeline's models are: a WebGPU adapter may not hold f16).
     pub fn from_files(files: &ImagenetFiles, device: &Device) -> Result<Self, WeightsError> {
-        let config: MobileNetConfig = serde_json::from_slice(&files.config)
+        let config: ImagenetConfig = serde_json::from_slice(&files.config)
             .map_err(|e| WeightsError::Config(e.to_string()))?;
         let classes = ClassNames::from_keras_index(&files.classes)?;
-        if classes.len() != config.classes {
+        if classes.len() != config.classes() {
             return Err(WeightsError::Mismatch(format!(
                 "the class index names {} classes, the network has {}",
                 classes.len(),
-                config.classes
+                config.classes()
             )));
         }
-        let net = weights::from_bytes(config.init(&Device::flex()), &files.weights)?
-            .to_device(device)
-            .valid();
+        // Decoded on the CPU and moved afterwards, as the pipeline's models are.
+        let cpu = Device::flex();
+        let net = match &config {
+            ImagenetConfig::MobileNet(c) => ImagenetNet::MobileNet(
+                weights::from_bytes(c.init(&cpu), &files.weights)?
+                    .to_device(device)
+                    .valid(),
+            ),
+            ImagenetConfig::Xception(c) => ImagenetNet::Xception(
+                weights::from_bytes(c.init(&cpu), &files.weights)?
+                    .to_device(device)
+                    .valid(),
+            ),
+        };
         Ok(Self {
             net,
             classes,
@@ -139,7 +258,7 @@ impl ImagenetModel {
 
     /// The square input size.
     pub fn input_size(&self) -> usize {
-        self.config.image_size
+        self.config.image_size()
     }
 
     /// The network's reading of a photo: its `TOP` classes and their time, and the photo as the

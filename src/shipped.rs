@@ -63,8 +63,19 @@ pub struct ImagenetFiles {
 }
 
 impl ImagenetFiles {
-    /// The files' names, in the order of the fields.
-    pub const NAMES: [&str; 3] = ["imagenet.json", "imagenet.bpk", "imagenet_classes.json"];
+    /// The files' names, in the order of the fields: the shipped network's (MobileNet).
+    pub const NAMES: [&str; 3] = ["imagenet.json", "imagenet.bpk", CLASSES];
+
+    /// The files of the imported network called `network` (`imagenet`: the shipped MobileNet;
+    /// `xception`: a reader's own Xception): `<network>.json`, `<network>.bpk` and the class
+    /// index they share.
+    pub fn names(network: &str) -> [String; 3] {
+        [
+            format!("{network}.json"),
+            format!("{network}.bpk"),
+            CLASSES.to_string(),
+        ]
+    }
 
     /// The files in the order of [`ImagenetFiles::NAMES`].
     pub fn from_vec(files: [Vec<u8>; 3]) -> Self {
@@ -76,16 +87,22 @@ impl ImagenetFiles {
         }
     }
 
-    /// Reads the files from a directory (`www/models`).
+    /// Reads the files of the network called `network` from a directory (`www/models`).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn read(dir: &std::path::Path) -> std::io::Result<Self> {
+    pub fn read(dir: &std::path::Path, network: &str) -> std::io::Result<Self> {
         let mut files: [Vec<u8>; 3] = Default::default();
-        for (file, name) in files.iter_mut().zip(Self::NAMES) {
+        for (file, name) in files.iter_mut().zip(Self::names(network)) {
             *file = read_file(&dir.join(name))?;
         }
         Ok(Self::from_vec(files))
     }
 }
+
+/// Keras's ImageNet class index, shared by the imported networks.
+pub const CLASSES: &str = "imagenet_classes.json";
+
+/// The imported networks' names, as their files are named.
+pub const IMPORTED: [&str; 2] = ["imagenet", "xception"];
 
 /// Each shipped file's SHA-256 (lower-case hex), by file name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,10 +120,15 @@ impl Manifest {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn of_dir(dir: &std::path::Path) -> std::io::Result<Self> {
         let mut sha256 = BTreeMap::new();
-        for name in ShippedFiles::NAMES.iter().chain(&ImagenetFiles::NAMES) {
-            let path = dir.join(name);
+        let imported = IMPORTED.iter().flat_map(|n| ImagenetFiles::names(n));
+        let names = ShippedFiles::NAMES
+            .map(String::from)
+            .into_iter()
+            .chain(imported);
+        for name in names {
+            let path = dir.join(&name);
             if path.exists() {
-                sha256.insert(name.to_string(), content_hash(&read_file(&path)?));
+                sha256.insert(name, content_hash(&read_file(&path)?));
             }
         }
         Ok(Self { sha256 })

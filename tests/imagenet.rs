@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use common::{block_on, fixture, fixture_bytes, run_ok, tempdir, train_bin};
 use petlens::data::{decode_photo, model_input};
-use petlens::imagenet::{ClassNames, ImagenetModel};
-use petlens::model::MobileNet;
+use petlens::imagenet::{ClassNames, ImagenetModel, ImagenetNet};
 use petlens::shipped::ImagenetFiles;
 use petlens::train::import::{Tensors, config_of, mobilenet_from, tfjs};
 use serde::Deserialize;
@@ -44,12 +43,13 @@ fn shared_model(name: &str) -> Option<PathBuf> {
 
 fn shipped_model() -> ImagenetModel {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models");
-    let files = ImagenetFiles::read(&dir).expect("the shipped ImageNet files are readable");
+    let files =
+        ImagenetFiles::read(&dir, "imagenet").expect("the shipped ImageNet files are readable");
     ImagenetModel::from_files(&files, &Device::flex()).expect("the shipped ImageNet network loads")
 }
 
 /// A reference photo's 1000 probabilities from `net`, through the page's preprocessing.
-fn probabilities(net: &MobileNet, photo: &str) -> Vec<f32> {
+fn probabilities(net: impl Fn(Tensor<4>) -> Tensor<2>, photo: &str) -> Vec<f32> {
     let image = decode_photo(&fixture_bytes(&format!("imagenet/{photo}"))).expect("decodes");
     assert_eq!(
         image.dimensions(),
@@ -57,7 +57,7 @@ fn probabilities(net: &MobileNet, photo: &str) -> Vec<f32> {
         "the reference photos are the input size"
     );
     let input = model_input(&[&image], 224, &Device::flex());
-    net.probabilities(input)
+    net(input)
         .into_data()
         .try_into_vec::<f32>()
         .expect("f32 probabilities")
@@ -94,7 +94,7 @@ fn imported_f32_weights_give_keras_probabilities_within_1e_4() {
         .expect("every tensor fits")
         .valid();
     for photo in &reference.photos {
-        let ours = probabilities(&net, &photo.photo);
+        let ours = probabilities(|x| net.probabilities(x), &photo.photo);
         let difference = max_difference(&ours, &photo.probabilities);
         eprintln!(
             "{}: max |petlens - Keras| = {difference:.2e} (f32 weights)",
@@ -109,7 +109,7 @@ fn the_shipped_f16_weights_are_kerass_network_and_keep_its_reading() {
     let reference = reference();
     let model = shipped_model();
     for photo in &reference.photos {
-        let ours = probabilities(&model.net, &photo.photo);
+        let ours = probabilities(|x| model.net.probabilities(x), &photo.photo);
         // The same f16-rounded weights in Keras: the network itself is Keras's.
         let exact = max_difference(&ours, &photo.probabilities_f16_weights);
         eprintln!(
@@ -311,7 +311,10 @@ fn imagenet_gradcam_has_the_closed_form_of_a_softmax_over_pooled_features() {
     let features = model.net.features_at(input.clone(), None); // [1, c, 7, 7]
     let [_, c, h, w] = features.dims();
     let p = model.net.probabilities(input.clone()); // [1, 1000]
-    let weights = model.net.preds.weight.val(); // [c, 1000]
+    let ImagenetNet::MobileNet(mobilenet) = &model.net else {
+        panic!("the shipped network is MobileNet");
+    };
+    let weights = mobilenet.preds.weight.val(); // [c, 1000]
     let expected_weight = weights.clone().matmul(p.clone().transpose()); // [c, 1]
     for class in [285, 281] {
         let channel_weights =
@@ -396,7 +399,7 @@ fn a_robust_pattern_raises_its_filter_and_is_reproducible() {
     };
     let run = || {
         block_on(ascent.run(
-            &model.net,
+            model.net.layered(),
             "conv_pw_6_bn",
             2,
             &Device::flex(),
@@ -415,7 +418,7 @@ fn a_robust_pattern_raises_its_filter_and_is_reproducible() {
     );
     let other = petlens::explain::RobustAscent { seed: 2, ..ascent };
     let elsewhere = block_on(other.run(
-        &model.net,
+        model.net.layered(),
         "conv_pw_6_bn",
         2,
         &Device::flex(),

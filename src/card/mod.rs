@@ -22,6 +22,9 @@ pub struct ModelCard {
     /// The ImageNet network, imported rather than trained (`train import`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagenet: Option<ImportedEntry>,
+    /// Xception, where a reader imported their own Keras weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xception: Option<ImportedEntry>,
 }
 
 /// A pretrained network petlens imported: where its weights came from and what it ships.
@@ -53,6 +56,15 @@ pub struct ImportSource {
 }
 
 impl ModelCard {
+    /// The entry of the imported network called `network` (`imagenet`, `xception`).
+    pub fn imported_mut(&mut self, network: &str) -> Option<&mut Option<ImportedEntry>> {
+        match network {
+            "imagenet" => Some(&mut self.imagenet),
+            "xception" => Some(&mut self.xception),
+            _ => None,
+        }
+    }
+
     /// The entry of one model, when the card has it.
     pub fn entry(&self, model: ModelKind) -> Option<&CardEntry> {
         match model {

@@ -4,6 +4,7 @@ pub mod blocks;
 pub mod classifier;
 pub mod mobilenet;
 pub mod segmenter;
+pub mod xception;
 
 pub use blocks::{
     ConvBnRelu, ConvBnReluConfig, ResidualBlock, ResidualBlockConfig, SeparableConv2d,
@@ -12,6 +13,7 @@ pub use blocks::{
 pub use classifier::{Classifier, ClassifierConfig, is_dog};
 pub use mobilenet::{MobileNet, MobileNetConfig};
 pub use segmenter::{SEGMENT_CLASSES, SKIPS, Segmenter, SegmenterConfig};
+pub use xception::{Xception, XceptionConfig};
 
 use burn::prelude::*;
 
@@ -112,6 +114,12 @@ impl Layered for Segmenter {
 }
 
 impl Layered for MobileNet {
+    fn layer_output(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
+        self.layer(x, name)
+    }
+}
+
+impl Layered for Xception {
     fn layer_output(&self, x: Tensor<4>, name: &str) -> Option<Tensor<4>> {
         self.layer(x, name)
     }

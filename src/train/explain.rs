@@ -165,7 +165,7 @@ pub fn explain_imagenet(
         model.net.activations(input.clone()),
         request.out,
     )?;
-    write_filter_grids(&model.net, model.input_size(), &device, request)?;
+    write_filter_grids(model.net.layered(), model.input_size(), &device, request)?;
     let class = top.first().map_or(0, |t| t.class);
     let map = pollster::block_on(model.gradcam(input, class, None)).map_err(|e| e.to_string())?;
     let (w, h) = photo.dimensions();

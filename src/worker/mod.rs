@@ -210,7 +210,7 @@ impl ModelsThread {
         match loaded {
             Ok(model) => {
                 let architecture = model.config.describe();
-                let blocks = model.net.blocks.len();
+                let blocks = model.net.blocks();
                 let layers = model
                     .net
                     .layer_names()
@@ -396,7 +396,7 @@ impl ModelsThread {
         };
         let imagenet = self.imagenet.borrow().clone();
         let (net, size): (&dyn Layered, usize) = match (layer.network, imagenet.as_deref()) {
-            (Network::Imagenet, Some(model)) => (&model.net, model.input_size()),
+            (Network::Imagenet, Some(model)) => (model.net.layered(), model.input_size()),
             (Network::Imagenet, None) => {
                 return failed(id, "the ImageNet network is not loaded");
             }
@@ -544,7 +544,13 @@ async fn layer_activation(
                 .await
         }
         (Network::Imagenet, Some(model), Some(input)) => {
-            read_layer(&model.net, input.clone(), Network::Imagenet, &layer.layer).await
+            read_layer(
+                model.net.layered(),
+                input.clone(),
+                Network::Imagenet,
+                &layer.layer,
+            )
+            .await
         }
         (Network::Imagenet, ..) => {
             return failed(id, "the ImageNet network has not read this photo");

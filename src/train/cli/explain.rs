@@ -20,6 +20,8 @@ pub(super) enum ExplainModel {
     Pets,
     /// The imported ImageNet network (MobileNet v1): the book's figures on a pretrained network.
     Imagenet,
+    /// Xception, once imported from a reader's own Keras weights: the book's own network.
+    Xception,
 }
 
 #[derive(Args, Debug)]
@@ -68,6 +70,7 @@ fn default_filter_layers(model: ExplainModel) -> Vec<String> {
     let layers: &[&str] = match model {
         ExplainModel::Pets => &["block.0.sepconv1", "block.2.sepconv1", "block.4.sepconv1"],
         ExplainModel::Imagenet => &["conv_pw_2_bn", "conv_pw_6_bn", "conv_pw_13_bn"],
+        ExplainModel::Xception => &["block2_sepconv1", "block6_sepconv2", "block13_sepconv1"],
     };
     layers.iter().map(ToString::to_string).collect()
 }
@@ -90,9 +93,14 @@ pub(super) fn explain(args: &ExplainArgs) -> Result<(), CliError> {
             let summary = write_views(&pipeline, &request).map_err(CliError::Other)?;
             summary.label.name().to_string()
         }
-        ExplainModel::Imagenet => {
-            let files =
-                ImagenetFiles::read(&args.models).map_err(|e| CliError::Other(e.to_string()))?;
+        ExplainModel::Imagenet | ExplainModel::Xception => {
+            let network = if args.model == ExplainModel::Xception {
+                "xception"
+            } else {
+                "imagenet"
+            };
+            let files = ImagenetFiles::read(&args.models, network)
+                .map_err(|e| CliError::Other(e.to_string()))?;
             let model = ImagenetModel::from_files(&files, &Device::flex())
                 .map_err(|e| CliError::at(&args.models, e))?;
             let summary = explain_imagenet(&model, &request).map_err(CliError::Other)?;

@@ -11,15 +11,18 @@ use super::CliError;
 use super::fit::command_line;
 use crate::card::ImportSource;
 use crate::data::{decode_photo, model_input};
-use crate::imagenet::{ImagenetModel, TopClass};
+use crate::imagenet::{ImagenetConfig, ImagenetModel, TopClass};
 use crate::shipped::{ImagenetFiles, content_hash};
-use crate::train::import::ship::{Imported, ship_imagenet};
-use crate::train::import::{Tensors, config_of, mobilenet_from, tfjs, verify_checksums};
+use crate::train::import::ship::{Imported, ship_imported};
+use crate::train::import::{
+    Tensors, config_of, mobilenet_from, tfjs, verify_checksums, xception_config_of, xception_from,
+};
 
 #[derive(Args, Debug)]
 pub(super) struct ImportArgs {
-    /// A TensorFlow.js layers model of Keras's MobileNet: a directory with `model.json` and its
-    /// weight shards.
+    /// A TensorFlow.js layers model of Keras's MobileNet or Xception: a directory with
+    /// `model.json` and its weight shards (`scripts/keras_h5_to_tfjs.py` makes one from Keras's
+    /// `.h5` weights files).
     #[arg(long)]
     tfjs: PathBuf,
     /// Keras's `imagenet_class_index.json`.
@@ -48,10 +51,13 @@ pub(super) struct ImagenetArgs {
     /// How many classes to print.
     #[arg(long, default_value_t = 5)]
     top: usize,
-    /// Directory of the shipped models (`imagenet.json`, `imagenet.bpk`,
+    /// Directory of the shipped models (`<network>.json`, `<network>.bpk`,
     /// `imagenet_classes.json`).
     #[arg(long, default_value = "www/models")]
     models: PathBuf,
+    /// The imported network: `imagenet` (the shipped MobileNet) or `xception` (once imported).
+    #[arg(long, default_value = "imagenet")]
+    network: String,
 }
 
 /// One line of `train imagenet`: the model and its top classes.
@@ -61,43 +67,60 @@ struct Reading {
     top: Vec<TopClass>,
 }
 
-/// Reads, checks and converts the weights, then writes the page's files.
+/// Reads, checks and converts the weights (MobileNet, or Xception when the tensors are
+/// Xception's), then writes the page's files.
 pub(super) fn import(args: &ImportArgs) -> Result<(), CliError> {
     if let Some(list) = &args.checksums {
         verify_checksums(&args.tfjs, list)?;
     }
     let tensors = Tensors::new(tfjs::read(&args.tfjs)?)?;
-    let config = config_of(&tensors)?;
-    let net = mobilenet_from(&config, tensors)?;
     let classes = std::fs::read(&args.classes).map_err(|e| CliError::input(&args.classes, e))?;
     let names = crate::imagenet::ClassNames::from_keras_index(&classes)
         .map_err(|e| CliError::input(&args.classes, e))?;
-    if names.len() != config.classes {
-        return Err(CliError::input(
-            &args.classes,
-            format!(
-                "{} classes, but the network has {}",
-                names.len(),
-                config.classes
-            ),
-        ));
-    }
     let source = ImportSource {
         format: "TensorFlow.js layers".into(),
         origin: args.origin.clone(),
         licence: args.licence.clone(),
         sha256: checksums_of(&args.tfjs, &args.classes)?,
     };
-    let entry = ship_imagenet(
-        &args.out,
-        Imported {
-            net,
-            config: &config,
-            classes: &classes,
-            source,
-            command: command_line(),
-        },
-    )?;
+    let imported = |config: &ImagenetConfig| -> Result<(), CliError> {
+        if names.len() != config.classes() {
+            return Err(CliError::input(
+                &args.classes,
+                format!(
+                    "{} classes, but the network has {}",
+                    names.len(),
+                    config.classes()
+                ),
+            ));
+        }
+        Ok(())
+    };
+    let entry = if tensors.shape("block1_conv1/kernel").is_some() {
+        let config = ImagenetConfig::Xception(xception_config_of(&tensors)?);
+        imported(&config)?;
+        let ImagenetConfig::Xception(xception) = &config else {
+            unreachable!("built as Xception's just above")
+        };
+        let net = xception_from(xception, tensors)?;
+        ship_imported(
+            &args.out,
+            "xception",
+            shipped(net, &config, &classes, source),
+        )?
+    } else {
+        let config = ImagenetConfig::MobileNet(config_of(&tensors)?);
+        imported(&config)?;
+        let ImagenetConfig::MobileNet(mobilenet) = &config else {
+            unreachable!("built as MobileNet's just above")
+        };
+        let net = mobilenet_from(mobilenet, tensors)?;
+        ship_imported(
+            &args.out,
+            "imagenet",
+            shipped(net, &config, &classes, source),
+        )?
+    };
     eprintln!(
         "imported {} ({} parameters, {} bytes in f16) into {}",
         entry.architecture,
@@ -106,6 +129,22 @@ pub(super) fn import(args: &ImportArgs) -> Result<(), CliError> {
         args.out.display()
     );
     Ok(())
+}
+
+/// What [`ship_imported`] writes for a network.
+fn shipped<'a, M>(
+    net: M,
+    config: &'a ImagenetConfig,
+    classes: &'a [u8],
+    source: ImportSource,
+) -> Imported<'a, M> {
+    Imported {
+        net,
+        config,
+        classes,
+        source,
+        command: command_line(),
+    }
 }
 
 /// SHA-256 of every file the import read, by name.
@@ -130,7 +169,8 @@ fn checksums_of(dir: &Path, classes: &Path) -> Result<BTreeMap<String, String>, 
 
 /// Prints the photo's top classes as one JSON line.
 pub(super) fn imagenet(args: &ImagenetArgs) -> Result<(), CliError> {
-    let files = ImagenetFiles::read(&args.models).map_err(|e| CliError::Other(e.to_string()))?;
+    let files = ImagenetFiles::read(&args.models, &args.network)
+        .map_err(|e| CliError::Other(e.to_string()))?;
     let device = Device::flex();
     let model =
         ImagenetModel::from_files(&files, &device).map_err(|e| CliError::at(&args.models, e))?;
@@ -140,7 +180,7 @@ pub(super) fn imagenet(args: &ImagenetArgs) -> Result<(), CliError> {
     let top = pollster::block_on(model.top(input, args.top))
         .map_err(|e| CliError::Other(e.to_string()))?;
     let reading = Reading {
-        model: format!("mobilenet_v1_{}_{}", model.config.alpha, model.input_size()),
+        model: model.config.name(),
         top,
     };
     let line = serde_json::to_string(&reading).map_err(|e| CliError::Other(e.to_string()))?;

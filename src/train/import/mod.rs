@@ -2,14 +2,17 @@
 //! TensorFlow.js layers model, [`tfjs`]), checks every name, shape and dtype against the network
 //! the config describes, and writes the page's files ([`ship`]).
 
+mod layout;
 mod mobilenet;
 pub mod ship;
 pub mod tfjs;
+mod xception;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use mobilenet::{config_of, mobilenet_from};
+pub use xception::{xception_config_of, xception_from};
 
 /// One of Keras's weight tensors: its name (`conv_pw_3/kernel`), Keras's shape (kernels HWIO)
 /// and its values in row-major order.
@@ -99,6 +102,29 @@ impl Tensors {
             });
         }
         Ok(tensor.values)
+    }
+
+    /// The layers whose name is `stem` or `stem_<k>` (Keras's names for unnamed layers:
+    /// `conv2d`, `conv2d_1`, ... in Keras 3, `conv2d_1`, ... in Keras 2), in the order Keras
+    /// created them.
+    pub fn unnamed_layers(&self, stem: &str) -> Vec<String> {
+        let mut layers: Vec<(usize, String)> = self
+            .0
+            .keys()
+            .filter_map(|name| name.split_once('/').map(|(layer, _)| layer))
+            .filter_map(|layer| {
+                let rest = layer.strip_prefix(stem)?;
+                let k = match rest.strip_prefix('_') {
+                    Some(k) => k.parse().ok()?,
+                    None if rest.is_empty() => 0,
+                    None => return None,
+                };
+                Some((k, layer.to_string()))
+            })
+            .collect();
+        layers.sort();
+        layers.dedup();
+        layers.into_iter().map(|(_, layer)| layer).collect()
     }
 
     /// Succeeds when every tensor was taken.
