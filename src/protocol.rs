@@ -42,9 +42,10 @@ pub struct LoadProgress {
 pub enum Request {
     /// Pick the backend (`None`: WebGPU when there is one), fetch the weights, build the models.
     Load { backend: Option<Backend> },
-    /// Fetch and build the ImageNet network, after `Load`; analyses wait for it to finish
-    /// (or fail) and then carry its reading.
-    LoadImagenet,
+    /// Fetch and build the imported network called `network` (`imagenet`: the shipped
+    /// MobileNet; `xception`, where one was imported), after `Load`, in place of the one
+    /// loaded; analyses wait for it to finish (or fail) and then carry its reading.
+    LoadImagenet { network: String },
     /// Analyse the photo file in `bytes[0]`; `id` becomes the analysis's id. A newer `Analyze`
     /// cancels this one.
     Analyze { id: u64 },
@@ -96,7 +97,7 @@ impl Request {
     pub fn key(&self) -> u64 {
         match self {
             Request::Load { .. } => LOADED,
-            Request::LoadImagenet => IMAGENET,
+            Request::LoadImagenet { .. } => IMAGENET,
             Request::Bench { .. } => BENCH,
             Request::Analyze { id }
             | Request::GradCam { id, .. }
@@ -130,6 +131,10 @@ pub enum Reply {
     },
     /// The ImageNet network is ready.
     ImagenetLoaded {
+        /// Its name (`imagenet`, `xception`).
+        network: String,
+        /// The imported networks this release ships (the page offers each).
+        available: Vec<String>,
         /// Its architecture in words.
         architecture: String,
         /// Its depthwise separable blocks (Grad-CAM's depth choices).

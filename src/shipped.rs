@@ -63,9 +63,6 @@ pub struct ImagenetFiles {
 }
 
 impl ImagenetFiles {
-    /// The files' names, in the order of the fields: the shipped network's (MobileNet).
-    pub const NAMES: [&str; 3] = ["imagenet.json", "imagenet.bpk", CLASSES];
-
     /// The files of the imported network called `network` (`imagenet`: the shipped MobileNet;
     /// `xception`: a reader's own Xception): `<network>.json`, `<network>.bpk` and the class
     /// index they share.
@@ -77,7 +74,7 @@ impl ImagenetFiles {
         ]
     }
 
-    /// The files in the order of [`ImagenetFiles::NAMES`].
+    /// The files in the order of [`ImagenetFiles::names`].
     pub fn from_vec(files: [Vec<u8>; 3]) -> Self {
         let [config, weights, classes] = files;
         Self {

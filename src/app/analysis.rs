@@ -17,6 +17,7 @@ pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
         return;
     };
     let ticket = state.engine().photos.next();
+    *state.engine().last_photo.borrow_mut() = Some((bytes.clone(), name.clone()));
     state.error.set(None);
     state.message.set(format!("Looking at {name}…"));
     let in_flight = state.begin();
@@ -47,6 +48,14 @@ pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
         }
         drop(in_flight);
     });
+}
+
+/// Analyses the last photo again (another ImageNet network was loaded), if there was one.
+pub fn analyse_again(state: AppState) {
+    let last = state.engine().last_photo.borrow().clone();
+    if let Some((bytes, name)) = last {
+        analyse(state, bytes, name);
+    }
 }
 
 /// Grad-CAM after another block of the photo on screen: a finer, less abstract map. A newer

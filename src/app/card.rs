@@ -102,16 +102,16 @@ fn model_view(
     }
 }
 
-/// The imported ImageNet network's entry: where its weights come from, no training curves.
-fn imported_view(entry: &ImportedEntry) -> impl IntoView + use<> {
+/// An imported network's entry: where its weights come from, no training curves.
+fn imported_view(name: &'static str, entry: &ImportedEntry) -> impl IntoView + use<> {
     let rows = entry
         .rows()
         .into_iter()
         .map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> })
         .collect_view();
     view! {
-        <article class="model" data-testid="card-imagenet">
-            <h3>"imagenet (imported, not trained here)"</h3>
+        <article class="model" data-testid=format!("card-{name}")>
+            <h3>{format!("{name} (imported, not trained here)")}</h3>
             <table>{rows}</table>
         </article>
     }
@@ -126,7 +126,7 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, Stri
 #[derive(Clone)]
 struct Loaded {
     trained: Vec<(ModelKind, CardEntry, Vec<EpochRecord>)>,
-    imported: Option<ImportedEntry>,
+    imported: Vec<(&'static str, ImportedEntry)>,
 }
 
 /// The card and each model's history (an empty history when it cannot be read: the card
@@ -143,9 +143,13 @@ async fn load_card() -> Result<Loaded, String> {
             .unwrap_or_default();
         models.push((model, entry, history));
     }
+    let imported = [("imagenet", card.imagenet), ("xception", card.xception)]
+        .into_iter()
+        .filter_map(|(name, entry)| Some((name, entry?)))
+        .collect();
     Ok(Loaded {
         trained: models,
-        imported: card.imagenet,
+        imported,
     })
 }
 
@@ -171,7 +175,11 @@ pub fn ModelCard() -> impl IntoView {
                     .iter()
                     .map(|(model, entry, history)| model_view(*model, entry, history))
                     .collect_view();
-                let imported = loaded.imported.as_ref().map(imported_view);
+                let imported = loaded
+                    .imported
+                    .iter()
+                    .map(|(name, entry)| imported_view(name, entry))
+                    .collect_view();
                 view! { {trained}{imported} }.into_any()
             }
         })

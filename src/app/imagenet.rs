@@ -6,7 +6,7 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use super::canvas::draw;
-use super::models::ImagenetHeatmap;
+use super::models::{ImagenetHeatmap, ImagenetInfo};
 use super::state::{AppState, ImagenetState};
 use crate::imagenet::TopClass;
 use crate::latest::Latest;
@@ -127,7 +127,7 @@ fn ImagenetCam(choice: CamChoice, blocks: usize) -> impl IntoView {
                     .iter()
                     .find(|t| t.class == class)
                     .map_or_else(|| format!("class {class}"), TopClass::readable_name);
-                format!("Grad-CAM: where MobileNet sees \"{name}\"")
+                format!("Grad-CAM: where the network sees \"{name}\"")
             },
         )
     };
@@ -138,12 +138,43 @@ fn ImagenetCam(choice: CamChoice, blocks: usize) -> impl IntoView {
                 data-depth=move || choice.drawn.get().map(|(_, d)| d.map_or("last".into(), |d| d.to_string()))
                 hidden=move || choice.drawn.get().is_none()></canvas>
             <figcaption>{caption}
-                <label>" after "<select data-testid="imagenet-gradcam-depth" on:change=on_depth>
+                <label>" · Grad-CAM after "<select data-testid="imagenet-gradcam-depth" on:change=on_depth>
                     <option value="last">"the last block"</option>
                     {options}
                 </select></label>
             </figcaption>
         </figure>
+    }
+}
+
+/// The imported network's name as people say it.
+fn network_label(network: &str) -> &'static str {
+    match network {
+        "xception" => "Xception (your weights)",
+        _ => "MobileNet v1 (shipped)",
+    }
+}
+
+/// A choice of network, where the release ships more than one (a user's imported Xception).
+fn network_picker(state: AppState, info: &ImagenetInfo) -> impl IntoView + use<> {
+    let current = info.network.clone();
+    let options = info
+        .available
+        .iter()
+        .map(|n| {
+            view! { <option value=n.clone() selected=*n == current>{network_label(n)}</option> }
+        })
+        .collect_view();
+    let on_change = move |ev: leptos::ev::Event| {
+        let network = event_target_value(&ev);
+        if let Some(thread) = state.engine().models.borrow().clone() {
+            super::load_imagenet(state, thread, &network, true);
+        }
+    };
+    view! {
+        <label hidden=info.available.len() < 2>"Network "
+            <select data-testid="imagenet-network" on:change=on_change>{options}</select>
+        </label>
     }
 }
 
@@ -185,7 +216,8 @@ pub fn ImagenetTop() -> impl IntoView {
         }
         .into_any(),
         ImagenetState::Ready(info) => view! {
-            <ol class="imagenet-top" data-testid="imagenet-top" title=info.architecture>
+            {network_picker(state, &info)}
+            <ol class="imagenet-top" data-testid="imagenet-top" data-network=info.network.clone() title=info.architecture>
                 {move || shown_top(state).into_iter().map(|c| class_row(state, choice, c)).collect_view()}
             </ol>
             <div hidden=move || state.revision.get() == 0>
@@ -198,7 +230,7 @@ pub fn ImagenetTop() -> impl IntoView {
     view! {
         <section class="imagenet" aria-label="What an ImageNet network sees">
             <h2>"What an ImageNet network sees"</h2>
-            <p class="explain">"MobileNet v1, pretrained on ImageNet's 1000 classes (Keras's weights): it knows breeds, and much besides pets."</p>
+            <p class="explain">"A network pretrained on ImageNet's 1000 classes (Keras's weights): it knows breeds, and much besides pets."</p>
             {body}
         </section>
     }

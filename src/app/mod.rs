@@ -27,7 +27,9 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
+use crate::model::Network;
 use crate::protocol::{Backend, LoadProgress};
+use crate::shipped::IMPORTED;
 use state::{AppState, ImagenetState, ModelsState};
 
 /// Entry point called by the generated JS glue: mounts the page. The same module also starts
@@ -82,7 +84,7 @@ fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
         state.classifier_blocks.set(loaded.blocks);
         let thread = Rc::new(thread);
         *state.engine().models.borrow_mut() = Some(thread.clone());
-        load_imagenet(state, thread.clone());
+        load_imagenet(state, thread.clone(), IMPORTED[0], false);
         if let Some(runs) = bench::requested_runs() {
             let report = thread
                 .bench(runs)
@@ -98,12 +100,25 @@ fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
     });
 }
 
-/// Loads the ImageNet network in the background: the page works without it meanwhile (analyses
-/// wait for its download to settle, then carry its reading), and without it if it fails.
-fn load_imagenet(state: AppState, thread: Rc<models::ModelThread>) {
-    let loaded = thread.load_imagenet();
+/// Loads the imported network `network` in the background (the shipped MobileNet first, or one
+/// the user picked): the page works without it meanwhile (analyses wait for its download to
+/// settle, then carry its reading), and without it if it fails. With `read_again` (the user
+/// switched networks), the last photo is analysed again with the new one.
+pub fn load_imagenet(
+    state: AppState,
+    thread: Rc<models::ModelThread>,
+    network: &str,
+    read_again: bool,
+) {
+    state.imagenet.set(ImagenetState::Loading(None));
+    let loaded = thread.load_imagenet(network);
     leptos::task::spawn_local(async move {
-        state.imagenet.set(match loaded.await {
+        let ready = loaded.await;
+        // Another network's layers replace the previous one's in the viewer.
+        state
+            .layers
+            .update(|l| l.retain(|l| l.network != Network::Imagenet));
+        state.imagenet.set(match ready {
             Ok(info) => {
                 state
                     .layers
@@ -112,6 +127,9 @@ fn load_imagenet(state: AppState, thread: Rc<models::ModelThread>) {
             }
             Err(e) => ImagenetState::Failed(e),
         });
+        if read_again {
+            analysis::analyse_again(state);
+        }
     });
 }
 

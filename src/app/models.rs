@@ -29,6 +29,10 @@ pub struct Loaded {
 /// The loaded ImageNet network, as the page describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImagenetInfo {
+    /// Its name (`imagenet`, `xception`).
+    pub network: String,
+    /// The imported networks the release ships, which the page offers.
+    pub available: Vec<String>,
     /// Its architecture in words.
     pub architecture: String,
     /// Its blocks (Grad-CAM's depth choices).
@@ -236,19 +240,29 @@ impl ModelThread {
         expect_reply(reply.await)
     }
 
-    /// Loads the ImageNet network (after the page's models). The request is sent now, so that
-    /// requests sent after this call find the network loading.
-    pub fn load_imagenet(&self) -> impl Future<Output = Result<ImagenetInfo, String>> + 'static {
-        let reply = self.waiting(Request::LoadImagenet.key());
-        let sent = self.send(Request::LoadImagenet, Vec::new());
+    /// Loads the imported network `network` (after the page's models), in place of the one
+    /// loaded. The request is sent now, so that requests sent after this call find it loading.
+    pub fn load_imagenet(
+        &self,
+        network: &str,
+    ) -> impl Future<Output = Result<ImagenetInfo, String>> + 'static {
+        let request = Request::LoadImagenet {
+            network: network.to_string(),
+        };
+        let reply = self.waiting(request.key());
+        let sent = self.send(request, Vec::new());
         async move {
             sent?;
             match expect_reply(reply.await)?.message {
                 Some(Reply::ImagenetLoaded {
+                    network,
+                    available,
                     architecture,
                     blocks,
                     layers,
                 }) => Ok(ImagenetInfo {
+                    network,
+                    available,
                     architecture,
                     blocks,
                     layers: layers.iter().filter_map(|l| LayerId::parse(l)).collect(),

@@ -68,6 +68,8 @@ pub struct Engine {
     pub photos: Latest,
     /// Grad-CAM recomputed at another block: a newer choice or a new result wins.
     pub heatmaps: Latest,
+    /// The last photo file sent and its name, to read it again with another ImageNet network.
+    pub last_photo: RefCell<Option<(Vec<u8>, String)>>,
 }
 
 impl Engine {

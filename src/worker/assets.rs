@@ -11,7 +11,7 @@ use crate::imagenet::ImagenetModel;
 use crate::net::{self, Progress, global};
 use crate::pipeline::Pipeline;
 use crate::protocol::LoadProgress;
-use crate::shipped::{ImagenetFiles, MANIFEST, Manifest, ShippedFiles};
+use crate::shipped::{IMPORTED, ImagenetFiles, MANIFEST, Manifest, ShippedFiles};
 
 /// The models' cache. Entries are keyed by content (`models/<file>?sha256=<hash>`), so the name
 /// never needs bumping; older releases' versioned caches are removed.
@@ -44,15 +44,32 @@ impl Assets {
         Pipeline::from_shipped(&ShippedFiles::from_vec(files), device).map_err(|e| e.to_string())
     }
 
-    /// Fetches the ImageNet network's files the same way and builds it.
+    /// Fetches the imported network `network`'s files the same way and builds it.
     pub async fn load_imagenet(
         &self,
         device: &Device,
+        network: &str,
         progress: impl Fn(LoadProgress) + Clone,
     ) -> Result<ImagenetModel, String> {
-        let files = self.fetch_files(ImagenetFiles::NAMES, progress).await?;
+        let names = ImagenetFiles::names(network);
+        let files = self
+            .fetch_files(names.each_ref().map(String::as_str), progress)
+            .await?;
         ImagenetModel::from_files(&ImagenetFiles::from_vec(files), device)
             .map_err(|e| e.to_string())
+    }
+
+    /// The imported networks whose weights this release's manifest lists (the shipped MobileNet
+    /// when the manifest cannot be read).
+    pub fn imported_networks(&self) -> Vec<String> {
+        let Some(manifest) = &self.manifest else {
+            return vec![IMPORTED[0].to_string()];
+        };
+        IMPORTED
+            .iter()
+            .filter(|n| manifest.hash(&format!("{n}.bpk")).is_some())
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// The shipped files `names`, each reporting its download as its model (`segmenter.bpk`

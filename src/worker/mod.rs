@@ -171,7 +171,9 @@ impl ModelsThread {
         let pipeline = self.pipeline.borrow().clone();
         let reply = match (&request, pipeline) {
             (Request::Load { backend }, _) => self.load(*backend).await,
-            (Request::LoadImagenet, Some(pipeline)) => self.load_imagenet(&pipeline).await,
+            (Request::LoadImagenet { network }, Some(pipeline)) => {
+                self.load_imagenet(&pipeline, network).await
+            }
             (_, Some(pipeline)) => self.answer(&pipeline, request, envelope.bytes).await,
             (_, None) => failed(request.key(), "the models are not loaded yet"),
         };
@@ -199,13 +201,20 @@ impl ModelsThread {
         }
     }
 
-    async fn load_imagenet(&self, pipeline: &Pipeline) -> Envelope<Reply> {
+    async fn load_imagenet(&self, pipeline: &Pipeline, network: &str) -> Envelope<Reply> {
         self.imagenet_loading.set(true);
-        let assets = self.assets.borrow().clone();
-        let loaded = match assets {
-            Some(assets) => assets.load_imagenet(pipeline.device(), post_progress).await,
-            None => Err("the page's models are not loaded".to_string()),
+        // Another network reads photos at another size: the kept photo's input no longer fits
+        // (the page analyses the photo again).
+        if self.imagenet.borrow_mut().take().is_some() {
+            *self.kept.borrow_mut() = None;
+        }
+        let Some(assets) = self.assets.borrow().clone() else {
+            self.imagenet_loading.set(false);
+            return failed(IMAGENET, "the page's models are not loaded");
         };
+        let loaded = assets
+            .load_imagenet(pipeline.device(), network, post_progress)
+            .await;
         self.imagenet_loading.set(false);
         match loaded {
             Ok(model) => {
@@ -225,6 +234,8 @@ impl ModelsThread {
                     .collect();
                 *self.imagenet.borrow_mut() = Some(Rc::new(model));
                 Envelope::new(Reply::ImagenetLoaded {
+                    network: network.to_string(),
+                    available: assets.imported_networks(),
                     architecture,
                     blocks,
                     layers,
@@ -304,7 +315,7 @@ impl ModelsThread {
                 let report = bench::run(pipeline, imagenet.as_deref(), runs, backend.name()).await;
                 Envelope::new(Reply::Bench { report })
             }
-            Request::Load { .. } | Request::LoadImagenet | Request::Cancel { .. } => {
+            Request::Load { .. } | Request::LoadImagenet { .. } | Request::Cancel { .. } => {
                 unreachable!("`handle` answers loads and cancels itself")
             }
         }

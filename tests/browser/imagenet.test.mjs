@@ -5,6 +5,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import { serve, launch, open, waitStatus, upload, settled, result, fixtures, output } from './harness.mjs';
 
 const reference = JSON.parse(fs.readFileSync(path.join(fixtures, 'imagenet/keras_reference.json')));
@@ -137,5 +139,70 @@ test('without the ImageNet weights the page says so and works on', async () => {
   } finally {
     await browser.close();
     await server.close();
+  }
+});
+
+/** A release with an imported Xception beside the shipped models: Keras's Xception tensors
+ * (names and shapes of tests/fixtures/xception/tensors.json, small seeded values: the page's
+ * switch is tested here, Keras-exactness by tests/xception.rs) written as a TF.js model and
+ * imported with the native `train` (built here: a no-op when the native tests built it). */
+function releaseWithXception() {
+  execFileSync('cargo', ['build', '--release', '--bin', 'train'], { stdio: 'inherit' });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'petlens-xception-'));
+  const tfjs = path.join(dir, 'tfjs');
+  const models = path.join(dir, 'models');
+  fs.mkdirSync(tfjs);
+  fs.cpSync(path.resolve('www/models'), models, { recursive: true });
+  const { tensors } = JSON.parse(fs.readFileSync(path.join(fixtures, 'xception/tensors.json')));
+  let state = 0x9e3779b9;
+  const manifest = tensors.map((t, k) => {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const fanIn = t.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const part = t.name.split('/').pop();
+    const values = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      const u = state / 2 ** 32;
+      values[i] = part.endsWith('kernel') ? (2 * u - 1) * Math.sqrt(3 / fanIn)
+        : ['gamma', 'moving_variance'].includes(part) ? 0.5 + u : (2 * u - 1) * 0.1;
+    }
+    const shard = `group${k + 1}-shard1of1`;
+    fs.writeFileSync(path.join(tfjs, shard), Buffer.from(values.buffer));
+    return { paths: [shard], weights: [{ name: t.name, shape: t.shape, dtype: 'float32' }] };
+  });
+  fs.writeFileSync(path.join(tfjs, 'model.json'), JSON.stringify({ weightsManifest: manifest }));
+  execFileSync(path.resolve('target/release/train'), ['import', '--tfjs', tfjs,
+    '--classes', path.join(models, 'imagenet_classes.json'), '--out', models], { stdio: 'pipe' });
+  return { dir, models };
+}
+
+test('where the release has an Xception, the page offers it and reads the photo again with it', async () => {
+  const { dir, models } = releaseWithXception();
+  const server = await serve({ mounts: { '/models/': models } });
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser.context, `${server.url}/?backend=cpu`);
+    await waitStatus(page, 'ready');
+    await upload(page, path.join(fixtures, 'imagenet/Abyssinian_1.png'), { mimeType: 'image/png' });
+    assert.equal(await page.getAttribute('[data-testid=imagenet-top]', 'data-network'), 'imagenet');
+    const mobilenet = (await result(page)).imagenet_top;
+    const choices = await page.$$eval('[data-testid=imagenet-network] option', (o) => o.map((x) => x.value));
+    assert.deepEqual(choices, ['imagenet', 'xception']);
+    await page.selectOption('[data-testid=imagenet-network]', 'xception');
+    await page.waitForFunction(() => document.querySelector('[data-testid=imagenet-top]')?.dataset.network === 'xception'
+      && document.querySelectorAll('[data-testid=imagenet-top] li').length === 5, null, { timeout: 600_000 });
+    await waitStatus(page, 'ready');
+    const xception = (await result(page)).imagenet_top;
+    assert.equal(xception.length, 5);
+    assert.notDeepEqual(xception, mobilenet, 'the photo read again by the other network');
+    const layers = await page.$$eval('[data-testid=layer-picker] option', (o) => o.map((x) => x.value));
+    assert.ok(layers.includes('imagenet.block2_sepconv1'), "Xception's layers in the viewer");
+    assert.ok(!layers.includes('imagenet.conv_pw_1_relu'), "MobileNet's gone from it");
+    await page.locator('.imagenet').screenshot({ path: path.join(output, 'cpu-imagenet-xception.png') });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
