@@ -60,7 +60,7 @@ function installPeers() {
       '@tensorflow/tfjs@4.22.0', '@tensorflow/tfjs-backend-wasm@4.22.0', 'onnxruntime-web@1.30.0'], { stdio: 'inherit' });
   }
   const onnx = path.join(peers, 'onnx');
-  if (!fs.existsSync(path.join(onnx, 'classifier.onnx'))) {
+  if (!fs.existsSync(path.join(onnx, 'imagenet.onnx'))) {
     const python = path.join(here, '.venv/bin/python');
     if (!fs.existsSync(python)) execFileSync('python3', ['-m', 'venv', path.join(here, '.venv')], { stdio: 'inherit' });
     execFileSync(python, ['-m', 'pip', 'install', '--quiet', 'onnx==1.23.2'], { stdio: 'inherit' });
@@ -121,8 +121,7 @@ function ratios(ours, peer) {
     return figures.reduce((a, b) => (b.ms < a.ms ? b : a));
   };
   const [segment, classify] = [best('segment'), best('classify')];
-  // MobileNet: TensorFlow.js only (no ONNX graph of it is written here).
-  const imagenet = ['wasm', 'cpu'].filter((b) => peer[b]?.imagenet).map((b) => ({ peer: b, ms: peer[b].imagenet.median_ms }))
+  const imagenet = ['wasm', 'cpu', 'ort'].filter((b) => peer[b]?.imagenet).map((b) => ({ peer: b, ms: peer[b].imagenet.median_ms }))
     .reduce((a, b) => (a && a.ms < b.ms ? a : b), undefined);
   return {
     segment: ours.models.segmenter.median_ms / segment.ms,
@@ -169,7 +168,7 @@ if (!peer.error && ours.cpu) {
       figure: 'latency_round_ms', round,
       petlens: again.models,
       tfjs_wasm: { segment: peerAgain.wasm.segment, classify: peerAgain.wasm.classify, imagenet: peerAgain.wasm.imagenet },
-      onnxruntime_web: { segment: peerAgain.ort.segment, classify: peerAgain.ort.classify },
+      onnxruntime_web: { segment: peerAgain.ort.segment, classify: peerAgain.ort.classify, imagenet: peerAgain.ort.imagenet },
     }));
   }
   const of = (model) => perRound.map((r) => r[model]);

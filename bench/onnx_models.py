@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """petlens's shipped architectures as ONNX graphs, for onnxruntime-web in `bench/browser.mjs`:
-the segmenter (width 32, 128 px, with its two skip additions) and the Xception-like classifier
-(112 px), layer for layer as `www/models/*.json` configure them, NCHW, batch 1, random weights
+the segmenter (width 32, 128 px, with its two skip additions), the Xception-like classifier
+(112 px) and the imported MobileNet v1 (width 0.75, 224 px), layer for layer as
+`www/models/*.json` configure them, NCHW, batch 1, random weights
 (latency does not depend on them). Batch normalisation stays a node of its own, as exported
 models have it; onnxruntime folds it into the convolution when it optimises the graph.
 
@@ -64,6 +65,11 @@ class Graph:
     def relu(self, x):
         return self.node("Relu", [x])
 
+    def constant(self, value):
+        name = self.name("c")
+        self.weights.append(numpy_helper.from_array(np.array(value, np.float32), name))
+        return name
+
     def model(self, x, out, size, out_shape, name):
         graph = helper.make_graph(
             self.nodes, name,
@@ -121,10 +127,33 @@ def classifier(config):
     return g.model(inp, g.node("Sigmoid", [logit]), size, [1, 1], "classifier")
 
 
+def imagenet(config):
+    """Keras's MobileNet v1: a 3x3 stride-2 conv, 13 depthwise separable blocks (BN and ReLU6
+    after each convolution; stride-2 blocks pad one row and column after), global average
+    pooling, a 1x1 convolution to the classes, softmax."""
+    alpha, size, classes = config["alpha"], config["image_size"], config["classes"]
+    blocks = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 \
+        + [(1024, 2), (1024, 1)]
+    g = Graph()
+    relu6 = lambda x: g.node("Clip", [x, g.constant(0.0), g.constant(6.0)])
+    x = inp = "image"
+    c = int(32 * alpha)
+    x = relu6(g.batch_norm(g.conv(x, 3, c, 3, stride=2, pads=[0, 0, 1, 1]), c))
+    for filters, stride in blocks:
+        pads = [1, 1, 1, 1] if stride == 1 else [0, 0, 1, 1]
+        x = relu6(g.batch_norm(g.conv(x, c, c, 3, stride=stride, pads=pads, groups=c), c))
+        f = int(filters * alpha)
+        x = relu6(g.batch_norm(g.conv(x, c, f, 1, pads=[0, 0, 0, 0]), f))
+        c = f
+    x = g.conv(g.node("GlobalAveragePool", [x]), c, classes, 1, pads=[0, 0, 0, 0], bias=True)
+    x = g.node("Flatten", [x])
+    return g.model(inp, g.node("Softmax", [x], axis=1), size, [1, classes], "imagenet")
+
+
 def main():
     out = pathlib.Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    for name, build in (("segmenter", segmenter), ("classifier", classifier)):
+    for name, build in (("segmenter", segmenter), ("classifier", classifier), ("imagenet", imagenet)):
         config = json.loads((MODELS / f"{name}.json").read_text())
         onnx.save(build(config), out / f"{name}.onnx")
         print(f"{out / name}.onnx: {config}")

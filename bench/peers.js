@@ -99,7 +99,12 @@ async function mobilenet() {
     ort.env.wasm.numThreads = 1;
     for (const backend of BACKENDS) {
       if (backend === 'ort') {
-        report.ort = { segment: await timeOnnx('segmenter', 128), classify: await timeOnnx('classifier', 112), threads: 1 };
+        report.ort = {
+          segment: await timeOnnx('segmenter', 128),
+          classify: await timeOnnx('classifier', 112),
+          imagenet: await timeOnnx('imagenet', 224),
+          threads: 1,
+        };
         continue;
       }
       await tf.setBackend(backend);

@@ -430,3 +430,40 @@ fn a_robust_pattern_raises_its_filter_and_is_reproducible() {
         "another seed, other jitters"
     );
 }
+
+#[test]
+fn a_file_that_does_not_match_its_checksum_is_refused() {
+    let dir = tempdir("imagenet-import-checksum");
+    tfjs_model(&dir);
+    let shard = dir.join("group7-shard1of1");
+    let hash = petlens::shipped::content_hash(&std::fs::read(&shard).expect("reads"));
+    let list = dir.join("checksums.sha256");
+    std::fs::write(&list, format!("{hash}  group7-shard1of1\n")).expect("writes");
+    let run = |name: &str| {
+        let output = train_bin()
+            .args(["import", "--tfjs"])
+            .arg(&dir)
+            .arg("--checksums")
+            .arg(&list)
+            .arg("--classes")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models/imagenet_classes.json"))
+            .arg("--out")
+            .arg(tempdir(name))
+            .output()
+            .expect("train runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(run("imagenet-checksum-ok").0, Some(0));
+    let mut bytes = std::fs::read(&shard).expect("reads");
+    bytes[0] ^= 1;
+    std::fs::write(&shard, bytes).expect("writes");
+    let (code, stderr) = run("imagenet-checksum-bad");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("group7-shard1of1") && stderr.contains(&hash),
+        "{stderr}"
+    );
+}
