@@ -86,6 +86,22 @@ pub(crate) fn check_filter(
     Ok(())
 }
 
+/// The end of an ascent: the filter's mean activation on the final `image`, appended to
+/// `activations`, and the image's values.
+pub(crate) async fn read_final(
+    net: &dyn Layered,
+    layer: &str,
+    filter: usize,
+    image: Tensor<4>,
+    activations: &mut Vec<f32>,
+) -> Result<Vec<f32>, FilterError> {
+    let last = net
+        .layer_output(image.clone(), layer)
+        .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?;
+    activations.push(read_scalar(filter_loss(last, filter), "the filter's activation").await?);
+    Ok(read_floats(image, "the filter pattern").await?)
+}
+
 impl FilterAscent {
     /// Runs the ascent for `filter` of the network's `layer` on a `size`-pixel image, on
     /// `device` (the autodiff graph is only built around the input).
@@ -130,11 +146,7 @@ impl FilterAscent {
                 return Err(FilterError::Cancelled);
             }
         }
-        let last = net
-            .layer_output(image.clone(), layer)
-            .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?;
-        activations.push(read_scalar(filter_loss(last, filter), "the filter's activation").await?);
-        let values = read_floats(image, "the filter pattern").await?;
+        let values = read_final(net, layer, filter, image, &mut activations).await?;
         Ok(FilterPattern {
             image: deprocess(&values, size),
             activations,

@@ -12,9 +12,9 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::ops::{GridSampleOptions, GridSamplePaddingMode, InterpolateMode};
 use image::{Rgb, RgbImage};
 
-use super::filters::{FilterError, FilterPattern, check_filter, filter_loss};
+use super::filters::{FilterError, FilterPattern, check_filter, filter_loss, read_final};
 use crate::model::Layered;
-use crate::readback::{read_floats, read_scalar};
+use crate::readback::read_scalar;
 
 /// Lucid's colour decorrelation: the square root of ImageNet's colour covariance (its SVD),
 /// rows R, G, B, each column scaled by the largest column norm.
@@ -229,11 +229,7 @@ impl RobustAscent {
             }
         }
         let image = parameterisation.image(spectrum);
-        let last = net
-            .layer_output(image.clone(), layer)
-            .ok_or_else(|| FilterError::UnknownLayer(layer.into()))?;
-        activations.push(read_scalar(filter_loss(last, filter), "the filter's activation").await?);
-        let values = read_floats(image, "the filter pattern").await?;
+        let values = read_final(net, layer, filter, image, &mut activations).await?;
         Ok(FilterPattern {
             image: to_rgb(&values, n),
             activations,

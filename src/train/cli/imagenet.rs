@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::CliError;
 use super::fit::command_line;
-use crate::card::ImportSource;
+use crate::card::{ImportSource, ImportedEntry};
 use crate::data::{decode_photo, model_input};
 use crate::imagenet::{ImagenetConfig, ImagenetModel, TopClass};
 use crate::shipped::{ImagenetFiles, content_hash};
@@ -83,43 +83,30 @@ pub(super) fn import(args: &ImportArgs) -> Result<(), CliError> {
         licence: args.licence.clone(),
         sha256: checksums_of(&args.tfjs, &args.classes)?,
     };
-    let imported = |config: &ImagenetConfig| -> Result<(), CliError> {
-        if names.len() != config.classes() {
-            return Err(CliError::input(
-                &args.classes,
-                format!(
-                    "{} classes, but the network has {}",
-                    names.len(),
-                    config.classes()
-                ),
-            ));
+    let fits = |classes: usize| {
+        if names.len() == classes {
+            return Ok(());
         }
-        Ok(())
+        Err(CliError::input(
+            &args.classes,
+            format!("{} classes, but the network has {classes}", names.len()),
+        ))
+    };
+    let ship = Ship {
+        out: &args.out,
+        classes: &classes,
+        source,
     };
     let entry = if tensors.shape("block1_conv1/kernel").is_some() {
-        let config = ImagenetConfig::Xception(xception_config_of(&tensors)?);
-        imported(&config)?;
-        let ImagenetConfig::Xception(xception) = &config else {
-            unreachable!("built as Xception's just above")
-        };
-        let net = xception_from(xception, tensors)?;
-        ship_imported(
-            &args.out,
-            "xception",
-            shipped(net, &config, &classes, source),
-        )?
+        let config = xception_config_of(&tensors)?;
+        fits(config.classes)?;
+        let net = xception_from(&config, tensors)?;
+        ship.network("xception", net, ImagenetConfig::Xception(config))?
     } else {
-        let config = ImagenetConfig::MobileNet(config_of(&tensors)?);
-        imported(&config)?;
-        let ImagenetConfig::MobileNet(mobilenet) = &config else {
-            unreachable!("built as MobileNet's just above")
-        };
-        let net = mobilenet_from(mobilenet, tensors)?;
-        ship_imported(
-            &args.out,
-            "imagenet",
-            shipped(net, &config, &classes, source),
-        )?
+        let config = config_of(&tensors)?;
+        fits(config.classes)?;
+        let net = mobilenet_from(&config, tensors)?;
+        ship.network("imagenet", net, ImagenetConfig::MobileNet(config))?
     };
     eprintln!(
         "imported {} ({} parameters, {} bytes in f16) into {}",
@@ -131,19 +118,29 @@ pub(super) fn import(args: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// What [`ship_imported`] writes for a network.
-fn shipped<'a, M>(
-    net: M,
-    config: &'a ImagenetConfig,
+/// Where and with what an imported network is shipped.
+struct Ship<'a> {
+    out: &'a Path,
     classes: &'a [u8],
     source: ImportSource,
-) -> Imported<'a, M> {
-    Imported {
-        net,
-        config,
-        classes,
-        source,
-        command: command_line(),
+}
+
+impl Ship<'_> {
+    /// Writes `net` as the imported network `network` ([`ship_imported`]).
+    fn network<M: burn::module::Module>(
+        self,
+        network: &str,
+        net: M,
+        config: ImagenetConfig,
+    ) -> Result<ImportedEntry, CliError> {
+        let imported = Imported {
+            net,
+            config: &config,
+            classes: self.classes,
+            source: self.source,
+            command: command_line(),
+        };
+        Ok(ship_imported(self.out, network, imported)?)
     }
 }
 
