@@ -468,14 +468,14 @@ fn layer_wrappers_match_the_layers_own_forward() {
     }
 }
 
-/// At inference the models' batch norm and ReLU are one pass, in place on a fresh activation:
-/// the same values as burn's batch norm then ReLU, and an activation something else still holds
-/// (a residual branch) is left as it was.
+/// At inference the models' batch norm and ReLU (or ReLU6) are one pass, in place on a fresh
+/// activation: the same values as burn's batch norm then ReLU, and an activation something else
+/// still holds (a residual branch) is left as it was.
 #[test]
 fn batch_norm_relu_at_inference_matches_burns_and_spares_a_shared_input() {
     use burn::nn::BatchNormConfig;
     use burn::tensor::activation::relu;
-    use petlens::ops::batch_norm_relu;
+    use petlens::ops::{batch_norm_relu, batch_norm_relu6};
     let device = Device::flex();
     for shape in [[1, 3, 5, 6], [2, 8, 9, 9], [3, 2, 1, 1]] {
         let channels = shape[1];
@@ -501,8 +501,14 @@ fn batch_norm_relu_at_inference_matches_burns_and_spares_a_shared_input() {
             "{shape:?}: a shared input was changed"
         );
         // A fresh activation (nothing else holds it) is normalised in place.
-        let fresh = batch_norm_relu(&norm, x * 1.0);
-        assert!(relative_error(fresh, reference) < 1e-6, "{shape:?}");
+        let fresh = batch_norm_relu(&norm, x.clone() * 1.0);
+        assert!(relative_error(fresh, reference.clone()) < 1e-6, "{shape:?}");
+        // ReLU6 (MobileNet's) in the same pass: capped at 6.
+        let capped = batch_norm_relu6(&norm, x * 1.0);
+        assert!(
+            relative_error(capped, reference.clamp_max(6.0)) < 1e-6,
+            "{shape:?}"
+        );
     }
 }
 

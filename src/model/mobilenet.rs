@@ -8,8 +8,8 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::blocks::{LayerVisitor, layer_names, layer_output, layer_outputs};
-use crate::ops::batch_norm;
 use crate::ops::layers::{conv2d, depthwise_conv2d_layer, pointwise_conv2d_layer};
+use crate::ops::{batch_norm, batch_norm_relu6};
 
 /// The output channels (before the width multiplier) and stride of MobileNet v1's 13 depthwise
 /// separable blocks, as Keras lists them.
@@ -146,10 +146,10 @@ impl DepthwiseSeparableBlock {
         index: usize,
         visit: &mut LayerVisitor<'_>,
     ) -> Option<Tensor<4>> {
-        let x = relu6(batch_norm(
+        let x = batch_norm_relu6(
             &self.depthwise_bn,
             depthwise_conv2d_layer(&self.depthwise, x),
-        )); // [n, c_in, h / stride, w / stride]
+        ); // [n, c_in, h / stride, w / stride]
         if !visit(format!("conv_dw_{index}_relu"), &x) {
             return None;
         }
@@ -166,10 +166,17 @@ impl DepthwiseSeparableBlock {
         visit(format!("conv_pw_{index}_relu"), &x).then_some(x)
     }
 
-    /// `[n, c_in, h, w]` -> `[n, c_out, h / stride, w / stride]`.
-    fn forward(&self, x: Tensor<4>, index: usize) -> Tensor<4> {
-        self.forward_visiting(x.clone(), index, &mut |_, _| true)
-            .unwrap_or(x)
+    /// `[n, c_in, h, w]` -> `[n, c_out, h / stride, w / stride]`: the same values as
+    /// [`Self::forward_visiting`] with each batch norm and its ReLU6 in one pass.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = batch_norm_relu6(
+            &self.depthwise_bn,
+            depthwise_conv2d_layer(&self.depthwise, x),
+        ); // [n, c_in, h / stride, w / stride]
+        batch_norm_relu6(
+            &self.pointwise_bn,
+            pointwise_conv2d_layer(&self.pointwise, x),
+        ) // [n, c_out, h / stride, w / stride]
     }
 }
 
@@ -190,7 +197,7 @@ impl MobileNet {
     /// The stem: `[n, 3, s, s]` in [0, 1] -> `[n, c, s/2, s/2]` (`conv1_relu`).
     fn stem(&self, x: Tensor<4>) -> Tensor<4> {
         let x = x * 2.0 - 1.0; // [n, 3, s, s] in [-1, 1]
-        relu6(batch_norm(&self.conv1_bn, conv2d(&self.conv1, x))) // [n, c, s/2, s/2]
+        batch_norm_relu6(&self.conv1_bn, conv2d(&self.conv1, x)) // [n, c, s/2, s/2]
     }
 
     /// The convolutional base through block `depth` (0-based; `None`: all 13), the layer
@@ -199,8 +206,7 @@ impl MobileNet {
         let take = depth.map_or(self.blocks.len(), |d| (d + 1).min(self.blocks.len()));
         self.blocks[..take]
             .iter()
-            .enumerate()
-            .fold(self.stem(x), |x, (i, block)| block.forward(x, i + 1)) // [n, c, h, w]
+            .fold(self.stem(x), |x, block| block.forward(x)) // [n, c, h, w]
     }
 
     /// The blocks after `depth`, global average pooling and the top: what Grad-CAM
@@ -209,8 +215,7 @@ impl MobileNet {
         let start = depth.map_or(self.blocks.len(), |d| (d + 1).min(self.blocks.len()));
         let x = self.blocks[start..]
             .iter()
-            .enumerate()
-            .fold(features, |x, (i, block)| block.forward(x, start + i + 1)); // [n, c, s/32, s/32]
+            .fold(features, |x, block| block.forward(x)); // [n, c, s/32, s/32]
         let [n, c, _, _] = x.dims();
         let pooled = x.mean_dim(2).mean_dim(3).reshape([n, c]); // [n, c]
         self.preds.forward(pooled) // [n, classes]

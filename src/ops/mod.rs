@@ -14,7 +14,7 @@ pub mod layers;
 pub mod maxpool;
 pub mod pointwise;
 
-pub use batchnorm::{BatchNormBackend, batch_norm, batch_norm_relu};
+pub use batchnorm::{BatchNormBackend, batch_norm, batch_norm_relu, batch_norm_relu6};
 pub use conv::{DenseConvBackend, dense_conv_transpose2d, dense_conv2d};
 pub use depthwise::{DepthwiseConvBackend, depthwise_conv2d};
 pub use maxpool::{MaxPoolBackend, max_pool2d_same};

@@ -97,6 +97,7 @@ impl<B: BatchNormBackend, C: CheckpointStrategy> BatchNormBackend for Autodiff<B
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        ceiling: f32,
     ) -> FloatTensor<Self> {
         FloatTensor::<Self>::new(B::batch_norm_relu_inference(
             x.into_primitive(),
@@ -104,6 +105,7 @@ impl<B: BatchNormBackend, C: CheckpointStrategy> BatchNormBackend for Autodiff<B
             beta.into_primitive(),
             stats.into_primitive(),
             epsilon,
+            ceiling,
         ))
     }
 

@@ -33,6 +33,7 @@ impl BatchNormBackend for Flex {
         beta: FlexTensor,
         stats: FlexTensor,
         epsilon: f64,
+        ceiling: f32,
     ) -> FlexTensor {
         let shape = norm_shape(&x);
         let params = [&*f32s(&gamma), &*f32s(&beta), &*f32s(&stats)];
@@ -47,7 +48,7 @@ impl BatchNormBackend for Flex {
             x = tensor(f32s(&x).into_owned(), dims(&x));
         }
         let values = x.try_storage_mut::<f32>().expect("a tensor of its own");
-        kernels::apply_relu_in_place(&mut values[..len], params, epsilon, shape);
+        kernels::apply_relu_in_place(&mut values[..len], params, epsilon, ceiling, shape);
         x
     }
 

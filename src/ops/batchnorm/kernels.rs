@@ -71,19 +71,20 @@ pub fn apply(
     out
 }
 
-/// `max(0, gamma * (x - mean) / sqrt(var + eps) + beta)` (batch norm then ReLU, as the models
-/// always follow one with the other at inference) on `values` in place: one pass over memory
-/// instead of a pass and a copy each.
+/// `min(ceiling, max(0, gamma * (x - mean) / sqrt(var + eps) + beta))` (batch norm then ReLU,
+/// or ReLU6 with a `ceiling` of 6, as the models always follow one with the other at inference)
+/// on `values` in place: one pass over memory instead of a pass and a copy each.
 pub fn apply_relu_in_place(
     values: &mut [f32],
     [gamma, beta, stats]: [&[f32]; 3],
     epsilon: f64,
+    ceiling: f32,
     shape: NormShape,
 ) {
     for_each_chunk(values, shape.plane, |bc, plane| {
         let c = bc % shape.channels;
         let (scale, shift) = affine(gamma[c], beta[c], stats, c, epsilon, shape);
-        affine_relu_plane(plane, scale, shift);
+        affine_relu_plane(plane, scale, shift, ceiling);
     });
 }
 
@@ -97,13 +98,14 @@ multiversion! {
 }
 
 multiversion! {
-    /// `v = max(0, v * scale + shift)`, element by element. A compare and select rather than
-    /// `f32::max`, whose NaN rule WebAssembly's SIMD `max` does not share, so that it
-    /// vectorises in the browser build too.
-    fn affine_relu_plane(values: &mut [f32], scale: f32, shift: f32) {
+    /// `v = min(ceiling, max(0, v * scale + shift))`, element by element. Compares and
+    /// selects rather than `f32::max`, whose NaN rule WebAssembly's SIMD `max` does not share,
+    /// so that it vectorises in the browser build too.
+    fn affine_relu_plane(values: &mut [f32], scale: f32, shift: f32, ceiling: f32) {
         for v in values {
             let y = *v * scale + shift;
-            *v = if y > 0.0 { y } else { 0.0 };
+            let y = if y > 0.0 { y } else { 0.0 };
+            *v = if y < ceiling { y } else { ceiling };
         }
     }
 }

@@ -36,14 +36,16 @@ pub trait BatchNormBackend: burn::backend::Backend {
         epsilon: f64,
     ) -> FloatTensor<Self>;
 
-    /// `max(0, batch_norm_with(x, ...))`, in place where `x` is not shared: inference only
-    /// (not differentiated, as [`Self::batch_stats`]).
+    /// `min(ceiling, max(0, batch_norm_with(x, ...)))` (ReLU with an infinite `ceiling`, ReLU6
+    /// with 6), in place where `x` is not shared: inference only (not differentiated, as
+    /// [`Self::batch_stats`]).
     fn batch_norm_relu_inference(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        ceiling: f32,
     ) -> FloatTensor<Self>;
     /// Gradients of `gamma` and `beta` of the training-mode batch norm: `[2, c]`.
     fn batch_norm_param_grads(
@@ -85,10 +87,25 @@ pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 /// activation, in place when nothing else holds it ([`BatchNormBackend::batch_norm_relu_inference`]);
 /// burn's ReLU after [`batch_norm`] otherwise (training, differentiation, other backends).
 pub fn batch_norm_relu(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    batch_norm_clamped(norm, x, f32::INFINITY)
+}
+
+/// `relu6(norm.forward(x))`, MobileNet's pair, the same way as [`batch_norm_relu`].
+pub fn batch_norm_relu6(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    batch_norm_clamped(norm, x, 6.0)
+}
+
+/// `min(ceiling, max(0, norm.forward(x)))`.
+fn batch_norm_clamped(norm: &BatchNorm, x: Tensor<4>, ceiling: f32) -> Tensor<4> {
     let device = x.device();
     let dtypes = [x.dtype(), norm.gamma.val().dtype(), norm.beta.val().dtype()];
     if device.is_autodiff() || !routes_to_own_kernels(&device, dtypes) {
-        return relu(batch_norm(norm, x));
+        let y = relu(batch_norm(norm, x));
+        return if ceiling.is_finite() {
+            y.clamp_max(ceiling)
+        } else {
+            y
+        };
     }
     let (stats, gamma, beta) = running_stats(norm, &device);
     Tensor::from_dispatch(Dispatch::batch_norm_relu_inference(
@@ -97,6 +114,7 @@ pub fn batch_norm_relu(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
         beta,
         stats,
         norm.epsilon,
+        ceiling,
     ))
 }
 
