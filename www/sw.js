@@ -38,7 +38,11 @@ self.addEventListener('message', (event) => {
     .map((u) => u.pathname);
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    await Promise.all([...new Set(urls)].map((u) => cache.add(u).catch(() => {})));
+    // Only what is not cached yet: putting a cached file again replaces its entry, and while
+    // the new body arrives the old one is gone (seen: a sample missing from the cache just after
+    // the page had named it twice).
+    const missing = await Promise.all([...new Set(urls)].map(async (u) => ((await cache.match(u)) ? null : u)));
+    await Promise.all(missing.filter((u) => u).map((u) => cache.add(u).catch(() => {})));
   })());
 });
 

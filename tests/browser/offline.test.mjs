@@ -35,13 +35,13 @@ for (const backend of ['cpu', 'webgpu']) describe(`offline after one visit, on t
   });
 
   test('online, a new deployment replaces what the worker cached', async () => {
-    const cachedSize = (p) => page.evaluate(async (path) => {
-      const hit = await (await caches.open('petlens-app-v1')).match(path);
-      return hit ? (await hit.arrayBuffer()).byteLength : null;
-    }, p);
     const sample = '/samples/beagle_14.jpg';
-    const before = await cachedSize(sample);
-    assert.equal(before, fs.statSync(path.join(dist, sample)).size);
+    // The service worker stores what the page named in the background (on WebGPU an entry was
+    // seen to come and go for a while: not understood yet): the old file is cached whole.
+    await page.waitForFunction(async ([p, size]) => {
+      const hit = await (await caches.open('petlens-app-v1')).match(p);
+      return hit && (await hit.arrayBuffer()).byteLength === size;
+    }, [sample, fs.statSync(path.join(dist, sample)).size]);
     replaced[sample] = '/samples/samoyed_32.jpg';
     await page.reload();
     await waitStatus(page, 'ready');
@@ -53,6 +53,13 @@ for (const backend of ['cpu', 'webgpu']) describe(`offline after one visit, on t
   });
 
   test('with the server stopped, a reload still analyses a photo', async () => {
+    // The app shell and the models the page needs offline are all in their caches first.
+    await page.waitForFunction(async () => {
+      const app = (await (await caches.open('petlens-app-v1')).keys()).map((r) => new URL(r.url).pathname);
+      const models = (await (await caches.open('petlens-models')).keys()).map((r) => new URL(r.url).pathname);
+      return app.includes('/') && app.some((p) => p.endsWith('_bg.wasm')) && app.some((p) => /petlens-[0-9a-f]+\.js$/.test(p))
+        && ['segmenter.bpk', 'classifier.bpk'].every((f) => models.includes(`/models/${f}`));
+    });
     await server.close();
     const before = server.requests.length;
     await page.reload();
