@@ -104,15 +104,18 @@ pub fn Camera() -> impl IntoView {
         leptos::task::spawn_local(async move {
             match open_camera().await {
                 Ok(opened) => {
-                    if let Some(video) = video_ref.get_untracked() {
+                    let video = video_ref.get_untracked();
+                    if let Some(video) = &video {
                         video.set_src_object(Some(&opened));
-                        if let Ok(playing) = video.play() {
-                            let _ = JsFuture::from(playing).await;
-                        }
                     }
+                    // The preview shows as soon as the stream is attached: its first frame can
+                    // arrive before `play()` settles, and Capture must not be hidden then.
                     stream.set_value(Some(opened));
                     state.error.set(None);
                     live.set(true);
+                    if let Some(playing) = video.and_then(|v| v.play().ok()) {
+                        let _ = JsFuture::from(playing).await;
+                    }
                 }
                 Err(message) => state.fail(message),
             }

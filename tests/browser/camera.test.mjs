@@ -17,7 +17,8 @@ for (const backend of ['cpu', 'webgpu']) describe(`the camera, with a fake camer
   test('a captured frame is analysed at the camera resolution', async () => {
     await page.click('[data-testid=camera]');
     await page.waitForFunction(() => document.querySelector('[data-testid=camera-preview]').videoWidth > 0);
-    assert.ok(await page.isVisible('[data-testid=camera-preview]'));
+    // The preview is shown (a timeout here fails the test).
+    await page.waitForSelector('[data-testid=camera-preview]', { state: 'visible', timeout: 5000 });
     const [w, h] = await page.evaluate(() => {
       const v = document.querySelector('[data-testid=camera-preview]');
       return [v.videoWidth, v.videoHeight];
