@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// In-browser latency, download size and start-up time of the built page (`trunk build
-// --release` output in dist/), in Debian's headless Chromium on the CPU backend and on WebGPU
-// (SwiftShader), and the same architectures in TensorFlow.js (wasm and plain-JS CPU backends) and
+// In-browser latency, download size and start-up time of the built page (dist/, as
+// scripts/deploy.sh or scripts/test.sh built it), in Debian's headless Chromium on the CPU
+// backend and on WebGPU (SwiftShader), and the same architectures in TensorFlow.js (wasm and plain-JS CPU backends) and
 // in onnxruntime-web (wasm SIMD, one thread; ONNX graphs written by bench/onnx_models.py), both
 // installed from npm into bench/.peers on first use, in the same browser. Prints one JSON line
 // per figure, the last one the ratios petlens / best peer. The machine is noisy (the same model

@@ -2,7 +2,8 @@
 // Where the page spends its time: Chromium's sampling profiler (CDP) over the analysis
 // (`?bench=30`, after one warm-up) or over a start-up with warm caches, printed as self time per
 // function. Function names need a build that keeps the wasm name section:
-//   CARGO_PROFILE_WEB_STRIP=false CARGO_TARGET_DIR=target-wasm trunk build --release --offline --dist dist-profile
+//   CARGO_PROFILE_WEB_STRIP=false CARGO_TARGET_DIR=target-wasm trunk build --cargo-profile web --offline --dist dist-profile
+// (the deployment profile without wasm-opt, which drops the names)
 //   node bench/profile.mjs [analysis|startup] [dist=dist-profile] [only=<function name part>]
 // `only` keeps the samples with that function on the stack (e.g. `classify`). The analysis runs
 // in the models' Web Worker: the profiler runs there (attached through CDP's target

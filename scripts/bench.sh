@@ -21,7 +21,7 @@ case "$what" in
     ;;
   browser | soak | memory)
     scripts/setup.sh browser
-    CARGO_TARGET_DIR="${CARGO_TARGET_DIR_WASM:-target-wasm}" trunk build --release --offline
+    scripts/deploy.sh
     exec node "bench/$what.mjs" "$@"
     ;;
   *)

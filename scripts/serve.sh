@@ -19,4 +19,6 @@ prebuild=$!
 # The tools build in their own target directory, not the page's.
 CARGO_TARGET_DIR=target-tools scripts/setup.sh
 wait "$prebuild"
-exec trunk serve --release --cargo-profile serve --offline --address 127.0.0.1 --port "${PORT:-8080}"
+# Not `--release`: trunk's release mode only adds wasm-opt (minutes) and minification, which
+# scripts/deploy.sh keeps for the deployment build.
+exec trunk serve --cargo-profile serve --offline --address 127.0.0.1 --port "${PORT:-8080}"

@@ -8,22 +8,22 @@
 #                            backend and the fuzzers at their bounded default case counts, on the
 #                            page as `scripts/serve.sh` builds it (Cargo.toml's `serve` profile)
 #   scripts/test.sh --full   the same with the long runs: the 100-photo soak per backend, ten
-#                            times the fuzz cases, the page as deployed (`trunk build --release`:
-#                            the size-tuned `web` profile, fat LTO, ten minutes more) and the
-#                            opt-in `wgpu` training backend on lavapipe (its own native build)
+#                            times the fuzz cases, the page as deployed (scripts/deploy.sh: the
+#                            size-tuned `web` profile, fat LTO and wasm-opt) and the opt-in
+#                            `wgpu` training backend on lavapipe (its own native build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The page's build: the demo's profile by default, the deployment's in the full tier. Clippy
 # runs after each build with the build's own profile, so that it reuses what the build compiled
 # (measured on a 2-core Zen 3: 2.3 instead of 6.6 minutes natively, 2.0 instead of 11.2 for wasm32).
-web_build=(--cargo-profile serve)
+web_build=(trunk build --cargo-profile serve --offline)
 web_profile=serve
 full=false
 case "${1:-}" in
   "") ;;
   --full)
-    web_build=()
+    web_build=(scripts/deploy.sh)
     web_profile=web
     full=true
     export PETLENS_SOAK_PHOTOS="${PETLENS_SOAK_PHOTOS:-100}"
@@ -48,7 +48,7 @@ if $full; then
   cargo clippy --release --all-targets --features wgpu -- -D warnings
 fi
 echo "== web build"
-CARGO_TARGET_DIR="$WASM_TARGET_DIR" trunk build --release "${web_build[@]}" --offline
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${web_build[@]}"
 echo "== clippy (wasm32)"
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo clippy --profile "$web_profile" --target wasm32-unknown-unknown --no-default-features --all-targets -- -D warnings
 echo "== browser tests"

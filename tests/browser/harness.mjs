@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const dist = path.join(root, 'dist');
+/** The built page: dist/, or another build's folder named by PETLENS_DIST (benchmarks compare builds). */
+export const dist = path.resolve(root, process.env.PETLENS_DIST ?? 'dist');
 export const fixtures = path.join(root, 'tests/fixtures');
 export const output = path.join(root, 'test-output');
 fs.mkdirSync(output, { recursive: true });

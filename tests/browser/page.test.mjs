@@ -1,4 +1,4 @@
-// The real page, built by `trunk build --release`, in headless Chromium on both backends:
+// The real page, built by `trunk build` (scripts/test.sh), in headless Chromium on both backends:
 // real cat and dog photos, the mask against the trimap, toggles, downloads, bad input.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
