@@ -8,9 +8,12 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::data::model_input;
-use crate::explain::Heatmap;
 use crate::explain::gradcam::{class_activation_map, read_heatmap};
-use crate::model::{Layered, MobileNet, MobileNetConfig, Xception, XceptionConfig};
+use crate::explain::{Heatmap, PetClass};
+use crate::model::{
+    FeatureClassifier, FeatureClassifierConfig, Layered, MobileNet, MobileNetConfig, Xception,
+    XceptionConfig,
+};
 use crate::readback::{ReadbackError, read_floats};
 use crate::shipped::ImagenetFiles;
 use crate::weights::{self, WeightsError};
@@ -99,6 +102,8 @@ impl ClassNames {
 /// What [`ImagenetModel::read`] gives.
 pub struct Reading {
     pub top: Vec<TopClass>,
+    /// P(dog) of the classifier on the network's features, flip-averaged (`None` without one).
+    pub p_dog: Option<f32>,
     /// Milliseconds from the photo to the classes.
     pub ms: f64,
     /// `[1, 3, s, s]`: the photo as the network's input.
@@ -151,7 +156,7 @@ impl ImagenetConfig {
 /// weights). Each is stored as its own record (`<name>.bpk`).
 // One per page or command: the variants' size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ImagenetNet {
     MobileNet(MobileNet),
     Xception(Xception),
@@ -181,6 +186,53 @@ impl ImagenetNet {
             ImagenetNet::MobileNet(net) => net.head_from(features, depth),
             ImagenetNet::Xception(net) => net.head_from(features, depth),
         }
+    }
+
+    /// The globally pooled features of the whole convolutional base (what the top reads, and
+    /// what a [`crate::model::FeatureClassifier`] reads). `[n, 3, s, s]` -> `[n, c]`.
+    pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
+        self.pooled_from(self.features_at(x, None), None)
+    }
+
+    /// The width of [`ImagenetNet::pooled`]'s features.
+    pub fn pooled_width(&self) -> usize {
+        match self {
+            ImagenetNet::MobileNet(net) => net.preds.weight.dims()[0],
+            ImagenetNet::Xception(net) => net.preds.weight.dims()[0],
+        }
+    }
+
+    /// The blocks after `depth` and global average pooling. `[n, c, h, w]` -> `[n, c_last]`.
+    pub fn pooled_from(&self, features: Tensor<4>, depth: Option<usize>) -> Tensor<2> {
+        match self {
+            ImagenetNet::MobileNet(net) => net.pooled_from(features, depth),
+            ImagenetNet::Xception(net) => net.pooled_from(features, depth),
+        }
+    }
+
+    /// The pooled features of the photos and of their mirror images, in one pass.
+    /// `[n, 3, s, s]` -> (`[n, c]`, `[n, c]` mirrored).
+    pub fn pooled_with_mirror(&self, x: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let [n, _, _, _] = x.dims();
+        let both = Tensor::cat(vec![x.clone(), x.flip([3])], 0); // [2n, 3, s, s]
+        let pooled = self.pooled(both); // [2n, c]
+        (pooled.clone().narrow(0, 0, n), pooled.narrow(0, n, n))
+    }
+
+    /// The top's logits from pooled features. `[n, c]` -> `[n, classes]`.
+    pub fn logits_from_pooled(&self, pooled: Tensor<2>) -> Tensor<2> {
+        match self {
+            ImagenetNet::MobileNet(net) => net.preds.forward(pooled),
+            ImagenetNet::Xception(net) => net.preds.forward(pooled),
+        }
+    }
+
+    /// The verdict of `head` on this network's features, as the page and `train eval` give it:
+    /// P(dog) averaged over the photo and its mirror image, with the unflipped photo's alone.
+    /// `[n, 3, s, s]` -> (`[n, 1]` unflipped, `[n, 1]` averaged).
+    pub fn verdict(&self, head: &FeatureClassifier, x: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let (pooled, mirrored) = self.pooled_with_mirror(x);
+        flip_averaged(head, pooled, mirrored)
     }
 
     /// `[n, 3, s, s]` -> `[n, classes]` softmax probabilities.
@@ -213,12 +265,26 @@ impl ImagenetNet {
     }
 }
 
-/// The ImageNet network, loaded, with its class names and input size.
+/// `head`'s P(dog) for pooled features and their mirror images' (`[n, c]` each): (`[n, 1]`
+/// unflipped, `[n, 1]` averaged over both).
+fn flip_averaged(
+    head: &FeatureClassifier,
+    pooled: Tensor<2>,
+    mirrored: Tensor<2>,
+) -> (Tensor<2>, Tensor<2>) {
+    let single = head.p_dog(pooled); // [n, 1]
+    let averaged = (single.clone() + head.p_dog(mirrored)) / 2.0; // [n, 1]
+    (single, averaged)
+}
+
+/// The ImageNet network, loaded, with its class names and input size, and the cat-vs-dog
+/// classifier trained on its features where the release ships one for it.
 #[derive(Debug)]
 pub struct ImagenetModel {
     pub net: ImagenetNet,
     pub classes: ClassNames,
     pub config: ImagenetConfig,
+    pub verdict: Option<FeatureClassifier>,
 }
 
 impl ImagenetModel {
@@ -253,7 +319,31 @@ impl ImagenetModel {
             net,
             classes,
             config,
+            verdict: None,
         })
+    }
+
+    /// Adds the classifier on this network's features (its shipped config and weights),
+    /// refused unless it was trained on `network` (this network's shipped name) and reads
+    /// features of this network's width.
+    pub fn with_verdict(
+        mut self,
+        network: &str,
+        config: &FeatureClassifierConfig,
+        weights: &[u8],
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        if config.backbone != network || config.features != self.net.pooled_width() {
+            return Err(WeightsError::Mismatch(format!(
+                "the feature classifier reads {} features of {}, but {network} gives {}",
+                config.features,
+                config.backbone,
+                self.net.pooled_width()
+            )));
+        }
+        let head = weights::from_bytes(config.init(&Device::flex()), weights)?;
+        self.verdict = Some(head.to_device(device));
+        Ok(self)
     }
 
     /// The square input size.
@@ -261,14 +351,29 @@ impl ImagenetModel {
         self.config.image_size()
     }
 
-    /// The network's reading of a photo: its `TOP` classes and their time, and the photo as the
-    /// network's input (for later requests about the same photo).
+    /// The network's reading of a photo: its `TOP` classes, the verdict of the classifier on
+    /// its features (the photo and its mirror image in one pass, which the top's reading
+    /// shares), their time, and the photo as the network's input (for later requests about
+    /// the same photo).
     pub async fn read(&self, photo: &RgbImage, device: &Device) -> Result<Reading, ReadbackError> {
         let start = web_time::Instant::now();
         let input = model_input(&[photo], self.input_size(), device);
-        let top = self.top(input.clone(), TOP).await?;
+        let (top, p_dog) = match &self.verdict {
+            Some(head) => {
+                let (pooled, mirrored) = self.net.pooled_with_mirror(input.clone()); // [1, c] each
+                let logits = self.net.logits_from_pooled(pooled.clone()); // [1, classes]
+                let (_, p_dog) = flip_averaged(head, pooled, mirrored); // [1, 1]
+                let p_dog = read_floats(p_dog, "the feature classifier's verdict").await?;
+                (
+                    self.top_of(softmax(logits, 1), TOP).await?,
+                    p_dog.first().copied(),
+                )
+            }
+            None => (self.top(input.clone(), TOP).await?, None),
+        };
         Ok(Reading {
             top,
+            p_dog,
             ms: start.elapsed().as_secs_f64() * 1000.0,
             input,
         })
@@ -291,9 +396,45 @@ impl ImagenetModel {
         read_heatmap(map).await
     }
 
+    /// Grad-CAM of the classifier on this network's features, for "cat" and "dog", after
+    /// block `depth` (`None`: the last) for one photo's input `[1, 3, s, s]`: the chapter's
+    /// recipe with the dog logit as the score (its negation for "cat"), as for the chapter's
+    /// model. `None` without that classifier.
+    pub async fn verdict_gradcam(
+        &self,
+        input: Tensor<4>,
+        depth: Option<usize>,
+    ) -> Option<Result<[Heatmap; 2], ReadbackError>> {
+        let head = self.verdict.as_ref()?;
+        let features = self.net.features_at(input, depth); // [1, c, h, w]
+        let map = |class: PetClass| {
+            class_activation_map(features.clone(), |leaf| {
+                let logit = head.forward(self.net.pooled_from(leaf, depth)); // [1, 1]
+                match class {
+                    PetClass::Dog => logit,
+                    PetClass::Cat => logit.neg(),
+                }
+            })
+        };
+        let read = async {
+            let cat = read_heatmap(map(PetClass::Cat)).await?;
+            let dog = read_heatmap(map(PetClass::Dog)).await?;
+            Ok([cat, dog])
+        };
+        Some(read.await)
+    }
+
     /// The `k` most probable classes of one photo's input `[1, 3, s, s]` (in [0, 1]).
     pub async fn top(&self, input: Tensor<4>, k: usize) -> Result<Vec<TopClass>, ReadbackError> {
-        let probabilities = self.net.probabilities(input); // [1, classes]
+        self.top_of(self.net.probabilities(input), k).await
+    }
+
+    /// The `k` most probable classes of one photo's `[1, classes]` probabilities.
+    async fn top_of(
+        &self,
+        probabilities: Tensor<2>,
+        k: usize,
+    ) -> Result<Vec<TopClass>, ReadbackError> {
         let values = read_floats(probabilities, "the ImageNet probabilities").await?;
         Ok(self.classes.top(&values, k))
     }

@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 use image::RgbImage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use crate::data::{PhotoError, class_map_at, decode_photo, model_input};
@@ -80,6 +80,14 @@ impl Verdict {
     }
 }
 
+/// One cat-vs-dog classifier's P(dog) for a photo, named as its files are (`classifier`,
+/// `feature_classifier`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVerdict {
+    pub model: String,
+    pub p_dog: f32,
+}
+
 /// Everything petlens says about one photo.
 #[derive(Debug, Clone)]
 pub struct Analysis {
@@ -90,7 +98,11 @@ pub struct Analysis {
     /// The segmenter's class probabilities at its own resolution (confidence, uncertainty).
     pub probabilities: ClassProbabilities,
     pub mask_fraction: MaskFraction,
+    /// The default verdict's P(dog): the classifier better on validation, of those run.
     pub p_dog: f32,
+    /// Every classifier's verdict, the default one (`p_dog`'s) first: the chapter's model, and
+    /// the one on the ImageNet network's features where it ran.
+    pub verdicts: Vec<ModelVerdict>,
     /// Grad-CAM for "cat" and "dog" on the classifier's last feature grid.
     pub heatmaps: [Heatmap; 2],
     pub timings: Timings,
@@ -405,6 +417,10 @@ impl Pipeline {
             mask,
             probabilities,
             p_dog: verdict.p_dog,
+            verdicts: vec![ModelVerdict {
+                model: ModelKind::Classifier.name().into(),
+                p_dog: verdict.p_dog,
+            }],
             heatmaps,
             timings,
             imagenet_top: Vec::new(),

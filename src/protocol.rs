@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::imagenet::TopClass;
-use crate::pipeline::{MaskFraction, Timings};
+use crate::pipeline::{MaskFraction, ModelVerdict, Timings};
 
 /// Where the models run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,10 +49,12 @@ pub enum Request {
     /// Analyse the photo file in `bytes[0]`; `id` becomes the analysis's id. A newer `Analyze`
     /// cancels this one.
     Analyze { id: u64 },
-    /// Grad-CAM after block `depth` (`None`: the last) of analysis `analysis`.
+    /// Grad-CAM of classifier `model` (`classifier`, `feature_classifier`) after its block
+    /// `depth` (`None`: the last) of analysis `analysis`.
     GradCam {
         id: u64,
         analysis: u64,
+        model: String,
         depth: Option<usize>,
     },
     /// Grad-CAM of ImageNet class `class` after MobileNet block `depth` (`None`: the last) of
@@ -159,11 +161,15 @@ pub enum Reply {
         memory_bytes: usize,
         /// The ImageNet network's top classes (empty when it is not available).
         imagenet_top: Vec<TopClass>,
+        /// Every classifier's verdict (`p_dog` is the default one's).
+        verdicts: Vec<ModelVerdict>,
     },
-    /// Grad-CAM maps of analysis `analysis` after block `depth`: `floats` = [cat, dog].
+    /// Grad-CAM maps of classifier `model` for analysis `analysis` after block `depth`:
+    /// `floats` = [cat, dog].
     Heatmaps {
         id: u64,
         analysis: u64,
+        model: String,
         depth: Option<usize>,
         heatmap: [usize; 2],
     },
@@ -330,11 +336,13 @@ mod tests {
         let request = Request::GradCam {
             id: 7,
             analysis: 3,
+            model: "classifier".into(),
             depth: Some(1),
         };
         let reply = Reply::Heatmaps {
             id: 7,
             analysis: 3,
+            model: "classifier".into(),
             depth: Some(1),
             heatmap: [4, 4],
         };

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::model::FEATURE_CLASSIFIER;
+
 /// The name of the manifest beside the files.
 pub const MANIFEST: &str = "manifest.json";
 
@@ -95,6 +97,15 @@ impl ImagenetFiles {
     }
 }
 
+/// The files of the classifier on the ImageNet network's features: its config (which names
+/// the network it reads) and its weights.
+pub fn feature_classifier_names() -> [String; 2] {
+    [
+        format!("{FEATURE_CLASSIFIER}.json"),
+        format!("{FEATURE_CLASSIFIER}.bpk"),
+    ]
+}
+
 /// Keras's ImageNet class index, shared by the imported networks.
 pub const CLASSES: &str = "imagenet_classes.json";
 
@@ -121,7 +132,8 @@ impl Manifest {
         let names = ShippedFiles::NAMES
             .map(String::from)
             .into_iter()
-            .chain(imported);
+            .chain(imported)
+            .chain(feature_classifier_names());
         for name in names {
             let path = dir.join(&name);
             if path.exists() {

@@ -6,17 +6,16 @@ mod common;
 
 use common::shipped;
 use petlens::card::{EpochRecord, ModelCard, ValidationMetrics};
-use petlens::model::ModelKind;
+use petlens::model::FEATURE_CLASSIFIER;
 use petlens::shipped::{MANIFEST, Manifest, ShippedFiles, content_hash};
 
 #[test]
 fn the_shipped_card_describes_the_shipped_files() {
     let card: ModelCard = serde_json::from_slice(&shipped("card.json")).expect("card.json parses");
-    for model in ModelKind::ALL {
-        let name = model.name();
-        let entry = card
-            .entry(model)
-            .unwrap_or_else(|| panic!("no {name} entry"));
+    let trained = card.trained();
+    let names: Vec<&str> = trained.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["segmenter", "classifier", FEATURE_CLASSIFIER]);
+    for (name, entry) in trained {
         let config: serde_json::Value =
             serde_json::from_slice(&shipped(&format!("{name}.json"))).unwrap();
         assert_eq!(
@@ -43,15 +42,9 @@ fn the_shipped_card_describes_the_shipped_files() {
     }
     // The typed metrics write back exactly what the card holds (what the page and scripts read).
     let raw: serde_json::Value = serde_json::from_slice(&shipped("card.json")).unwrap();
-    for model in ModelKind::ALL {
-        let metrics = &card.entry(model).unwrap().validation_metrics;
-        let written = serde_json::to_value(metrics).unwrap();
-        assert_eq!(
-            written,
-            raw[model.name()]["validation_metrics"],
-            "{}",
-            model.name()
-        );
+    for (name, entry) in card.trained() {
+        let written = serde_json::to_value(&entry.validation_metrics).unwrap();
+        assert_eq!(written, raw[name]["validation_metrics"], "{name}");
     }
     assert!(matches!(
         card.segmenter.unwrap().validation_metrics,
@@ -74,4 +67,32 @@ fn the_shipped_manifest_hashes_the_shipped_files() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn the_default_verdict_is_the_classifier_better_on_validation() {
+    let card: ModelCard = serde_json::from_slice(&shipped("card.json")).expect("card.json parses");
+    let with = |features: f64, chapter: f64| {
+        let mut card = card.clone();
+        for (entry, accuracy) in [
+            (&mut card.feature_classifier, features),
+            (&mut card.classifier, chapter),
+        ] {
+            if let Some(ValidationMetrics::Classification(m)) =
+                entry.as_mut().map(|e| &mut e.validation_metrics)
+            {
+                m.accuracy = accuracy;
+            }
+        }
+        card
+    };
+    assert!(with(0.98, 0.95).feature_verdict_is_better());
+    assert!(!with(0.94, 0.95).feature_verdict_is_better());
+    assert!(
+        !with(0.95, 0.95).feature_verdict_is_better(),
+        "a tie keeps the chapter's"
+    );
+    let mut without = card.clone();
+    without.feature_classifier = None;
+    assert!(!without.feature_verdict_is_better());
 }

@@ -1,5 +1,6 @@
-//! Training on real fixture photos: loss goes down, checkpoints resume, eval prints JSON, and
-//! a wrong `--data` is a clear error with exit code 2.
+//! Training on real fixture photos: loss goes down, checkpoints resume, eval prints JSON (the
+//! classifiers' lines: tests/feature_classifier.rs), and a wrong `--data` is a clear error with
+//! exit code 2.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -210,31 +211,6 @@ fn checkpoint_resumes_and_eval_prints_json() {
         assert!((0.0..=1.0).contains(&group["mean_iou"].as_f64().unwrap()));
     }
     let _ = std::fs::remove_dir_all(&out);
-}
-
-#[test]
-fn eval_classifier_prints_accuracy_and_confusion() {
-    let eval = run_ok(
-        train_bin()
-            .args(["eval", "classifier", "--data"])
-            .arg(fixture("cats-vs-dogs/validation")),
-    );
-    let stdout = String::from_utf8(eval.stdout).unwrap();
-    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let n = std::fs::read_dir(fixture("cats-vs-dogs/validation/cat"))
-        .unwrap()
-        .count()
-        + std::fs::read_dir(fixture("cats-vs-dogs/validation/dog"))
-            .unwrap()
-            .count();
-    assert_eq!(last["n"], n as u64);
-    let confusion = last["confusion"].as_array().unwrap();
-    let total: u64 = confusion
-        .iter()
-        .flat_map(|r| r.as_array().unwrap())
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert_eq!(total, n as u64);
 }
 
 /// True when every pixel is the background white.

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use super::models::Heatmaps;
 use super::state::{AppState, Shown};
+use crate::model::ModelKind;
 
 /// Analyses one photo; a newer photo stops an older run at its next stage.
 pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
@@ -36,6 +37,11 @@ pub fn analyse(state: AppState, bytes: Vec<u8>, name: String) {
                 });
                 state.models_memory.set(analysed.memory_bytes);
                 state.view.gradcam_depth.set(None);
+                // The analysis's maps are the chapter's model's.
+                state
+                    .view
+                    .gradcam_model
+                    .set(ModelKind::Classifier.name().into());
                 state.revision.update(|r| *r += 1);
                 state.message.set(format!("{name}: done."));
                 state.handled.update(|n| *n += 1);
@@ -58,17 +64,18 @@ pub fn analyse_again(state: AppState) {
     }
 }
 
-/// Grad-CAM after another block of the photo on screen: a finer, less abstract map. A newer
-/// choice or a new photo wins.
-pub fn recompute_heatmaps(state: AppState, depth: Option<usize>) {
+/// Grad-CAM of classifier `model` after another block of the photo on screen (a finer, less
+/// abstract map), or of the other classifier. A newer choice or a new photo wins.
+pub fn recompute_heatmaps(state: AppState, model: String, depth: Option<usize>) {
     state.view.gradcam_depth.set(depth);
+    state.view.gradcam_model.set(model.clone());
     let Some((models, analysis)) = state.engine().current() else {
         return;
     };
     let ticket = state.engine().heatmaps.next();
     let in_flight = state.begin();
     leptos::task::spawn_local(async move {
-        let heatmaps = models.gradcam_at(analysis, depth).await;
+        let heatmaps = models.gradcam_at(analysis, model, depth).await;
         if ticket.is_current() {
             match heatmaps {
                 Ok(heatmaps) => show_heatmaps(state, heatmaps),
@@ -94,6 +101,7 @@ fn show_heatmaps(state: AppState, heatmaps: Heatmaps) {
     };
     if applied {
         state.view.gradcam_depth.set(heatmaps.depth);
+        state.view.gradcam_model.set(heatmaps.model);
         state.heat_revision.update(|r| *r += 1);
     }
 }

@@ -7,7 +7,6 @@ use leptos::prelude::*;
 use crate::card::{
     ACCURACY_CURVES, CardEntry, Curve, EpochRecord, ImportedEntry, LOSS_CURVES, ModelCard,
 };
-use crate::model::ModelKind;
 
 /// Size of one chart in SVG user units.
 const CHART: (f64, f64) = (320.0, 160.0);
@@ -81,11 +80,10 @@ fn chart(model: &str, title: &'static str, lines: Vec<Line>) -> impl IntoView + 
 }
 
 fn model_view(
-    model: ModelKind,
+    name: &'static str,
     entry: &CardEntry,
     history: &[EpochRecord],
 ) -> impl IntoView + use<> {
-    let name = model.name();
     let rows = entry
         .rows()
         .into_iter()
@@ -125,7 +123,7 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, Stri
 /// What the card shows: each trained model with its history, and the imported network.
 #[derive(Clone)]
 struct Loaded {
-    trained: Vec<(ModelKind, CardEntry, Vec<EpochRecord>)>,
+    trained: Vec<(&'static str, CardEntry, Vec<EpochRecord>)>,
     imported: Vec<(&'static str, ImportedEntry)>,
 }
 
@@ -134,14 +132,11 @@ struct Loaded {
 async fn load_card() -> Result<Loaded, String> {
     let card: ModelCard = fetch_json("models/card.json").await?;
     let mut models = Vec::new();
-    for model in ModelKind::ALL {
-        let Some(entry) = card.entry(model).cloned() else {
-            continue;
-        };
+    for (name, entry) in card.trained() {
         let history = fetch_json(&format!("models/{}", entry.history))
             .await
             .unwrap_or_default();
-        models.push((model, entry, history));
+        models.push((name, entry.clone(), history));
     }
     let imported = [("imagenet", card.imagenet), ("xception", card.xception)]
         .into_iter()
@@ -173,7 +168,7 @@ pub fn ModelCard() -> impl IntoView {
                 let trained = loaded
                     .trained
                     .iter()
-                    .map(|(model, entry, history)| model_view(*model, entry, history))
+                    .map(|(name, entry, history)| model_view(name, entry, history))
                     .collect_view();
                 let imported = loaded
                     .imported

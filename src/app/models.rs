@@ -50,9 +50,10 @@ pub struct Analysed {
     pub memory_bytes: usize,
 }
 
-/// Grad-CAM maps of one analysis at one block.
+/// Grad-CAM maps of one classifier for one analysis at one block.
 pub struct Heatmaps {
     pub analysis: u64,
+    pub model: String,
     pub depth: Option<usize>,
     pub maps: [Heatmap; 2],
 }
@@ -288,6 +289,7 @@ impl ModelThread {
                 heatmap,
                 memory_bytes,
                 imagenet_top,
+                verdicts,
                 ..
             }) => {
                 let [photo, mask, shown_photo, shown_mask] = take(reply.bytes)?;
@@ -310,6 +312,7 @@ impl ModelThread {
                     },
                     mask_fraction,
                     p_dog,
+                    verdicts,
                     heatmaps: [map(cat), map(dog)],
                     timings,
                     imagenet_top,
@@ -332,22 +335,26 @@ impl ModelThread {
         }
     }
 
-    /// Grad-CAM of both classes after block `depth` (`None`: the last) of analysis `analysis`.
+    /// Grad-CAM of both classes of classifier `model` after its block `depth` (`None`: the
+    /// last) of analysis `analysis`.
     pub async fn gradcam_at(
         &self,
         analysis: u64,
+        model: String,
         depth: Option<usize>,
     ) -> Result<Heatmaps, String> {
         let id = self.next_id();
         let request = Request::GradCam {
             id,
             analysis,
+            model,
             depth,
         };
         let reply = self.call(request, Vec::new()).await?;
         match reply.message {
             Some(Reply::Heatmaps {
                 analysis,
+                model,
                 depth,
                 heatmap,
                 ..
@@ -360,6 +367,7 @@ impl ModelThread {
                 };
                 Ok(Heatmaps {
                     analysis,
+                    model,
                     depth,
                     maps: [map(cat), map(dog)],
                 })

@@ -4,10 +4,10 @@
 use leptos::prelude::*;
 
 use super::analysis::recompute_heatmaps;
-use super::state::AppState;
+use super::state::{AppState, ImagenetState};
 use super::{canvas, views};
 use crate::explain::PetClass;
-use crate::model::SEGMENT_CLASSES;
+use crate::model::{FEATURE_CLASSIFIER, SEGMENT_CLASSES};
 use crate::overlay::{self, CLASS_COLOURS, UNCERTAINTY_COLOUR};
 use crate::pipeline::Analysis;
 use crate::protocol::Backend;
@@ -85,8 +85,22 @@ fn result_json(analysis: &Analysis, backend: Backend) -> String {
         "width": analysis.photo.width(),
         "height": analysis.photo.height(),
         "imagenet_top": analysis.imagenet_top,
+        "verdicts": analysis.verdicts.iter().map(|v| serde_json::json!({
+            "model": v.model,
+            "p_dog": v.p_dog,
+            "label": PetClass::from_p_dog(v.p_dog).name(),
+        })).collect::<Vec<_>>(),
     })
     .to_string()
+}
+
+/// A classifier's name as the page shows it.
+fn verdict_title(model: &str) -> &'static str {
+    if model == FEATURE_CLASSIFIER {
+        "on ImageNet features (MobileNet, chapter 8's feature extraction)"
+    } else {
+        "the chapter's convnet, trained from scratch"
+    }
 }
 
 fn verdict_text(analysis: &Analysis) -> String {
@@ -131,12 +145,47 @@ pub fn ResultView() -> impl IntoView {
             .unwrap_or_default()
     };
     let on_depth = move |ev: leptos::ev::Event| {
-        recompute_heatmaps(state, event_target_value(&ev).parse::<usize>().ok())
+        let model = view.gradcam_model.get_untracked();
+        recompute_heatmaps(state, model, event_target_value(&ev).parse::<usize>().ok())
     };
-    // Every block but the last (which is the "last block" choice).
+    let on_model =
+        move |ev: leptos::ev::Event| recompute_heatmaps(state, event_target_value(&ev), None);
+    // The explained classifier's blocks but the last (which is the "last block" choice).
     let depth_options = move || {
-        (0..state.classifier_blocks.get().saturating_sub(1))
+        let blocks = if view.gradcam_model.get() == FEATURE_CLASSIFIER {
+            match state.imagenet.get() {
+                ImagenetState::Ready(info) => info.blocks,
+                _ => 0,
+            }
+        } else {
+            state.classifier_blocks.get()
+        };
+        (0..blocks.saturating_sub(1))
             .map(|d| view! { <option value=d.to_string()>{format!("block {d}")}</option> })
+            .collect_view()
+    };
+    // The classifiers the photo on screen has verdicts of.
+    let model_options = move || {
+        revision.track();
+        let engine = state.engine();
+        let shown = engine.shown.borrow();
+        let models: Vec<String> = shown
+            .as_ref()
+            .map(|s| {
+                s.displayed
+                    .analysis
+                    .verdicts
+                    .iter()
+                    .map(|v| v.model.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        models
+            .into_iter()
+            .map(|m| {
+                let label = if m == FEATURE_CLASSIFIER { "on ImageNet features" } else { "the chapter's convnet" };
+                view! { <option value=m.clone() selected=move || view.gradcam_model.get() == m>{label}</option> }
+            })
             .collect_view()
     };
     let downloads = Download::ALL
@@ -176,6 +225,8 @@ pub fn ResultView() -> impl IntoView {
                     <option value="dog" selected>"dog"</option>
                     <option value="cat">"cat"</option>
                 </select>
+                <label>" of "<select data-testid="gradcam-model" aria-label="the classifier Grad-CAM explains"
+                    on:change=on_model prop:value=move || view.gradcam_model.get()>{model_options}</select></label>
                 <label>" at "<select data-testid="gradcam-depth" on:change=on_depth
                     prop:value=move || view.gradcam_depth.get().map(|d| d.to_string()).unwrap_or_else(|| "last".into())>
                     <option value="last">"the last block"</option>
@@ -215,6 +266,33 @@ fn VerdictBar() -> impl IntoView {
             .map(|s| verdict_text(&s.displayed.analysis))
             .unwrap_or_default()
     };
+    // Every classifier's verdict, the default first, when there is more than one.
+    let verdicts = move || {
+        state.revision.track();
+        let engine = state.engine();
+        let shown = engine.shown.borrow();
+        shown
+            .as_ref()
+            .map(|s| s.displayed.analysis.verdicts.clone())
+            .unwrap_or_default()
+    };
+    let rows = move || {
+        verdicts()
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let title = verdict_title(&v.model);
+                view! {
+                    <li data-testid="verdict-row" data-model=v.model.clone()>
+                        <span class="verdict-name">{title}
+                            {(i == 0).then(|| view! { <span class="default">" · the verdict above (better on validation)"</span> })}</span>
+                        <meter min="0" max="1" aria-label=format!("probability of dog, {title}") value=v.p_dog></meter>
+                        <span>{format!("{} · P(dog) = {:.3}", PetClass::from_p_dog(v.p_dog).name(), v.p_dog)}</span>
+                    </li>
+                }
+            })
+            .collect_view()
+    };
     view! {
         <p class="verdict" data-testid="verdict">{text}</p>
         <Show when=move || p_dog().is_some()>
@@ -226,5 +304,7 @@ fn VerdictBar() -> impl IntoView {
                 <span data-testid="p-dog">{move || format!("P(dog) = {:.3}", p_dog().unwrap_or(0.5))}</span>
             </div>
         </Show>
+        <ul class="verdicts" data-testid="verdicts" aria-label="Each classifier's verdict"
+            hidden=move || verdicts().len() < 2>{rows}</ul>
     }
 }

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use super::models::{ImagenetInfo, ModelThread};
 use crate::explain::PetClass;
 use crate::latest::Latest;
-use crate::model::LayerId;
+use crate::model::{LayerId, ModelKind};
 use crate::overlay::{Displayed, Layers};
 use crate::protocol::{Backend, LoadProgress};
 
@@ -92,6 +92,8 @@ pub struct View {
     pub opacity: RwSignal<f32>,
     /// Grad-CAM's block (`None`: the last).
     pub gradcam_depth: RwSignal<Option<usize>>,
+    /// The classifier Grad-CAM explains (`classifier`, `feature_classifier`).
+    pub gradcam_model: RwSignal<String>,
 }
 
 impl View {
@@ -179,6 +181,7 @@ impl AppState {
                 compare: RwSignal::new(1.0),
                 opacity: RwSignal::new(0.4),
                 gradcam_depth: RwSignal::new(None),
+                gradcam_model: RwSignal::new(ModelKind::Classifier.name().into()),
             },
             bench_report: RwSignal::new(None),
             models_memory: RwSignal::new(0),

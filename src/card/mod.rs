@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use settings::{AugmentConfig, LossConfig, LrSchedule};
 pub use summary::{ACCURACY_CURVES, Curve, LOSS_CURVES};
 
-use crate::model::ModelKind;
+use crate::model::{FEATURE_CLASSIFIER, ModelKind};
 
 /// `www/models/card.json`: one entry per shipped model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -19,6 +19,9 @@ pub struct ModelCard {
     pub segmenter: Option<CardEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<CardEntry>,
+    /// The cat-vs-dog classifier on the ImageNet network's features (`train feature-classifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_classifier: Option<CardEntry>,
     /// The ImageNet network, imported rather than trained (`train import`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagenet: Option<ImportedEntry>,
@@ -65,20 +68,35 @@ impl ModelCard {
         }
     }
 
-    /// The entry of one model, when the card has it.
-    pub fn entry(&self, model: ModelKind) -> Option<&CardEntry> {
-        match model {
-            ModelKind::Segmenter => self.segmenter.as_ref(),
-            ModelKind::Classifier => self.classifier.as_ref(),
+    /// Whether the classifier on the ImageNet network's features is the better verdict on
+    /// validation (then the page's default verdict), by accuracy on the same validation photos.
+    pub fn feature_verdict_is_better(&self) -> bool {
+        let accuracy =
+            |entry: &Option<CardEntry>| match entry.as_ref().map(|e| &e.validation_metrics) {
+                Some(ValidationMetrics::Classification(m)) => Some(m.accuracy),
+                _ => None,
+            };
+        match (
+            accuracy(&self.feature_classifier),
+            accuracy(&self.classifier),
+        ) {
+            (Some(features), Some(chapter)) => features > chapter,
+            (Some(_), None) => true,
+            _ => false,
         }
     }
 
-    /// Replaces one model's entry (the other model's stays).
-    pub fn set(&mut self, model: ModelKind, entry: CardEntry) {
-        match model {
-            ModelKind::Segmenter => self.segmenter = Some(entry),
-            ModelKind::Classifier => self.classifier = Some(entry),
-        }
+    /// Every trained model's entry the card has, named as its files are (`segmenter`,
+    /// `classifier`, `feature_classifier`).
+    pub fn trained(&self) -> Vec<(&'static str, &CardEntry)> {
+        [
+            (ModelKind::Segmenter.name(), &self.segmenter),
+            (ModelKind::Classifier.name(), &self.classifier),
+            (FEATURE_CLASSIFIER, &self.feature_classifier),
+        ]
+        .into_iter()
+        .filter_map(|(name, entry)| Some((name, entry.as_ref()?)))
+        .collect()
     }
 }
 

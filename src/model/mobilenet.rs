@@ -209,16 +209,21 @@ impl MobileNet {
             .fold(self.stem(x), |x, block| block.forward(x)) // [n, c, h, w]
     }
 
-    /// The blocks after `depth`, global average pooling and the top: what Grad-CAM
-    /// differentiates. `[n, c, h, w]` -> `[n, classes]` logits (Keras's softmax input).
-    pub fn head_from(&self, features: Tensor<4>, depth: Option<usize>) -> Tensor<2> {
+    /// The blocks after `depth` and global average pooling: what the top reads, and what a
+    /// classifier built on the network's features reads. `[n, c, h, w]` -> `[n, c_last]`.
+    pub fn pooled_from(&self, features: Tensor<4>, depth: Option<usize>) -> Tensor<2> {
         let start = depth.map_or(self.blocks.len(), |d| (d + 1).min(self.blocks.len()));
         let x = self.blocks[start..]
             .iter()
             .fold(features, |x, block| block.forward(x)); // [n, c, s/32, s/32]
         let [n, c, _, _] = x.dims();
-        let pooled = x.mean_dim(2).mean_dim(3).reshape([n, c]); // [n, c]
-        self.preds.forward(pooled) // [n, classes]
+        x.mean_dim(2).mean_dim(3).reshape([n, c]) // [n, c]
+    }
+
+    /// The blocks after `depth`, global average pooling and the top: what Grad-CAM
+    /// differentiates. `[n, c, h, w]` -> `[n, classes]` logits (Keras's softmax input).
+    pub fn head_from(&self, features: Tensor<4>, depth: Option<usize>) -> Tensor<2> {
+        self.preds.forward(self.pooled_from(features, depth)) // [n, classes]
     }
 
     /// Logits. `[n, 3, s, s]` in [0, 1] -> `[n, classes]`.

@@ -2,6 +2,7 @@
 
 pub mod blocks;
 pub mod classifier;
+pub mod feature_classifier;
 pub mod mobilenet;
 pub mod segmenter;
 pub mod xception;
@@ -11,6 +12,7 @@ pub use blocks::{
     SeparableConv2dConfig, TransposedConvBnRelu, TransposedConvBnReluConfig,
 };
 pub use classifier::{Classifier, ClassifierConfig, is_dog};
+pub use feature_classifier::{FEATURE_CLASSIFIER, FeatureClassifier, FeatureClassifierConfig};
 pub use mobilenet::{MobileNet, MobileNetConfig};
 pub use segmenter::{SEGMENT_CLASSES, SKIPS, Segmenter, SegmenterConfig};
 pub use xception::{Xception, XceptionConfig};
@@ -29,7 +31,7 @@ impl ModelKind {
     pub const ALL: [ModelKind; 2] = [ModelKind::Segmenter, ModelKind::Classifier];
 
     /// The name of its files (`segmenter.bpk`) and of its layers' prefix (`segmenter.stem`).
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             ModelKind::Segmenter => "segmenter",
             ModelKind::Classifier => "classifier",

@@ -291,9 +291,9 @@ impl Xception {
         self.walk(x, depth, &mut |_, _| true).unwrap_or(fallback)
     }
 
-    /// The rest of the network after [`Xception::features_at`]: `[n, c, h, w]` -> `[n, classes]`
-    /// logits.
-    pub fn head_from(&self, features: Tensor<4>, depth: Option<usize>) -> Tensor<2> {
+    /// The blocks after `depth` and global average pooling (Keras's `avg_pool`): what the top
+    /// reads. `[n, c, h, w]` -> `[n, 2048]`.
+    pub fn pooled_from(&self, features: Tensor<4>, depth: Option<usize>) -> Tensor<2> {
         let mut x = features;
         if let Some(d) = depth {
             let blocks = self.entry.len() + self.middle.len();
@@ -312,8 +312,13 @@ impl Xception {
             x = self.block14(x.clone(), keep).unwrap_or(x);
         }
         let [n, c, _, _] = x.dims();
-        let pooled = x.mean_dim(2).mean_dim(3).reshape([n, c]); // [n, 2048]: avg_pool
-        self.preds.forward(pooled) // [n, classes]
+        x.mean_dim(2).mean_dim(3).reshape([n, c]) // [n, 2048]: avg_pool
+    }
+
+    /// The rest of the network after [`Xception::features_at`]: `[n, c, h, w]` -> `[n, classes]`
+    /// logits.
+    pub fn head_from(&self, features: Tensor<4>, depth: Option<usize>) -> Tensor<2> {
+        self.preds.forward(self.pooled_from(features, depth)) // [n, classes]
     }
 
     /// Class probabilities (Keras's `predictions`). `[n, 3, s, s]` -> `[n, classes]`.

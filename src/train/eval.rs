@@ -11,8 +11,13 @@ use crate::card::{ClassIou, ClassificationMetrics, GroupFigures, SegmentationMet
 use crate::data::datasets::{self, Examples, TrimapPair};
 use crate::data::decode_photo;
 use crate::explain::PetClass;
-use crate::model::{Classifier, ModelKind, SEGMENT_CLASSES, Segmenter};
+use crate::imagenet::{ImagenetModel, ImagenetNet};
+use crate::model::{
+    Classifier, FEATURE_CLASSIFIER, FeatureClassifier, FeatureClassifierConfig, ModelKind,
+    SEGMENT_CLASSES, Segmenter,
+};
 use crate::pipeline::{AnalysisError, segment_photos};
+use crate::shipped::ImagenetFiles;
 use crate::train::metrics::Confusion;
 use crate::train::task::Batch;
 
@@ -50,6 +55,36 @@ pub fn load_model<C: burn::config::Config, M: burn::module::Module>(
     let module =
         crate::weights::from_bytes(init(&config), &bytes).map_err(|e| EvalError::at(&path, e))?;
     Ok((config, module))
+}
+
+/// A classifier on the ImageNet network's features from its weights file (default: the shipped
+/// one in `models`) and the config beside it, with the network its config names, read from
+/// `models` (`www/models`).
+pub fn load_feature_classifier(
+    weights: Option<PathBuf>,
+    models: &Path,
+    device: &Device,
+) -> Result<(ImagenetModel, FeatureClassifier), EvalError> {
+    let path = weights.unwrap_or_else(|| shipped_feature_classifier(models));
+    let config_path = path.with_extension("json");
+    let config =
+        FeatureClassifierConfig::load(&config_path).map_err(|e| EvalError::at(&config_path, e))?;
+    let weights = std::fs::read(&path).map_err(|e| EvalError::at(&path, e))?;
+    let files =
+        ImagenetFiles::read(models, &config.backbone).map_err(|e| EvalError::at(models, e))?;
+    let mut network = ImagenetModel::from_files(&files, device)
+        .and_then(|n| n.with_verdict(&config.backbone, &config, &weights, device))
+        .map_err(|e| EvalError::at(&path, e))?;
+    let head = network
+        .verdict
+        .take()
+        .ok_or_else(|| EvalError::at(&path, "no classifier"))?;
+    Ok((network, head))
+}
+
+/// Where `train feature-classifier --ship <models>` puts the weights.
+pub fn shipped_feature_classifier(models: &Path) -> PathBuf {
+    models.join(format!("{FEATURE_CLASSIFIER}.bpk"))
 }
 
 /// The breeds most of the Oxford-IIIT Pet subset's pairs come from; segmentation figures are
@@ -128,13 +163,37 @@ pub fn eval_classifier(
     examples: &Examples,
     device: &Device,
 ) -> ClassificationMetrics {
+    eval_verdicts(examples, device, |x| {
+        let p_single = model.p_dog(x.clone()); // [n, 1]
+        let (_, p_averaged) = model.p_dog_flip_averaged(x); // [n, 1]
+        (p_single, p_averaged)
+    })
+}
+
+/// The same figures for a classifier on the ImageNet network's features (`examples` at the
+/// network's input size).
+pub fn eval_feature_classifier(
+    backbone: &ImagenetNet,
+    head: &FeatureClassifier,
+    examples: &Examples,
+    device: &Device,
+) -> ClassificationMetrics {
+    eval_verdicts(examples, device, |x| backbone.verdict(head, x))
+}
+
+/// Accuracy and confusion of `verdict`, which maps `[n, 3, s, s]` photos to P(dog) `[n, 1]`
+/// for the photos alone and averaged with their mirror images.
+fn eval_verdicts(
+    examples: &Examples,
+    device: &Device,
+    verdict: impl Fn(Tensor<4>) -> (Tensor<2>, Tensor<2>),
+) -> ClassificationMetrics {
     let (mut averaged, mut single) = (Confusion::new(2), Confusion::new(2));
     let indices: Vec<usize> = (0..examples.len()).collect();
     for chunk in indices.chunks(32) {
         let batch = Batch::gather(examples, chunk, None);
         let (x, _) = batch.to_tensors(device);
-        let p_single = model.p_dog(x.clone()); // [n, 1]
-        let (_, p_averaged) = model.p_dog_flip_averaged(x); // [n, 1]
+        let (p_single, p_averaged) = verdict(x);
         for (confusion, p) in [(&mut single, p_single), (&mut averaged, p_averaged)] {
             let p = p.into_data().iter::<f32>().collect::<Vec<_>>();
             let predicted: Vec<u8> = p.iter().map(|&p| PetClass::from_p_dog(p) as u8).collect();

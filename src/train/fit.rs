@@ -154,7 +154,7 @@ pub fn fit<M: Trainable>(
         optim = paths.load_optimizer(optim)?;
         eprintln!(
             "resuming {} after epoch {} ({} steps)",
-            M::KIND.name(),
+            M::NAME,
             state.epochs_done,
             state.steps_done
         );
@@ -162,7 +162,7 @@ pub fn fit<M: Trainable>(
     // The CPU kernels' instruction sets, fixed per CPU: a run's bits depend on them.
     eprintln!(
         "{}: CPU kernels {}, matrix products with {} kernels",
-        M::KIND.name(),
+        M::NAME,
         crate::ops::isa::instruction_set().name(),
         crate::ops::kernel_set().name()
     );
@@ -177,7 +177,7 @@ pub fn fit<M: Trainable>(
 
     let spent = stop_reason(&state, options).filter(|_| state.epochs_done > 0);
     if let Some(why) = &spent {
-        eprintln!("{}: not training further ({why})", M::KIND.name());
+        eprintln!("{}: not training further ({why})", M::NAME);
     }
     let remaining = if spent.is_some() { 0 } else { run.epochs };
     for epoch in state.epochs_done + 1..=remaining {
@@ -240,7 +240,7 @@ pub fn fit<M: Trainable>(
             paths.save(&model, ema.as_ref().map(|e| &e.model), &optim, &state)?;
             eprintln!(
                 "{}: stopping in epoch {epoch} after {steps_in_epoch} of its {steps_per_epoch} steps (--max-steps); --resume continues it",
-                M::KIND.name()
+                M::NAME
             );
             break;
         }
@@ -274,11 +274,11 @@ pub fn fit<M: Trainable>(
         }
         paths.save(&model, ema.as_ref().map(|e| &e.model), &optim, &state)?;
         let curves = options.out.join("curves.png");
-        if let Err(e) = super::curves::write_curves(&state.history, M::KIND.name(), &curves) {
+        if let Err(e) = super::curves::write_curves(&state.history, M::NAME, &curves) {
             eprintln!("warning: {e}");
         }
         if let Some(why) = stop_reason(&state, options) {
-            eprintln!("{}: stopping after epoch {epoch} ({why})", M::KIND.name());
+            eprintln!("{}: stopping after epoch {epoch} ({why})", M::NAME);
             break;
         }
     }
@@ -310,7 +310,7 @@ fn stop_reason(state: &RunState, options: &FitOptions) -> Option<String> {
 fn log_epoch<M: Trainable>(record: &EpochRecord, epochs: usize) {
     eprintln!(
         "{} epoch {}/{epochs}: loss {:.4} acc {:.4} | val_loss {:.4} val_acc {:.4}{} | lr {:.2e} | {:.1} img/s, {:.0} s",
-        M::KIND.name(),
+        M::NAME,
         record.epoch,
         record.loss,
         record.accuracy,

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::run::{FitError, FitOptions, RunState, io_err, json as to_json, write_atomic};
 use super::task::Trainable;
 use crate::card::{CardEntry, ModelCard, RecipeRecord, Split, TrainingData, ValidationMetrics};
-use crate::model::{ClassifierConfig, SegmenterConfig};
+use crate::model::{ClassifierConfig, FeatureClassifierConfig, SegmenterConfig};
 use crate::shipped::{MANIFEST, Manifest};
 
 /// What the card reads of a model's config.
@@ -36,6 +36,29 @@ impl CardConfig for ClassifierConfig {
     }
 }
 
+/// A [`FeatureClassifierConfig`] as the card shows it: its own config, and the input size of
+/// the network it reads (said once, in that network's config).
+pub struct OnNetwork<'a> {
+    pub config: &'a FeatureClassifierConfig,
+    pub input_size: usize,
+}
+
+impl serde::Serialize for OnNetwork<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.config.serialize(serializer)
+    }
+}
+
+impl CardConfig for OnNetwork<'_> {
+    fn input_size(&self) -> usize {
+        self.input_size
+    }
+
+    fn architecture(&self) -> String {
+        self.config.describe()
+    }
+}
+
 /// What goes into the ship directory for one model.
 pub struct ShipInfo<'a, M, C> {
     pub dir: &'a Path,
@@ -52,11 +75,11 @@ pub struct ShipInfo<'a, M, C> {
 /// `<name>.curves.png`, the model's entry in `card.json` (the other model's entry stays) and
 /// `manifest.json` (the hashes of every shipped file in the directory).
 pub fn ship_model<M: Trainable, C: CardConfig>(info: ShipInfo<'_, M, C>) -> Result<(), FitError> {
-    let kind = M::KIND;
-    let name = kind.name();
+    let name = M::NAME;
     std::fs::create_dir_all(info.dir).map_err(|e| io_err(info.dir, e))?;
-    let parameters = info.model.num_params();
-    let bytes = crate::weights::to_bytes(info.model, true).map_err(|e| io_err(info.dir, e))?;
+    let shipped = info.model.shipped();
+    let parameters = burn::module::Module::num_params(&shipped);
+    let bytes = crate::weights::to_bytes(shipped, true).map_err(|e| io_err(info.dir, e))?;
     write_atomic(&info.dir.join(format!("{name}.bpk")), &bytes)?;
     write_atomic(
         &info.dir.join(format!("{name}.json")),
@@ -108,7 +131,7 @@ pub fn ship_model<M: Trainable, C: CardConfig>(info: ShipInfo<'_, M, C>) -> Resu
         commands: info.state.commands,
         note: None,
     };
-    update_card(info.dir, |card| card.set(kind, entry))?;
+    update_card(info.dir, |card| *M::card_entry(card) = Some(entry))?;
     eprintln!(
         "shipped {name}: {parameters} parameters ({} bytes) in {}",
         bytes.len(),

@@ -8,19 +8,20 @@ use image::RgbImage;
 use rand::rngs::StdRng;
 
 use crate::card::AugmentConfig;
-use crate::card::EpochRecord;
+use crate::card::{CardEntry, EpochRecord, ModelCard};
 use crate::data::augment::{ColorJitter, Warp};
 use crate::data::datasets::{Examples, Targets};
 use crate::data::photo::images_to_tensor;
+use crate::imagenet::ImagenetNet;
 use crate::model::ModelKind;
-use crate::model::{Classifier, Segmenter};
+use crate::model::{Classifier, FEATURE_CLASSIFIER, FeatureClassifier, Segmenter};
 
 pub use crate::card::LossConfig;
 
 /// A model the shared training loop can fit.
 pub trait Trainable: Module + Clone + Sized {
     /// Name used for files (`segmenter.bpk`) and logs.
-    const KIND: ModelKind;
+    const NAME: &'static str;
     /// Classes scored by the confusion matrix.
     const CLASSES: usize;
     /// The chapter's random transform for training batches (the recipe may override parts).
@@ -38,10 +39,32 @@ pub trait Trainable: Module + Clone + Sized {
     /// The validation figure the best epoch is chosen by (higher is better): the figure the
     /// model's targets are stated in.
     fn score(record: &EpochRecord) -> f64;
+
+    /// Its entry in the model card.
+    fn card_entry(card: &mut ModelCard) -> &mut Option<CardEntry>;
+
+    /// What the page loads of it (its own parameters, never a frozen network under it).
+    type Shipped: Module;
+    fn shipped(self) -> Self::Shipped;
+}
+
+/// Binary cross-entropy on `[n]` dog logits (labels smoothed by `loss.label_smoothing`) and the
+/// verdicts, for both cat-vs-dog models.
+fn binary_loss_and_verdicts(
+    logits: Tensor<1>,
+    targets: Tensor<1, Int>,
+    loss: &LossConfig,
+) -> (Tensor<1>, Tensor<1, Int>) {
+    let s = loss.label_smoothing;
+    let y = targets.float() * (1.0 - s) + s / 2.0; // [n], smoothed
+    // Binary cross-entropy on logits, in its overflow-free form:
+    // max(l, 0) - l * y + log(1 + exp(-|l|)).
+    let bce = relu(logits.clone()) - logits.clone() * y + logits.clone().abs().neg().exp().log1p();
+    (bce.mean(), crate::model::is_dog(logits).int())
 }
 
 impl Trainable for Classifier {
-    const KIND: ModelKind = ModelKind::Classifier;
+    const NAME: &'static str = ModelKind::Classifier.name();
     const CLASSES: usize = 2;
     const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
 
@@ -52,23 +75,25 @@ impl Trainable for Classifier {
         loss: &LossConfig,
     ) -> (Tensor<1>, Tensor<1, Int>) {
         let [n, _, _, _] = x.dims();
-        let logits = self.forward(x).reshape([n]); // [n]
-        let s = loss.label_smoothing;
-        let y = targets.float() * (1.0 - s) + s / 2.0; // [n], smoothed
-        // Binary cross-entropy on logits, in its overflow-free form:
-        // max(l, 0) - l * y + log(1 + exp(-|l|)).
-        let bce =
-            relu(logits.clone()) - logits.clone() * y + logits.clone().abs().neg().exp().log1p();
-        (bce.mean(), crate::model::is_dog(logits).int())
+        binary_loss_and_verdicts(self.forward(x).reshape([n]), targets, loss)
     }
 
     fn score(record: &EpochRecord) -> f64 {
         record.val_accuracy
     }
+
+    fn card_entry(card: &mut ModelCard) -> &mut Option<CardEntry> {
+        &mut card.classifier
+    }
+
+    type Shipped = Self;
+    fn shipped(self) -> Self {
+        self
+    }
 }
 
 impl Trainable for Segmenter {
-    const KIND: ModelKind = ModelKind::Segmenter;
+    const NAME: &'static str = ModelKind::Segmenter.name();
     const CLASSES: usize = 3;
     const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_SEGMENTER;
 
@@ -98,6 +123,65 @@ impl Trainable for Segmenter {
 
     fn score(record: &EpochRecord) -> f64 {
         record.val_mean_iou.unwrap_or(record.val_accuracy)
+    }
+
+    fn card_entry(card: &mut ModelCard) -> &mut Option<CardEntry> {
+        &mut card.segmenter
+    }
+
+    type Shipped = Self;
+    fn shipped(self) -> Self {
+        self
+    }
+}
+
+/// A [`FeatureClassifier`] as it trains (chapter 8's feature extraction with augmentation): the
+/// ImageNet network under it is frozen, runs forward only on the device's plain backend (no
+/// autodiff graph, batch norm in inference mode) and is neither saved nor moved; only the head
+/// learns, and only the head ships.
+#[derive(Module, Debug)]
+pub struct FrozenBackbone {
+    #[module(skip)]
+    pub backbone: ImagenetNet,
+    pub head: FeatureClassifier,
+}
+
+impl FrozenBackbone {
+    /// Dog logits. `[n, 3, s, s]` -> `[n]`.
+    fn logits(&self, x: Tensor<4>) -> Tensor<1> {
+        let [n, _, _, _] = x.dims();
+        let autodiff = x.is_autodiff();
+        let pooled = self.backbone.pooled(x.inner()); // [n, c], a constant for the head
+        let pooled = if autodiff { pooled.autodiff() } else { pooled };
+        self.head.forward(pooled).reshape([n]) // [n]
+    }
+}
+
+impl Trainable for FrozenBackbone {
+    const NAME: &'static str = FEATURE_CLASSIFIER;
+    const CLASSES: usize = 2;
+    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
+
+    fn loss_and_predictions(
+        &self,
+        x: Tensor<4>,
+        targets: Tensor<1, Int>,
+        loss: &LossConfig,
+    ) -> (Tensor<1>, Tensor<1, Int>) {
+        binary_loss_and_verdicts(self.logits(x), targets, loss)
+    }
+
+    fn score(record: &EpochRecord) -> f64 {
+        record.val_accuracy
+    }
+
+    fn card_entry(card: &mut ModelCard) -> &mut Option<CardEntry> {
+        &mut card.feature_classifier
+    }
+
+    type Shipped = FeatureClassifier;
+    fn shipped(self) -> FeatureClassifier {
+        self.head
     }
 }
 

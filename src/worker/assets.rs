@@ -7,11 +7,15 @@ use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::card::ModelCard;
 use crate::imagenet::ImagenetModel;
+use crate::model::{FEATURE_CLASSIFIER, FeatureClassifierConfig};
 use crate::net::{self, Progress, global};
 use crate::pipeline::Pipeline;
 use crate::protocol::LoadProgress;
-use crate::shipped::{IMPORTED, ImagenetFiles, MANIFEST, Manifest, ShippedFiles};
+use crate::shipped::{
+    IMPORTED, ImagenetFiles, MANIFEST, Manifest, ShippedFiles, feature_classifier_names,
+};
 
 /// The models' cache. Entries are keyed by content (`models/<file>?sha256=<hash>`), so the name
 /// never needs bumping; older releases' versioned caches are removed.
@@ -53,10 +57,46 @@ impl Assets {
     ) -> Result<ImagenetModel, String> {
         let names = ImagenetFiles::names(network);
         let files = self
-            .fetch_files(names.each_ref().map(String::as_str), progress)
+            .fetch_files(names.each_ref().map(String::as_str), progress.clone())
             .await?;
-        ImagenetModel::from_files(&ImagenetFiles::from_vec(files), device)
+        let model = ImagenetModel::from_files(&ImagenetFiles::from_vec(files), device)
+            .map_err(|e| e.to_string())?;
+        self.add_verdict(model, network, device, progress).await
+    }
+
+    /// Adds the classifier on `network`'s features where this release ships one for it.
+    async fn add_verdict(
+        &self,
+        model: ImagenetModel,
+        network: &str,
+        device: &Device,
+        progress: impl Fn(LoadProgress) + Clone,
+    ) -> Result<ImagenetModel, String> {
+        let [config, weights] = feature_classifier_names();
+        let shipped = self.manifest.as_ref().and_then(|m| m.hash(&weights));
+        if shipped.is_none() {
+            return Ok(model);
+        }
+        let [config, weights] = self
+            .fetch_files([config.as_str(), weights.as_str()], progress)
+            .await?;
+        let config: FeatureClassifierConfig = serde_json::from_slice(&config)
+            .map_err(|e| format!("models/{FEATURE_CLASSIFIER}.json: {e}"))?;
+        if config.backbone != network {
+            return Ok(model);
+        }
+        model
+            .with_verdict(network, &config, &weights, device)
             .map_err(|e| e.to_string())
+    }
+
+    /// Whether this release's card says the classifier on ImageNet features is the better
+    /// verdict (false when the card cannot be read: the chapter's model stays the default).
+    pub async fn feature_verdict_is_better(&self) -> bool {
+        let Ok([card]) = self.fetch_files(["card.json"], |_| ()).await else {
+            return false;
+        };
+        serde_json::from_slice::<ModelCard>(&card).is_ok_and(|c| c.feature_verdict_is_better())
     }
 
     /// The imported networks whose weights this release's manifest lists (the shipped MobileNet

@@ -24,9 +24,9 @@ use burn::prelude::*;
 use crate::explain::{FilterAscent, FilterError, RobustAscent, filters::pattern_grid};
 use crate::imagenet::ImagenetModel;
 use crate::latest::Latest;
-use crate::model::{LayerId, Layered, ModelKind, Network};
+use crate::model::{FEATURE_CLASSIFIER, LayerId, Layered, ModelKind, Network};
 use crate::overlay::Displayed;
-use crate::pipeline::{Analysis, ModelInputs, Pipeline, read_layer};
+use crate::pipeline::{Analysis, ModelInputs, ModelVerdict, Pipeline, read_layer};
 use crate::protocol::{Backend, Envelope, IMAGENET, LOADED, LoadProgress, Reply, Request};
 
 /// Posts a reply to the page, its arrays transferred.
@@ -72,11 +72,13 @@ struct Analysed {
 }
 
 /// Runs the analysis stage by stage, yielding between stages, then the ImageNet network's
-/// reading when there is one. `is_current` says whether this photo is still the latest; when a
+/// reading when there is one (with the verdict on its features, the default one when
+/// `feature_verdict_first`). `is_current` says whether this photo is still the latest; when a
 /// newer one has arrived the stale run stops at the next stage boundary (`Ok(None)`).
 async fn analyze(
     pipeline: &Pipeline,
     imagenet: Option<&ImagenetModel>,
+    feature_verdict_first: bool,
     bytes: &[u8],
     is_current: impl Fn() -> bool,
 ) -> Result<Option<Analysed>, String> {
@@ -98,6 +100,18 @@ async fn analyze(
                 .map_err(|e| e.to_string())?;
             analysis.imagenet_top = reading.top;
             analysis.timings.imagenet = reading.ms;
+            if let Some(p_dog) = reading.p_dog {
+                let verdict = ModelVerdict {
+                    model: FEATURE_CLASSIFIER.into(),
+                    p_dog,
+                };
+                if feature_verdict_first {
+                    analysis.p_dog = p_dog;
+                    analysis.verdicts.insert(0, verdict);
+                } else {
+                    analysis.verdicts.push(verdict);
+                }
+            }
             Some(reading.input)
         }
         None => None,
@@ -126,6 +140,9 @@ struct ModelsThread {
     imagenet: RefCell<Option<Rc<ImagenetModel>>>,
     /// Set while the ImageNet network downloads: analyses wait for it.
     imagenet_loading: Cell<bool>,
+    /// Whether the classifier on the ImageNet network's features gives the default verdict
+    /// (the card says it is the better one on validation).
+    feature_verdict_first: Cell<bool>,
     backend: Cell<Option<Backend>>,
     kept: RefCell<Option<Rc<Kept>>>,
     analyses: Latest,
@@ -215,6 +232,8 @@ impl ModelsThread {
         let loaded = assets
             .load_imagenet(pipeline.device(), network, post_progress)
             .await;
+        self.feature_verdict_first
+            .set(assets.feature_verdict_is_better().await);
         self.imagenet_loading.set(false);
         match loaded {
             Ok(model) => {
@@ -268,9 +287,13 @@ impl ModelsThread {
             Request::GradCam {
                 id,
                 analysis,
+                model,
                 depth,
             } => match self.kept(analysis) {
-                Ok(kept) => gradcam(pipeline, id, &kept, depth).await,
+                Ok(kept) => {
+                    let imagenet = self.imagenet.borrow().clone();
+                    gradcam(pipeline, imagenet.as_deref(), id, &kept, model, depth).await
+                }
                 Err(e) => failed(id, e),
             },
             Request::ImagenetGradCam {
@@ -341,7 +364,15 @@ impl ModelsThread {
             analysis,
             inputs,
             imagenet_input,
-        } = match analyze(pipeline, imagenet.as_deref(), &photo, current).await {
+        } = match analyze(
+            pipeline,
+            imagenet.as_deref(),
+            self.feature_verdict_first.get(),
+            &photo,
+            current,
+        )
+        .await
+        {
             Ok(Some(analysed)) => analysed,
             Ok(None) => return Envelope::new(Reply::Cancelled { id }),
             Err(e) => return failed(id, e),
@@ -372,6 +403,7 @@ impl ModelsThread {
             heatmap: [cat.width, cat.height],
             memory_bytes: wasm_memory_bytes(),
             imagenet_top: analysis.imagenet_top,
+            verdicts: analysis.verdicts,
         })
         .with_bytes(vec![
             analysis.photo.into_raw(),
@@ -488,17 +520,36 @@ impl ModelsThread {
     }
 }
 
-/// Grad-CAM of both classes after block `depth` of a kept analysis.
+/// Grad-CAM of both classes after block `depth` of a kept analysis, for the chapter's
+/// classifier or the one on the ImageNet network's features (`model`).
 async fn gradcam(
     pipeline: &Pipeline,
+    imagenet: Option<&ImagenetModel>,
     id: u64,
     kept: &Kept,
+    model: String,
     depth: Option<usize>,
 ) -> Envelope<Reply> {
-    match pipeline.gradcam_at(&kept.inputs.classifier, depth).await {
+    let maps = if model == FEATURE_CLASSIFIER {
+        let read = match (imagenet, &kept.imagenet_input) {
+            (Some(imagenet), Some(input)) => imagenet.verdict_gradcam(input.clone(), depth).await,
+            _ => None,
+        };
+        match read {
+            Some(maps) => maps.map_err(|e| e.to_string()),
+            None => Err("the classifier on ImageNet features is not loaded".to_string()),
+        }
+    } else {
+        pipeline
+            .gradcam_at(&kept.inputs.classifier, depth)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match maps {
         Ok([cat, dog]) => Envelope::new(Reply::Heatmaps {
             id,
             analysis: kept.analysis,
+            model,
             depth,
             heatmap: [cat.width, cat.height],
         })

@@ -80,6 +80,61 @@ for (const backend of ['cpu', 'webgpu']) {
       assert.deepEqual(errors, []);
     });
 
+    test('two verdicts: the chapter\'s model and the classifier on ImageNet features, the better on validation first', async () => {
+      const card = JSON.parse(fs.readFileSync(path.resolve('www/models/card.json')));
+      const accuracy = (entry) => entry.validation_metrics.accuracy;
+      const better = accuracy(card.feature_classifier) > accuracy(card.classifier) ? 'feature_classifier' : 'classifier';
+      for (const [photo, truth] of [['cats-vs-dogs/validation/cat/cat.1001.jpg', 'cat'], ['cats-vs-dogs/validation/dog/dog.1003.jpg', 'dog']]) {
+        await upload(page, path.join(fixtures, photo));
+        const r = await result(page);
+        assert.deepEqual(r.verdicts.map((v) => v.model).sort(), ['classifier', 'feature_classifier'], photo);
+        assert.equal(r.verdicts[0].model, better, 'the default verdict is the better one on validation');
+        assert.equal(r.p_dog, r.verdicts[0].p_dog);
+        assert.equal(r.label, r.verdicts[0].label);
+        const features = r.verdicts.find((v) => v.model === 'feature_classifier');
+        assert.equal(features.label, truth, `${photo}: ${features.p_dog}`);
+        const rows = await page.$$eval('[data-testid=verdict-row]', (li) => li.map((l) => [l.dataset.model, l.textContent]));
+        assert.deepEqual(rows.map(([m]) => m), r.verdicts.map((v) => v.model), 'a row per verdict, in order');
+        assert.ok(rows.every(([, text], i) => text.includes(`P(dog) = ${r.verdicts[i].p_dog.toFixed(3)}`)), JSON.stringify(rows));
+      }
+      await page.locator('.result').screenshot({ path: path.join(output, `${backend}-verdicts.png`) });
+      assert.deepEqual(errors, []);
+    });
+
+    test('Grad-CAM explains either verdict, at any of its network\'s blocks', async () => {
+      const digest = () => page.evaluate(() => {
+        const c = document.querySelector('[data-testid=canvas]');
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let h = 0;
+        for (let i = 0; i < data.length; i += 7) h = (h * 31 + data[i]) >>> 0;
+        return h;
+      });
+      const changed = (before) => page.waitForFunction((d) => {
+        const c = document.querySelector('[data-testid=canvas]');
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let h = 0;
+        for (let i = 0; i < data.length; i += 7) h = (h * 31 + data[i]) >>> 0;
+        return h !== d;
+      }, before, { timeout: 600_000 });
+      await page.check('[data-testid=toggle-heatmap]');
+      assert.equal(await page.$eval('[data-testid=gradcam-model]', (s) => s.value), 'classifier', "the analysis's maps are the chapter model's");
+      const chapter = await digest();
+      await page.selectOption('[data-testid=gradcam-model]', 'feature_classifier');
+      await changed(chapter);
+      await waitStatus(page, 'ready');
+      // MobileNet's 13 blocks: the last, and 12 earlier ones.
+      const depths = await page.$$eval('[data-testid=gradcam-depth] option', (o) => o.map((x) => x.value));
+      assert.equal(depths.length, 13, JSON.stringify(depths));
+      const last = await digest();
+      await page.selectOption('[data-testid=gradcam-depth]', '9');
+      await changed(last);
+      await waitStatus(page, 'ready');
+      assert.equal(await page.$eval('[data-testid=gradcam-model]', (s) => s.value), 'feature_classifier');
+      await page.locator('.result').screenshot({ path: path.join(output, `${backend}-gradcam-features.png`) });
+      await page.uncheck('[data-testid=toggle-heatmap]');
+      assert.deepEqual(errors, []);
+    });
+
     test('its layers are in the viewer, and its filters have patterns', async () => {
       const options = await page.$$eval('[data-testid=layer-picker] option', (o) => o.map((x) => x.value));
       assert.ok(options.includes('imagenet.conv1_relu') && options.includes('imagenet.conv_pw_13_relu'), 'its layers');
@@ -135,6 +190,7 @@ test('without the ImageNet weights the page says so and works on', async () => {
     const r = await result(page);
     assert.ok(['cat', 'dog'].includes(r.label));
     assert.deepEqual(r.imagenet_top, []);
+    assert.deepEqual(r.verdicts.map((v) => v.model), ['classifier'], 'the chapter\'s verdict alone');
     assert.deepEqual(errors.filter((e) => !e.includes('404')), [], 'no panic in the console');
   } finally {
     await browser.close();
@@ -194,6 +250,8 @@ test('where the release has an Xception, the page offers it and reads the photo 
     await waitStatus(page, 'ready');
     const xception = (await result(page)).imagenet_top;
     assert.equal(xception.length, 5);
+    assert.deepEqual((await result(page)).verdicts.map((v) => v.model), ['classifier'],
+      'the classifier on MobileNet\'s features does not read Xception\'s');
     assert.notDeepEqual(xception, mobilenet, 'the photo read again by the other network');
     const layers = await page.$$eval('[data-testid=layer-picker] option', (o) => o.map((x) => x.value));
     assert.ok(layers.includes('imagenet.block2_sepconv1'), "Xception's layers in the viewer");

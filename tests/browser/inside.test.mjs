@@ -115,7 +115,7 @@ for (const backend of ['cpu', 'webgpu']) {
 
     test('the model card draws the training curves from history.json', async () => {
       await page.click('[data-testid=model-card] summary');
-      for (const model of ['segmenter', 'classifier']) {
+      for (const model of ['segmenter', 'classifier', 'feature_classifier']) {
         const history = JSON.parse(fs.readFileSync(path.resolve(`www/models/${model}.history.json`)));
         const sel = `[data-testid=curves-${model}-loss] polyline`;
         await page.waitForSelector(sel);

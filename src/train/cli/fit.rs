@@ -1,4 +1,4 @@
-//! `train segmenter` and `train classifier`: the run's options from the command line, the data,
+//! `train segmenter`, `train classifier` and `train feature-classifier`: the run's options from the command line, the data,
 //! the shared training loop, and `--ship`.
 
 use std::path::PathBuf;
@@ -6,13 +6,18 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Backend, CliError, report_skipped};
-use crate::card::{Split, TrainingData};
-use crate::data::datasets;
-use crate::model::{Classifier, ClassifierConfig, Segmenter, SegmenterConfig};
+use burn::prelude::*;
+
+use crate::card::{ClassificationMetrics, Split, TrainingData, ValidationMetrics};
+use crate::data::datasets::{self, Examples};
+use crate::imagenet::ImagenetModel;
+use crate::model::{ClassifierConfig, FeatureClassifierConfig, Segmenter, SegmenterConfig};
+use crate::shipped::ImagenetFiles;
+use crate::train::eval::{eval_classifier, eval_feature_classifier};
 use crate::train::fit::{FitOptions, RunConfig, fit, json as to_json, write_atomic};
 use crate::train::recipe::Recipe;
-use crate::train::ship::{ShipInfo, ship_model};
-use crate::train::task::{LossConfig, Trainable};
+use crate::train::ship::{CardConfig, OnNetwork, ShipInfo, ship_model};
+use crate::train::task::{FrozenBackbone, LossConfig, Trainable};
 
 #[derive(Args, Debug)]
 struct CommonArgs {
@@ -99,6 +104,25 @@ pub(super) struct ClassifierArgs {
     common: CommonArgs,
 }
 
+#[derive(Args, Debug)]
+pub(super) struct FeatureClassifierArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Directory of the imported network (`<backbone>.json`, `.bpk` and the class index).
+    #[arg(long, default_value = "www/models")]
+    models: PathBuf,
+    /// The imported network whose pooled features it reads (frozen).
+    #[arg(long, default_value = "imagenet")]
+    backbone: String,
+    /// Units of a hidden dense layer with ReLU (chapter 8's 256); 0: the logit reads the
+    /// features directly.
+    #[arg(long, default_value_t = 0)]
+    hidden: usize,
+    /// Dropout before the logit while training.
+    #[arg(long, default_value_t = 0.5)]
+    dropout: f64,
+}
+
 impl CommonArgs {
     /// The session's options around `run`.
     fn fit_options(&self, run: RunConfig) -> FitOptions {
@@ -128,7 +152,7 @@ impl CommonArgs {
     ) -> Result<RunConfig, CliError> {
         let batch_size = self.batch_size.max(1);
         Ok(RunConfig {
-            model: M::KIND.name().into(),
+            model: M::NAME.into(),
             model_config: serde_json::to_value(model_config)
                 .map_err(|e| CliError::Other(e.to_string()))?,
             data: self.data.clone(),
@@ -229,17 +253,71 @@ pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
 
 pub(super) fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
     let common = &args.common;
-    let devices = common.backend.devices(common.devices)?;
     let mut config = ClassifierConfig::trainer_default();
     if let Some(size) = common.image_size {
         config.image_size = size;
     }
-    let (train, valid, sources) =
-        datasets::load_classifier_data(&common.data, config.image_size as u32)?;
+    train_cat_vs_dog(
+        common,
+        config.image_size,
+        &config,
+        |device| config.init(device),
+        eval_classifier,
+    )
+}
+
+pub(super) fn train_feature_classifier(args: FeatureClassifierArgs) -> Result<(), CliError> {
+    let common = &args.common;
+    let device = common.backend.devices(common.devices)?.remove(0);
+    let files = ImagenetFiles::read(&args.models, &args.backbone)
+        .map_err(|e| CliError::at(&args.models, e))?;
+    let network =
+        ImagenetModel::from_files(&files, &device).map_err(|e| CliError::at(&args.models, e))?;
+    let size = network.input_size();
+    if common.image_size.is_some_and(|s| s != size) {
+        return Err(CliError::Input(format!(
+            "--image-size: the classifier reads {}'s features, whose input is {size} px",
+            args.backbone
+        )));
+    }
+    let config = FeatureClassifierConfig::new(network.net.pooled_width())
+        .with_backbone(args.backbone.clone())
+        .with_hidden(args.hidden)
+        .with_dropout(args.dropout);
+    let card_config = OnNetwork {
+        config: &config,
+        input_size: size,
+    };
+    train_cat_vs_dog(
+        common,
+        size,
+        &card_config,
+        |device| FrozenBackbone {
+            backbone: network.net,
+            head: config.init(device),
+        },
+        |model: &FrozenBackbone, valid, device| {
+            eval_feature_classifier(&model.backbone, &model.head, valid, device)
+        },
+    )
+}
+
+/// Trains a cat-vs-dog model (`init` builds it on the training device) on the classifier's
+/// data at `size` px, and ships it with `--ship` with `metrics` on the validation photos.
+fn train_cat_vs_dog<M: Trainable, C: CardConfig>(
+    common: &CommonArgs,
+    size: usize,
+    config: &C,
+    init: impl FnOnce(&Device) -> M,
+    metrics: impl FnOnce(&M, &Examples, &Device) -> ClassificationMetrics,
+) -> Result<(), CliError> {
+    let devices = common.backend.devices(common.devices)?;
+    let (train, valid, sources) = datasets::load_classifier_data(&common.data, size as u32)?;
     report_skipped(&train);
     report_skipped(&valid);
     eprintln!(
-        "classifier: {} train / {} validation photos",
+        "{}: {} train / {} validation photos",
+        M::NAME,
         train.len(),
         valid.len()
     );
@@ -247,19 +325,19 @@ pub(super) fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
         label_smoothing: common.recipe.label_smoothing,
         ..LossConfig::default()
     };
-    let run = common.run_config::<Classifier>(&config, loss, (train.len(), valid.len()))?;
+    let run = common.run_config::<M>(config, loss, (train.len(), valid.len()))?;
     let options = common.fit_options(run);
     let device = devices[0].clone();
     device.seed(common.seed);
-    let (model, state) = fit(config.init(&device), &train, &valid, &options, &devices)?;
+    let (model, state) = fit(init(&device), &train, &valid, &options, &devices)?;
     let Some(ship) = &common.ship else {
         return Ok(());
     };
-    let metrics = crate::train::eval::eval_classifier(&model, &valid, &device);
+    let metrics = metrics(&model, &valid, &device);
     Ok(ship_model(ShipInfo {
         dir: ship,
         model,
-        config: &config,
+        config,
         data: TrainingData {
             dirs: common.data_dirs(),
             sources: sources.clone(),
@@ -271,7 +349,7 @@ pub(super) fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
             n_train: train.len(),
             n_validation: valid.len(),
         },
-        metrics: crate::card::ValidationMetrics::Classification(metrics),
+        metrics: ValidationMetrics::Classification(metrics),
         state,
         options: &options,
     })?)

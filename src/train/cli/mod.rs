@@ -31,7 +31,10 @@ enum Command {
     /// Train the cat-vs-dog classifier on directories with train/{cat,dog} and
     /// validation/{cat,dog}, plain {cat,dog}/ folders, or Oxford-IIIT Pet images/.
     Classifier(fit::ClassifierArgs),
-    /// Evaluate weights; the last line printed is one JSON object.
+    /// Train a cat-vs-dog classifier on the frozen ImageNet network's pooled features (chapter
+    /// 8's feature extraction, with augmentation), on the same data as `train classifier`.
+    FeatureClassifier(fit::FeatureClassifierArgs),
+    /// Evaluate weights: one JSON object per line, one line per model.
     Eval {
         #[command(subcommand)]
         model: eval::EvalModel,
@@ -146,6 +149,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Segmenter(args) => fit::train_segmenter(args),
         Command::Classifier(args) => fit::train_classifier(args),
+        Command::FeatureClassifier(args) => fit::train_feature_classifier(args),
         Command::Eval { model } => eval::run(model),
         Command::Bench(args) => bench::run(&args),
         Command::Explain(args) => explain::explain(&args),
