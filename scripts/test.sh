@@ -3,7 +3,7 @@
 # both targets, the page's build, and the end-to-end tests in headless Chromium on the CPU and the
 # WebGPU (SwiftShader) backends. Installs what is missing first.
 #
-#   scripts/test.sh          the default tier, what CI runs (29.5 minutes from a clean clone
+#   scripts/test.sh          the default tier, what CI runs (31.8 minutes from a clean clone
 #                            on a 2-core Zen 3): every test that guards behaviour, with a 20-photo soak per
 #                            backend and the fuzzers at their bounded default case counts, on the
 #                            page as `scripts/serve.sh` builds it (Cargo.toml's `serve` profile)
