@@ -14,12 +14,8 @@ use crate::overlay::{self, Layers, Maps};
 
 /// The ImageNet reading of the result on screen (tracked by the result's revision).
 fn shown_top(state: AppState) -> Vec<TopClass> {
-    state.revision.track();
-    let engine = state.engine();
-    let shown = engine.shown.borrow();
-    shown
-        .as_ref()
-        .map(|s| s.displayed.analysis.imagenet_top.clone())
+    state
+        .read_shown(|d| d.analysis.imagenet_top.clone())
         .unwrap_or_default()
 }
 

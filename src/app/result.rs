@@ -135,13 +135,9 @@ pub fn ResultView() -> impl IntoView {
 
     // Text of the result on screen, recomputed when a new one arrives.
     let described = move |describe: fn(&Analysis, Backend) -> String| {
-        revision.track();
         let backend = state.backend.get_untracked().unwrap_or(Backend::Cpu);
-        let engine = state.engine();
-        let shown = engine.shown.borrow();
-        shown
-            .as_ref()
-            .map(|s| describe(&s.displayed.analysis, backend))
+        state
+            .read_shown(|d| describe(&d.analysis, backend))
             .unwrap_or_default()
     };
     let on_depth = move |ev: leptos::ev::Event| {
@@ -166,14 +162,9 @@ pub fn ResultView() -> impl IntoView {
     };
     // The classifiers the photo on screen has verdicts of.
     let model_options = move || {
-        revision.track();
-        let engine = state.engine();
-        let shown = engine.shown.borrow();
-        let models: Vec<String> = shown
-            .as_ref()
-            .map(|s| {
-                s.displayed
-                    .analysis
+        let models: Vec<String> = state
+            .read_shown(|d| {
+                d.analysis
                     .verdicts
                     .iter()
                     .map(|v| v.model.clone())
@@ -251,29 +242,16 @@ pub fn ResultView() -> impl IntoView {
 #[component]
 fn VerdictBar() -> impl IntoView {
     let state = AppState::get();
-    let p_dog = move || {
-        state.revision.track();
-        let engine = state.engine();
-        let shown = engine.shown.borrow();
-        shown.as_ref().map(|s| s.displayed.analysis.p_dog)
-    };
+    let p_dog = move || state.read_shown(|d| d.analysis.p_dog);
     let text = move || {
-        state.revision.track();
-        let engine = state.engine();
-        let shown = engine.shown.borrow();
-        shown
-            .as_ref()
-            .map(|s| verdict_text(&s.displayed.analysis))
+        state
+            .read_shown(|d| verdict_text(&d.analysis))
             .unwrap_or_default()
     };
     // Every classifier's verdict, the default first, when there is more than one.
     let verdicts = move || {
-        state.revision.track();
-        let engine = state.engine();
-        let shown = engine.shown.borrow();
-        shown
-            .as_ref()
-            .map(|s| s.displayed.analysis.verdicts.clone())
+        state
+            .read_shown(|d| d.analysis.verdicts.clone())
             .unwrap_or_default()
     };
     let rows = move || {

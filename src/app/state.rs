@@ -194,6 +194,15 @@ impl AppState {
         self.engine.get_value()
     }
 
+    /// Reads the result on screen (`None` before the first), tracked: the caller runs again
+    /// when a new result arrives.
+    pub fn read_shown<T>(&self, read: impl FnOnce(&Displayed) -> T) -> Option<T> {
+        self.revision.track();
+        let engine = self.engine();
+        let shown = engine.shown.borrow();
+        shown.as_ref().map(|s| read(&s.displayed))
+    }
+
     /// The shared state, from any component under [`super::App`].
     pub fn get() -> Self {
         expect_context::<Self>()

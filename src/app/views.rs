@@ -103,12 +103,7 @@ pub fn CompareView() -> impl IntoView {
     // The photo's aspect ratio, which the stylesheet sizes the view by (`--aspect`): as wide as
     // the column, or as high as most of the window for a tall photo, never stretched.
     let aspect = move || {
-        state.revision.track();
-        let engine = state.engine();
-        let shown = engine.shown.borrow();
-        let (w, h) = shown
-            .as_ref()
-            .map_or((4, 3), |s| s.displayed.photo.dimensions());
+        let (w, h) = state.read_shown(|d| d.photo.dimensions()).unwrap_or((4, 3));
         format!("--aspect: {:.4}", w as f32 / h.max(1) as f32)
     };
 
