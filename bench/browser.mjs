@@ -25,10 +25,11 @@ const MOBILENET = path.resolve(here, '../../shared/models/mobilenet_v1_0.75_224'
 const backends = (process.argv[3] ?? 'cpu,webgpu').split(',');
 const rounds = Math.max(1, Number(process.argv[4] ?? 3));
 
-/** Bytes and gzip bytes of everything the page downloads on a first visit (the training
- * histories only when the model card is opened: not counted). */
+/** Bytes and gzip bytes of everything the page downloads on a first visit (not counted: the
+ * training histories, loaded when the model card is opened, and the sample photos, fetched when
+ * one is chosen; the strip shows their thumbnails). */
 function sizes() {
-  const loaded = (f) => /\.(html|js|wasm|css|bpk)$/.test(f) || f.includes(`${path.sep}samples${path.sep}`)
+  const loaded = (f) => /\.(html|js|wasm|css|bpk)$/.test(f) || f.includes(`${path.sep}thumbs${path.sep}`)
     || (f.endsWith('.json') && !f.endsWith('.history.json'));
   const files = fs.readdirSync(dist, { recursive: true })
     .map((f) => path.join(dist, f))
@@ -37,8 +38,8 @@ function sizes() {
     const bytes = fs.readFileSync(f);
     return { raw: acc.raw + bytes.length, gzip: acc.gzip + zlib.gzipSync(bytes, { level: 9 }).length };
   }, { raw: 0, gzip: 0 });
-  // The ImageNet network and the classifier on its features download after the page is ready.
-  const imagenet = (f) => /^(imagenet|feature_classifier)/.test(path.basename(f));
+  // The ImageNet network and the heads on its features download after the page is ready.
+  const imagenet = (f) => /^(imagenet|feature_)/.test(path.basename(f));
   return {
     wasm: figure((f) => f.endsWith('.wasm')),
     weights: figure((f) => f.endsWith('.bpk')),

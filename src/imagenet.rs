@@ -11,9 +11,10 @@ use crate::data::model_input;
 use crate::explain::gradcam::{class_activation_map, read_heatmap};
 use crate::explain::{Heatmap, PetClass};
 use crate::model::{
-    FeatureClassifier, FeatureClassifierConfig, Layered, MobileNet, MobileNetConfig, Xception,
-    XceptionConfig,
+    FeatureClassifier, FeatureClassifierConfig, FeatureSegmenter, FeatureSegmenterConfig, Layered,
+    MobileNet, MobileNetConfig, Xception, XceptionConfig,
 };
+use crate::pipeline::{AnalysisError, MaskModel, Segmentation, segmentations};
 use crate::readback::{ReadbackError, read_floats};
 use crate::shipped::ImagenetFiles;
 use crate::weights::{self, WeightsError};
@@ -104,6 +105,8 @@ pub struct Reading {
     pub top: Vec<TopClass>,
     /// P(dog) of the classifier on the network's features, flip-averaged (`None` without one).
     pub p_dog: Option<f32>,
+    /// The mask of the segmenter on the network's features, flip-averaged (`None` without one).
+    pub segmentation: Option<Segmentation>,
     /// Milliseconds from the photo to the classes.
     pub ms: f64,
     /// `[1, 3, s, s]`: the photo as the network's input.
@@ -194,6 +197,24 @@ impl ImagenetNet {
         self.pooled_from(self.features_at(x, None), None)
     }
 
+    /// The network as MobileNet (the network a [`FeatureSegmenter`] decodes), if it is.
+    pub fn mobilenet(&self) -> Option<&MobileNet> {
+        match self {
+            ImagenetNet::MobileNet(net) => Some(net),
+            ImagenetNet::Xception(_) => None,
+        }
+    }
+
+    /// The network's outputs at strides 2 to 32, finest first, for a decoder on them
+    /// (MobileNet's; `None` for Xception, whose residual blocks petlens does not decode).
+    /// `[n, 3, s, s]` -> `[[n, c_i, s/2^(i+1), ..]; 5]`.
+    pub fn pyramid(&self, x: Tensor<4>) -> Option<Vec<Tensor<4>>> {
+        match self {
+            ImagenetNet::MobileNet(net) => Some(net.pyramid(x)),
+            ImagenetNet::Xception(_) => None,
+        }
+    }
+
     /// The width of [`ImagenetNet::pooled`]'s features.
     pub fn pooled_width(&self) -> usize {
         match self {
@@ -265,6 +286,30 @@ impl ImagenetNet {
     }
 }
 
+/// A [`FeatureSegmenter`] on the MobileNet whose features it decodes: a mask model, whose masks
+/// are averaged over the photo and its mirror image (the page's mirror pass, which the verdict on
+/// the same features shares).
+pub struct FeatureMask<'a> {
+    pub encoder: &'a MobileNet,
+    pub decoder: &'a FeatureSegmenter,
+}
+
+impl MaskModel for FeatureMask<'_> {
+    fn probabilities(&self, x: Tensor<4>) -> Tensor<4> {
+        let [n, _, _, _] = x.dims();
+        let both = Tensor::cat(vec![x.clone(), x.flip([3])], 0); // [2n, 3, s, s]
+        flip_averaged_mask(self.decoder, &self.encoder.pyramid(both), n)
+    }
+}
+
+/// The decoder's probabilities for `n` photos from the pyramid of them and their mirror images
+/// (`[2n, c_i, ..]` levels, photos first), each mirror's mask flipped back and averaged with
+/// its photo's. -> `[n, classes, s, s]`.
+fn flip_averaged_mask(decoder: &FeatureSegmenter, pyramid: &[Tensor<4>], n: usize) -> Tensor<4> {
+    let p = decoder.probabilities(pyramid); // [2n, classes, s, s]
+    (p.clone().narrow(0, 0, n) + p.narrow(0, n, n).flip([3])) / 2.0 // [n, classes, s, s]
+}
+
 /// `head`'s P(dog) for pooled features and their mirror images' (`[n, c]` each): (`[n, 1]`
 /// unflipped, `[n, 1]` averaged over both).
 fn flip_averaged(
@@ -278,13 +323,30 @@ fn flip_averaged(
 }
 
 /// The ImageNet network, loaded, with its class names and input size, and the cat-vs-dog
-/// classifier trained on its features where the release ships one for it.
+/// classifier and the segmenter trained on its features where the release ships them for it.
 #[derive(Debug)]
 pub struct ImagenetModel {
     pub net: ImagenetNet,
     pub classes: ClassNames,
     pub config: ImagenetConfig,
     pub verdict: Option<FeatureClassifier>,
+    pub mask: Option<MaskHead>,
+}
+
+/// What one pass through the network gives: the photo's pooled features `[1, c]`, its mirror
+/// image's where a head needs them, and the segmenter's probabilities `[1, 3, s, s]` where it
+/// shares the pass.
+struct Pass {
+    pooled: Tensor<2>,
+    mirrored: Option<Tensor<2>>,
+    mask: Option<Tensor<4>>,
+}
+
+/// The segmenter on the network's features, with the input size it was trained at.
+#[derive(Debug)]
+pub struct MaskHead {
+    pub decoder: FeatureSegmenter,
+    pub image_size: usize,
 }
 
 impl ImagenetModel {
@@ -320,6 +382,7 @@ impl ImagenetModel {
             classes,
             config,
             verdict: None,
+            mask: None,
         })
     }
 
@@ -346,37 +409,117 @@ impl ImagenetModel {
         Ok(self)
     }
 
+    /// Adds the segmenter on this network's features (its shipped config and weights), refused
+    /// unless it was trained on `network` (this network's shipped name) and decodes this
+    /// network's pyramid (MobileNet's, of the same widths).
+    pub fn with_mask(
+        mut self,
+        network: &str,
+        config: &FeatureSegmenterConfig,
+        weights: &[u8],
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        let pyramid = match &self.config {
+            ImagenetConfig::MobileNet(c) => c.pyramid_channels(),
+            ImagenetConfig::Xception(_) => Vec::new(),
+        };
+        if config.backbone != network || config.encoder_channels != pyramid {
+            return Err(WeightsError::Mismatch(format!(
+                "the feature segmenter decodes {:?} channels of {}, but {network} gives {pyramid:?}",
+                config.encoder_channels, config.backbone
+            )));
+        }
+        let decoder = weights::from_bytes(config.init(&Device::flex()), weights)?;
+        self.mask = Some(MaskHead {
+            decoder: decoder.to_device(device),
+            image_size: config.image_size,
+        });
+        Ok(self)
+    }
+
     /// The square input size.
     pub fn input_size(&self) -> usize {
         self.config.image_size()
     }
 
-    /// The network's reading of a photo: its `TOP` classes, the verdict of the classifier on
-    /// its features (the photo and its mirror image in one pass, which the top's reading
-    /// shares), their time, and the photo as the network's input (for later requests about
-    /// the same photo).
-    pub async fn read(&self, photo: &RgbImage, device: &Device) -> Result<Reading, ReadbackError> {
+    /// The network's reading of a photo: its `TOP` classes, the verdict of the classifier and
+    /// the mask of the segmenter on its features, their time, and the photo as the network's
+    /// input (for later requests about the same photo). The photo and its mirror image go
+    /// through the network once, as a batch of two, for all three where the segmenter reads
+    /// the network at its own input size.
+    pub async fn read(&self, photo: &RgbImage, device: &Device) -> Result<Reading, AnalysisError> {
         let start = web_time::Instant::now();
         let input = model_input(&[photo], self.input_size(), device);
-        let (top, p_dog) = match &self.verdict {
-            Some(head) => {
-                let (pooled, mirrored) = self.net.pooled_with_mirror(input.clone()); // [1, c] each
-                let logits = self.net.logits_from_pooled(pooled.clone()); // [1, classes]
-                let (_, p_dog) = flip_averaged(head, pooled, mirrored); // [1, 1]
+        let pass = self.pass(input.clone());
+        let logits = self.net.logits_from_pooled(pass.pooled.clone()); // [1, classes]
+        let p_dog = match (&self.verdict, pass.mirrored) {
+            (Some(head), Some(mirrored)) => {
+                let (_, p_dog) = flip_averaged(head, pass.pooled, mirrored); // [1, 1]
                 let p_dog = read_floats(p_dog, "the feature classifier's verdict").await?;
-                (
-                    self.top_of(softmax(logits, 1), TOP).await?,
-                    p_dog.first().copied(),
-                )
+                p_dog.first().copied()
             }
-            None => (self.top(input.clone(), TOP).await?, None),
+            _ => None,
+        };
+        let top = self.top_of(softmax(logits, 1), TOP).await?;
+        let segmentation = match pass.mask.or_else(|| self.mask_at_own_size(photo, device)) {
+            Some(probabilities) => segmentations(probabilities, &[photo.dimensions()])
+                .await?
+                .pop(),
+            None => None,
         };
         Ok(Reading {
             top,
             p_dog,
+            segmentation,
             ms: start.elapsed().as_secs_f64() * 1000.0,
             input,
         })
+    }
+
+    /// One pass of a photo's input `[1, 3, s, s]` through the network: with its mirror image
+    /// where a head averages over both, and through the segmenter too where it reads the
+    /// network at this size.
+    fn pass(&self, input: Tensor<4>) -> Pass {
+        let shared_mask = self
+            .mask
+            .as_ref()
+            .filter(|m| m.image_size == self.input_size());
+        if let (Some(encoder), Some(mask)) = (self.net.mobilenet(), shared_mask) {
+            let both = Tensor::cat(vec![input.clone(), input.flip([3])], 0); // [2, 3, s, s]
+            let mut pyramid = encoder.pyramid(both); // [[2, c_i, ..]; 5]
+            let probabilities = flip_averaged_mask(&mask.decoder, &pyramid, 1); // [1, 3, s, s]
+            let deepest = pyramid.pop().expect("the pyramid has its levels"); // [2, c, s/32, s/32]
+            let pooled = encoder.pooled_from(deepest, None); // [2, c]
+            return Pass {
+                pooled: pooled.clone().narrow(0, 0, 1),
+                mirrored: Some(pooled.narrow(0, 1, 1)),
+                mask: Some(probabilities),
+            };
+        }
+        if self.verdict.is_some() {
+            let (pooled, mirrored) = self.net.pooled_with_mirror(input); // [1, c] each
+            return Pass {
+                pooled,
+                mirrored: Some(mirrored),
+                mask: None,
+            };
+        }
+        Pass {
+            pooled: self.net.pooled(input), // [1, c]
+            mirrored: None,
+            mask: None,
+        }
+    }
+
+    /// The segmenter's probabilities `[1, 3, s', s']` for a photo at the segmenter's own input
+    /// size, where it differs from the network's (a pass of its own).
+    fn mask_at_own_size(&self, photo: &RgbImage, device: &Device) -> Option<Tensor<4>> {
+        let (encoder, mask) = (self.net.mobilenet()?, self.mask.as_ref()?);
+        let feature_mask = FeatureMask {
+            encoder,
+            decoder: &mask.decoder,
+        };
+        Some(feature_mask.probabilities(model_input(&[photo], mask.image_size, device)))
     }
 
     /// Grad-CAM of ImageNet class `class` after block `depth` (`None`: the last, the book's

@@ -6,7 +6,7 @@ use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
 use crate::data::resize_mask;
 use crate::explain::{Heatmap, PetClass};
-use crate::pipeline::Analysis;
+use crate::pipeline::{Analysis, ModelMask};
 
 /// Colours of the mask classes: pet, background, border (the legend uses the same ones).
 pub const CLASS_COLOURS: [[u8; 3]; 3] = [[255, 140, 0], [40, 90, 255], [255, 255, 255]];
@@ -110,12 +110,12 @@ pub fn compose_analysis(analysis: &Analysis, class: PetClass, layers: Layers) ->
         Vec::new()
     };
     let uncertainty = if layers.uncertainty {
-        analysis.probabilities.entropy().upsample(w, h)
+        analysis.mask.probabilities.entropy().upsample(w, h)
     } else {
         Vec::new()
     };
     let maps = Maps {
-        mask: &analysis.mask,
+        mask: &analysis.mask.pixels,
         heatmap: &heatmap,
         uncertainty: &uncertainty,
     };
@@ -188,51 +188,72 @@ pub fn display_size(width: u32, height: u32, side: u32) -> (u32, u32) {
 pub struct Displayed {
     pub analysis: Analysis,
     pub photo: RgbImage,
-    pub mask: Vec<u8>,
+    /// The shown mask at display size.
+    pub mask: ShownMask,
+    /// The other masks at display size, in the order of the analysis's `other_masks`.
+    pub other_masks: Vec<ShownMask>,
     /// Grad-CAM for "cat" and "dog".
     pub heatmaps: [Vec<f32>; 2],
-    /// The segmenter's normalised entropy.
+}
+
+/// A segmenter's mask at display size, with its normalised entropy (the uncertainty layer).
+pub struct ShownMask {
+    pub pixels: Vec<u8>,
     pub uncertainty: Vec<f32>,
+}
+
+impl ShownMask {
+    /// `mask` of a photo of `(w, h)` at display size `(dw, dh)`.
+    pub fn new(mask: &ModelMask, (w, h): (u32, u32), (dw, dh): (u32, u32)) -> Self {
+        let (dw, dh) = (dw as usize, dh as usize);
+        Self {
+            pixels: resize_mask(&mask.pixels, w as usize, h as usize, dw, dh),
+            uncertainty: mask.probabilities.entropy().upsample(dw, dh),
+        }
+    }
 }
 
 impl Displayed {
     pub fn new(analysis: Analysis) -> Self {
-        let (w, h) = analysis.photo.dimensions();
-        let (dw, dh) = display_size(w, h, DISPLAY_SIDE);
+        let size = analysis.photo.dimensions();
+        let (dw, dh) = display_size(size.0, size.1, DISPLAY_SIDE);
         let photo = image::imageops::resize(
             &analysis.photo,
             dw,
             dh,
             image::imageops::FilterType::Triangle,
         );
-        let mask = resize_mask(
-            &analysis.mask,
-            w as usize,
-            h as usize,
-            dw as usize,
-            dh as usize,
-        );
         let heatmaps =
             PetClass::ALL.map(|c| analysis.heatmap(c).upsample(dw as usize, dh as usize));
-        let uncertainty = analysis
-            .probabilities
-            .entropy()
-            .upsample(dw as usize, dh as usize);
         Self {
+            mask: ShownMask::new(&analysis.mask, size, (dw, dh)),
+            other_masks: analysis
+                .other_masks
+                .iter()
+                .map(|m| ShownMask::new(m, size, (dw, dh)))
+                .collect(),
             analysis,
             photo,
-            mask,
             heatmaps,
-            uncertainty,
         }
+    }
+
+    /// Shows segmenter `model`'s mask, in the analysis and at display size (false when it did
+    /// not run on this photo).
+    pub fn show_mask(&mut self, model: &str) -> bool {
+        let Some(i) = self.analysis.other_mask_index(model) else {
+            return false;
+        };
+        std::mem::swap(&mut self.mask, &mut self.other_masks[i]);
+        self.analysis.show_mask(model)
     }
 
     /// The maps the layers are drawn from at display size, with Grad-CAM for `class`.
     pub fn maps(&self, class: PetClass) -> Maps<'_> {
         Maps {
-            mask: &self.mask,
+            mask: &self.mask.pixels,
             heatmap: &self.heatmaps[class as usize],
-            uncertainty: &self.uncertainty,
+            uncertainty: &self.mask.uncertainty,
         }
     }
 

@@ -88,16 +88,38 @@ pub struct ModelVerdict {
     pub p_dog: f32,
 }
 
+/// One segmenter's mask of a photo, named as its files are (`segmenter`, `feature_segmenter`).
+#[derive(Debug, Clone)]
+pub struct ModelMask {
+    pub model: String,
+    /// One class per photo pixel: 0 pet, 1 background, 2 border.
+    pub pixels: Vec<u8>,
+    /// The segmenter's class probabilities at its own resolution (confidence, uncertainty).
+    pub probabilities: ClassProbabilities,
+    pub fraction: MaskFraction,
+}
+
+impl ModelMask {
+    pub fn new(model: &str, segmentation: Segmentation) -> Self {
+        Self {
+            model: model.into(),
+            fraction: MaskFraction::of(&segmentation.mask),
+            pixels: segmentation.mask,
+            probabilities: segmentation.probabilities,
+        }
+    }
+}
+
 /// Everything petlens says about one photo.
 #[derive(Debug, Clone)]
 pub struct Analysis {
     /// The upright RGB photo at its own resolution.
     pub photo: RgbImage,
-    /// One class per photo pixel: 0 pet, 1 background, 2 border.
-    pub mask: Vec<u8>,
-    /// The segmenter's class probabilities at its own resolution (confidence, uncertainty).
-    pub probabilities: ClassProbabilities,
-    pub mask_fraction: MaskFraction,
+    /// The mask shown: the default one (the segmenter better on validation, of those run) until
+    /// the reader picks another.
+    pub mask: ModelMask,
+    /// The other segmenters' masks (the one on the ImageNet network's features where it ran).
+    pub other_masks: Vec<ModelMask>,
     /// The default verdict's P(dog): the classifier better on validation, of those run.
     pub p_dog: f32,
     /// Every classifier's verdict, the default one (`p_dog`'s) first: the chapter's model, and
@@ -119,6 +141,28 @@ impl Analysis {
     /// The heatmap of one class.
     pub fn heatmap(&self, class: PetClass) -> &Heatmap {
         &self.heatmaps[class as usize]
+    }
+
+    /// Every segmenter's name, the shown one first.
+    pub fn mask_models(&self) -> Vec<String> {
+        std::iter::once(&self.mask)
+            .chain(&self.other_masks)
+            .map(|m| m.model.clone())
+            .collect()
+    }
+
+    /// Shows segmenter `model`'s mask (false when it did not run on this photo): its mask
+    /// changes places with the one shown.
+    pub fn show_mask(&mut self, model: &str) -> bool {
+        self.other_mask_index(model).is_some_and(|i| {
+            std::mem::swap(&mut self.mask, &mut self.other_masks[i]);
+            true
+        })
+    }
+
+    /// Where segmenter `model`'s mask is in [`Analysis::other_masks`].
+    pub fn other_mask_index(&self, model: &str) -> Option<usize> {
+        self.other_masks.iter().position(|m| m.model == model)
     }
 }
 
@@ -198,27 +242,40 @@ pub struct Segmentation {
     pub probabilities: ClassProbabilities,
 }
 
-/// The segmentation of each of `photos` (masks at each photo's own resolution) by `segmenter`
-/// at its input `size`: the page's path, which `train eval` runs in batches.
+/// A model that gives per-pixel class probabilities for photos at its input size: the chapter's
+/// segmenter, or the decoder on the ImageNet network's features with that network
+/// ([`crate::imagenet::FeatureMask`]).
+pub trait MaskModel {
+    /// `[n, 3, s, s]` in [0, 1] -> `[n, classes, s, s]`, summing to 1 over dim 1.
+    fn probabilities(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+impl MaskModel for Segmenter {
+    fn probabilities(&self, x: Tensor<4>) -> Tensor<4> {
+        Segmenter::probabilities(self, x)
+    }
+}
+
+/// The segmentation of each of `photos` (masks at each photo's own resolution) by `model` at
+/// its input `size`: the page's path, which `train eval` runs in batches.
 pub async fn segment_photos(
-    segmenter: &Segmenter,
+    model: &impl MaskModel,
     size: usize,
     photos: &[&RgbImage],
     device: &Device,
 ) -> Result<Vec<Segmentation>, AnalysisError> {
     let sizes: Vec<(u32, u32)> = photos.iter().map(|p| p.dimensions()).collect();
-    segmentations(segmenter, model_input(photos, size, device), &sizes).await
+    let input = model_input(photos, size, device); // [n, 3, s, s]
+    segmentations(model.probabilities(input), &sizes).await
 }
 
-/// The segmentation of the photos of `sizes` (width, height) from their model inputs
-/// `[n, 3, s, s]`.
-async fn segmentations(
-    segmenter: &Segmenter,
-    input: Tensor<4>,
+/// The segmentation of the photos of `sizes` (width, height) from a model's class
+/// probabilities for them, `[n, classes, s, s]`.
+pub async fn segmentations(
+    probabilities: Tensor<4>,
     sizes: &[(u32, u32)],
 ) -> Result<Vec<Segmentation>, AnalysisError> {
-    let size = input.dims()[2];
-    let probabilities = segmenter.probabilities(input); // [n, 3, s, s]
+    let size = probabilities.dims()[2];
     let values = read_floats(probabilities, "the segmenter's probabilities").await?;
     let per_photo = SEGMENT_CLASSES.len() * size * size;
     Ok(values
@@ -301,7 +358,7 @@ impl Pipeline {
         input: Tensor<4>,
         size: (u32, u32),
     ) -> Result<Segmentation, AnalysisError> {
-        let segmentations = segmentations(&self.segmenter, input, &[size]).await?;
+        let segmentations = segmentations(self.segmenter.probabilities(input), &[size]).await?;
         let segmentation = segmentations.into_iter().next();
         Ok(segmentation.ok_or(ReadbackError::Empty {
             what: "the segmenter's mask",
@@ -388,10 +445,7 @@ impl Pipeline {
         }
         let start = Instant::now();
         let segmenter_input = self.input(ModelKind::Segmenter, &photo);
-        let Segmentation {
-            mask,
-            probabilities,
-        } = self
+        let segmentation = self
             .segment(segmenter_input.clone(), photo.dimensions())
             .await?;
         timings.segment = elapsed_ms(start);
@@ -412,10 +466,9 @@ impl Pipeline {
         let heatmaps = self.gradcam(&verdict).await?;
         timings.gradcam = elapsed_ms(start);
         let analysis = Analysis {
-            mask_fraction: MaskFraction::of(&mask),
             photo,
-            mask,
-            probabilities,
+            mask: ModelMask::new(ModelKind::Segmenter.name(), segmentation),
+            other_masks: Vec::new(),
             p_dog: verdict.p_dog,
             verdicts: vec![ModelVerdict {
                 model: ModelKind::Classifier.name().into(),

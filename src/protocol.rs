@@ -28,6 +28,16 @@ impl Backend {
     }
 }
 
+/// One segmenter's mask in an analysis reply, whose arrays travel beside the message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaskSummary {
+    /// The segmenter, named as its files are (`segmenter`, `feature_segmenter`).
+    pub model: String,
+    pub fraction: MaskFraction,
+    /// The side of its probabilities' square grid (its input size).
+    pub probabilities_size: usize,
+}
+
 /// Which model is downloading, and how far it got.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadProgress {
@@ -144,17 +154,17 @@ pub enum Reply {
         /// Its layers for the activation viewer (`imagenet.<layer>`).
         layers: Vec<String>,
     },
-    /// An analysis: `bytes` = [photo RGB, mask, display photo RGB, display mask], `floats` =
-    /// [probabilities, cat heatmap, dog heatmap, display cat heatmap, display dog heatmap,
-    /// display uncertainty].
+    /// An analysis: `bytes` = [photo RGB, display photo RGB, then per mask: mask, display
+    /// mask], `floats` = [cat heatmap, dog heatmap, display cat heatmap, display dog heatmap,
+    /// then per mask: probabilities, display uncertainty].
     Analysis {
         id: u64,
         size: [u32; 2],
         display: [u32; 2],
         p_dog: f32,
-        mask_fraction: MaskFraction,
+        /// Every segmenter's mask, the default one (shown) first, in the order of the arrays.
+        masks: Vec<MaskSummary>,
         timings: Timings,
-        probabilities_size: usize,
         /// Width and height of the Grad-CAM maps.
         heatmap: [usize; 2],
         /// The models' thread's wasm memory, for the soak test.

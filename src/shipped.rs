@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::FEATURE_CLASSIFIER;
+use crate::model::{FEATURE_CLASSIFIER, FEATURE_SEGMENTER};
 
 /// The name of the manifest beside the files.
 pub const MANIFEST: &str = "manifest.json";
@@ -97,13 +97,14 @@ impl ImagenetFiles {
     }
 }
 
-/// The files of the classifier on the ImageNet network's features: its config (which names
-/// the network it reads) and its weights.
-pub fn feature_classifier_names() -> [String; 2] {
-    [
-        format!("{FEATURE_CLASSIFIER}.json"),
-        format!("{FEATURE_CLASSIFIER}.bpk"),
-    ]
+/// The heads trained on the ImageNet network's features, as their files are named: the
+/// cat-vs-dog classifier and the segmenter.
+pub const HEADS: [&str; 2] = [FEATURE_CLASSIFIER, FEATURE_SEGMENTER];
+
+/// The files of a head on the ImageNet network's features (one of [`HEADS`]): its config
+/// (which names the network it reads) and its weights.
+pub fn head_files(head: &str) -> [String; 2] {
+    [format!("{head}.json"), format!("{head}.bpk")]
 }
 
 /// Keras's ImageNet class index, shared by the imported networks.
@@ -133,7 +134,7 @@ impl Manifest {
             .map(String::from)
             .into_iter()
             .chain(imported)
-            .chain(feature_classifier_names());
+            .chain(HEADS.iter().flat_map(|h| head_files(h)));
         for name in names {
             let path = dir.join(&name);
             if path.exists() {

@@ -6,7 +6,7 @@ mod common;
 
 use common::shipped;
 use petlens::card::{EpochRecord, ModelCard, ValidationMetrics};
-use petlens::model::FEATURE_CLASSIFIER;
+use petlens::model::{FEATURE_CLASSIFIER, FEATURE_SEGMENTER};
 use petlens::shipped::{MANIFEST, Manifest, ShippedFiles, content_hash};
 
 #[test]
@@ -14,7 +14,15 @@ fn the_shipped_card_describes_the_shipped_files() {
     let card: ModelCard = serde_json::from_slice(&shipped("card.json")).expect("card.json parses");
     let trained = card.trained();
     let names: Vec<&str> = trained.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, ["segmenter", "classifier", FEATURE_CLASSIFIER]);
+    assert_eq!(
+        names,
+        [
+            "segmenter",
+            "classifier",
+            FEATURE_CLASSIFIER,
+            FEATURE_SEGMENTER
+        ]
+    );
     for (name, entry) in trained {
         let config: serde_json::Value =
             serde_json::from_slice(&shipped(&format!("{name}.json"))).unwrap();
@@ -95,4 +103,43 @@ fn the_default_verdict_is_the_classifier_better_on_validation() {
     let mut without = card.clone();
     without.feature_classifier = None;
     assert!(!without.feature_verdict_is_better());
+}
+
+#[test]
+fn the_default_mask_is_the_segmenter_better_on_validation_and_the_card_sets_them_side_by_side() {
+    let card: ModelCard = serde_json::from_slice(&shipped("card.json")).expect("card.json parses");
+    let with = |features: f64, chapter: f64| {
+        let mut card = card.clone();
+        for (entry, iou) in [
+            (&mut card.feature_segmenter, features),
+            (&mut card.segmenter, chapter),
+        ] {
+            if let Some(ValidationMetrics::Segmentation(m)) =
+                entry.as_mut().map(|e| &mut e.validation_metrics)
+            {
+                m.all.mean_iou = iou;
+            }
+        }
+        card
+    };
+    assert!(with(0.78, 0.66).feature_mask_is_better());
+    assert!(!with(0.60, 0.66).feature_mask_is_better());
+    assert!(
+        !with(0.66, 0.66).feature_mask_is_better(),
+        "a tie keeps the chapter's"
+    );
+    let rows = card.segmenters_side_by_side();
+    let groups: Vec<&str> = rows.iter().map(|r| r.group.as_str()).collect();
+    assert_eq!(groups, ["all", "main breeds", "other breeds"]);
+    for row in &rows {
+        assert_eq!(
+            row.from_scratch.n, row.on_features.n,
+            "{}: the same validation pairs",
+            row.group
+        );
+    }
+    let mut without = card.clone();
+    without.feature_segmenter = None;
+    assert!(!without.feature_mask_is_better());
+    assert!(without.segmenters_side_by_side().is_empty());
 }

@@ -28,11 +28,12 @@ fn layers_change_the_picture_and_downloads_keep_the_photo_size() {
     let (w, h) = photo.dimensions();
     let heat = analysis.heatmaps[1].upsample(w as usize, h as usize);
     let uncertainty = analysis
+        .mask
         .probabilities
         .entropy()
         .upsample(w as usize, h as usize);
     let maps = Maps {
-        mask: &analysis.mask,
+        mask: &analysis.mask.pixels,
         heatmap: &heat,
         uncertainty: &uncertainty,
     };
@@ -58,7 +59,7 @@ fn layers_change_the_picture_and_downloads_keep_the_photo_size() {
     let mean_over = |class: u8| {
         let values: Vec<f32> = uncertainty
             .iter()
-            .zip(&analysis.mask)
+            .zip(&analysis.mask.pixels)
             .filter(|(_, c)| **c == class)
             .map(|(u, _)| *u)
             .collect();
@@ -72,15 +73,15 @@ fn layers_change_the_picture_and_downloads_keep_the_photo_size() {
     assert_eq!(half.get_pixel(w - 1, 0).0[..3], photo.get_pixel(w - 1, 0).0);
     assert_eq!(wipe(&heated, photo, 1.0), heated);
 
-    let cut = cutout(photo, &analysis.mask);
+    let cut = cutout(photo, &analysis.mask.pixels);
     assert_eq!(cut.dimensions(), (w, h));
     let opaque = cut.pixels().filter(|p| p.0[3] == 255).count() as f64 / (w * h) as f64;
     assert!(
-        (opaque - analysis.mask_fraction.pet).abs() < 1e-9,
+        (opaque - analysis.mask.fraction.pet).abs() < 1e-9,
         "opaque pixels are the pet"
     );
 
-    let mask = mask_image(&analysis.mask, w, h);
+    let mask = mask_image(&analysis.mask.pixels, w, h);
     assert!(
         mask.pixels()
             .all(|p| CLASS_COLOURS.iter().any(|c| c[..] == p.0[..3]))

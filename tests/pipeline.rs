@@ -48,8 +48,8 @@ fn analysis_covers_the_photo_and_is_well_formed() {
     let analysis =
         block_on(pipeline.analyze(&fixture_bytes("oxford/images/Abyssinian_1.jpg"))).unwrap();
     let (w, h) = analysis.photo.dimensions();
-    assert_eq!(analysis.mask.len(), (w * h) as usize);
-    let f = analysis.mask_fraction;
+    assert_eq!(analysis.mask.pixels.len(), (w * h) as usize);
+    let f = analysis.mask.fraction;
     assert!((f.pet + f.background + f.border - 1.0).abs() < 1e-9);
     assert!((0.0..=1.0).contains(&analysis.p_dog));
     for class in PetClass::ALL {
@@ -104,7 +104,7 @@ fn shipped_segmenter_finds_the_pet() {
             block_on(pipeline.analyze(&fixture_bytes(&format!("oxford/images/{name}.jpg"))))
                 .unwrap();
         let truth = trimap_pet_fraction(name);
-        let got = analysis.mask_fraction.pet;
+        let got = analysis.mask.fraction.pet;
         assert!(
             (got - truth).abs() < 0.15,
             "{name}: pet fraction {got:.3} vs trimap {truth:.3}"

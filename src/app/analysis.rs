@@ -86,6 +86,20 @@ pub fn recompute_heatmaps(state: AppState, model: String, depth: Option<usize>) 
     });
 }
 
+/// Shows segmenter `model`'s mask of the photo on screen: every segmenter ran on it, so the
+/// switch asks nothing of the models' thread.
+pub fn show_mask(state: AppState, model: &str) {
+    let switched = state
+        .engine()
+        .shown
+        .borrow_mut()
+        .as_mut()
+        .is_some_and(|s| s.displayed.show_mask(model));
+    if switched {
+        state.mask_revision.update(|r| *r += 1);
+    }
+}
+
 /// Puts Grad-CAM maps on screen when they belong to the analysis shown there.
 fn show_heatmaps(state: AppState, heatmaps: Heatmaps) {
     let applied = {

@@ -5,7 +5,8 @@
 use leptos::prelude::*;
 
 use crate::card::{
-    ACCURACY_CURVES, CardEntry, Curve, EpochRecord, ImportedEntry, LOSS_CURVES, ModelCard,
+    ACCURACY_CURVES, CardEntry, Curve, EpochRecord, GroupComparison, GroupFigures, ImportedEntry,
+    LOSS_CURVES, ModelCard,
 };
 
 /// Size of one chart in SVG user units.
@@ -100,6 +101,40 @@ fn model_view(
     }
 }
 
+/// Both segmenters' validation figures side by side per breed group: the lesson of chapter 8
+/// (pretrained features) on chapter 9's task, in numbers.
+fn segmenters_view(rows: &[GroupComparison]) -> impl IntoView + use<> {
+    let figures = |f: &GroupFigures| {
+        format!(
+            "{:.3} · {:.3} · {:.3}",
+            f.pixel_accuracy, f.mean_iou, f.iou.border
+        )
+    };
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let better = r.on_features.mean_iou > r.from_scratch.mean_iou;
+            view! {
+                <tr data-group=r.group.clone()>
+                    <th>{format!("{} ({} photos)", r.group, r.from_scratch.n)}</th>
+                    <td class:better=!better>{figures(&r.from_scratch)}</td>
+                    <td class:better=better>{figures(&r.on_features)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <article class="model" data-testid="card-segmenters">
+            <h3>"The two segmenters on the same validation pairs"</h3>
+            <table>
+                <caption>"pixel accuracy · mean IoU · border IoU, at each photo's own resolution"</caption>
+                <tr><th>"breed group"</th><th>"from scratch"</th><th>"on ImageNet features"</th></tr>
+                {rows}
+            </table>
+        </article>
+    }
+}
+
 /// An imported network's entry: where its weights come from, no training curves.
 fn imported_view(name: &'static str, entry: &ImportedEntry) -> impl IntoView + use<> {
     let rows = entry
@@ -124,6 +159,7 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, Stri
 #[derive(Clone)]
 struct Loaded {
     trained: Vec<(&'static str, CardEntry, Vec<EpochRecord>)>,
+    segmenters: Vec<GroupComparison>,
     imported: Vec<(&'static str, ImportedEntry)>,
 }
 
@@ -138,12 +174,14 @@ async fn load_card() -> Result<Loaded, String> {
             .unwrap_or_default();
         models.push((name, entry.clone(), history));
     }
+    let segmenters = card.segmenters_side_by_side();
     let imported = [("imagenet", card.imagenet), ("xception", card.xception)]
         .into_iter()
         .filter_map(|(name, entry)| Some((name, entry?)))
         .collect();
     Ok(Loaded {
         trained: models,
+        segmenters,
         imported,
     })
 }
@@ -175,7 +213,9 @@ pub fn ModelCard() -> impl IntoView {
                     .iter()
                     .map(|(name, entry)| imported_view(name, entry))
                     .collect_view();
-                view! { {trained}{imported} }.into_any()
+                let segmenters =
+                    (!loaded.segmenters.is_empty()).then(|| segmenters_view(&loaded.segmenters));
+                view! { {segmenters}{trained}{imported} }.into_any()
             }
         })
     };

@@ -14,9 +14,9 @@ use wasm_bindgen::prelude::*;
 use crate::explain::{ClassProbabilities, Heatmap, LayerActivation};
 use crate::model::LayerId;
 use crate::net::js_error;
-use crate::overlay::Displayed;
-use crate::pipeline::Analysis;
-use crate::protocol::{Backend, Envelope, LoadProgress, Reply, Request, STARTED};
+use crate::overlay::{Displayed, ShownMask};
+use crate::pipeline::{Analysis, ModelMask};
+use crate::protocol::{Backend, Envelope, LoadProgress, MaskSummary, Reply, Request, STARTED};
 
 /// The thread's answer to the page's first request.
 pub struct Loaded {
@@ -283,18 +283,18 @@ impl ModelThread {
                 size,
                 display,
                 p_dog,
-                mask_fraction,
+                masks,
                 timings,
-                probabilities_size,
                 heatmap,
                 memory_bytes,
                 imagenet_top,
                 verdicts,
                 ..
             }) => {
-                let [photo, mask, shown_photo, shown_mask] = take(reply.bytes)?;
-                let [probabilities, cat, dog, shown_cat, shown_dog, uncertainty] =
-                    take(reply.floats)?;
+                let mut bytes = reply.bytes.into_iter();
+                let mut floats = reply.floats.into_iter();
+                let [photo, shown_photo] = take_next(&mut bytes)?;
+                let [cat, dog, shown_cat, shown_dog] = take_next(&mut floats)?;
                 let map = |values| Heatmap {
                     width: heatmap[0],
                     height: heatmap[1],
@@ -303,14 +303,35 @@ impl ModelThread {
                 let image = |[w, h]: [u32; 2], raw| {
                     RgbImage::from_raw(w, h, raw).ok_or("an image of the wrong size")
                 };
+                let mut read_mask = |summary: MaskSummary| -> Result<_, String> {
+                    let [pixels, shown_pixels] = take_next(&mut bytes)?;
+                    let [probabilities, uncertainty] = take_next(&mut floats)?;
+                    let mask = ModelMask {
+                        model: summary.model,
+                        pixels,
+                        probabilities: ClassProbabilities {
+                            size: summary.probabilities_size,
+                            values: probabilities,
+                        },
+                        fraction: summary.fraction,
+                    };
+                    let shown = ShownMask {
+                        pixels: shown_pixels,
+                        uncertainty,
+                    };
+                    Ok((mask, shown))
+                };
+                let mut read = masks
+                    .into_iter()
+                    .map(&mut read_mask)
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter();
+                let (mask, shown_mask) = read.next().ok_or("an analysis without a mask")?;
+                let (other_masks, shown_others): (Vec<_>, Vec<_>) = read.unzip();
                 let analysis = Analysis {
                     photo: image(size, photo)?,
                     mask,
-                    probabilities: ClassProbabilities {
-                        size: probabilities_size,
-                        values: probabilities,
-                    },
-                    mask_fraction,
+                    other_masks,
                     p_dog,
                     verdicts,
                     heatmaps: [map(cat), map(dog)],
@@ -321,8 +342,8 @@ impl ModelThread {
                     analysis,
                     photo: image(display, shown_photo)?,
                     mask: shown_mask,
+                    other_masks: shown_others,
                     heatmaps: [shown_cat, shown_dog],
-                    uncertainty,
                 };
                 Ok(Some(Analysed {
                     id,
@@ -504,6 +525,14 @@ fn expect_reply(
 
 fn unexpected(reply: Option<Reply>) -> String {
     format!("the models' thread answered out of turn: {reply:?}")
+}
+
+/// The next `N` arrays of a reply's.
+fn take_next<T, const N: usize>(arrays: &mut impl Iterator<Item = T>) -> Result<[T; N], String> {
+    let next: Vec<T> = arrays.take(N).collect();
+    let n = next.len();
+    next.try_into()
+        .map_err(|_| format!("a reply with {n} arrays left instead of {N}"))
 }
 
 /// Exactly `N` arrays of a reply.

@@ -108,7 +108,8 @@ pub fn PhotoInput() -> impl IntoView {
     }
 }
 
-/// The sample photos, one click each.
+/// The sample photos, one click each. The strip shows small square thumbnails
+/// (`www/samples/thumbs/`, written by `scripts/thumbnails.py`); a photo is fetched when chosen.
 #[component]
 fn Samples() -> impl IntoView {
     let state = AppState::get();
@@ -129,7 +130,7 @@ fn Samples() -> impl IntoView {
                 <button class="sample" data-testid="sample" data-sample=stem title=format!("Try {what}")
                     prop:disabled=move || state.loading()
                     on:click=on_click>
-                    <img src=format!("samples/{stem}.jpg") alt=what width="96" height="96" loading="lazy" />
+                    <img src=format!("samples/thumbs/{stem}.jpg") alt=what width="72" height="72" loading="lazy" />
                 </button>
             }
         })

@@ -3,11 +3,11 @@
 
 use leptos::prelude::*;
 
-use super::analysis::recompute_heatmaps;
+use super::analysis::{recompute_heatmaps, show_mask};
 use super::state::{AppState, ImagenetState};
 use super::{canvas, views};
 use crate::explain::PetClass;
-use crate::model::{FEATURE_CLASSIFIER, SEGMENT_CLASSES};
+use crate::model::{FEATURE_CLASSIFIER, FEATURE_SEGMENTER, ModelKind, SEGMENT_CLASSES};
 use crate::overlay::{self, CLASS_COLOURS, UNCERTAINTY_COLOUR};
 use crate::pipeline::Analysis;
 use crate::protocol::Backend;
@@ -46,8 +46,8 @@ impl Download {
     fn image(self, state: &AppState, analysis: &Analysis) -> image::RgbaImage {
         let (w, h) = analysis.photo.dimensions();
         match self {
-            Download::Cutout => overlay::cutout(&analysis.photo, &analysis.mask),
-            Download::Mask => overlay::mask_image(&analysis.mask, w, h),
+            Download::Cutout => overlay::cutout(&analysis.photo, &analysis.mask.pixels),
+            Download::Mask => overlay::mask_image(&analysis.mask.pixels, w, h),
             Download::Composite => {
                 let class = state.view.heatmap_class.get_untracked();
                 overlay::compose_analysis(analysis, class, state.view.layers_untracked())
@@ -79,7 +79,9 @@ fn result_json(analysis: &Analysis, backend: Backend) -> String {
     serde_json::json!({
         "label": analysis.label().name(),
         "p_dog": analysis.p_dog,
-        "mask_fraction": analysis.mask_fraction,
+        "mask_fraction": analysis.mask.fraction,
+        "mask_model": analysis.mask.model,
+        "masks": analysis.mask_models(),
         "backend": backend.name(),
         "timings_ms": t,
         "width": analysis.photo.width(),
@@ -100,6 +102,15 @@ fn verdict_title(model: &str) -> &'static str {
         "on ImageNet features (MobileNet, chapter 8's feature extraction)"
     } else {
         "the chapter's convnet, trained from scratch"
+    }
+}
+
+/// A segmenter's name as the page shows it.
+fn mask_title(model: &str) -> &'static str {
+    if model == FEATURE_SEGMENTER {
+        "on ImageNet features (MobileNet + U-Net decoder)"
+    } else {
+        "from scratch (the chapter's model)"
     }
 }
 
@@ -179,6 +190,25 @@ pub fn ResultView() -> impl IntoView {
             })
             .collect_view()
     };
+    // The segmenters that ran on the photo on screen, the chapter's first, the shown one chosen.
+    let mask_options = move || {
+        let (shown, mut models) = state
+            .read_shown(|d| (d.analysis.mask.model.clone(), d.analysis.mask_models()))
+            .unwrap_or_default();
+        models.sort_by_key(|m| m != ModelKind::Segmenter.name());
+        models
+            .into_iter()
+            .map(|m| {
+                let selected = m == shown;
+                view! { <option value=m.clone() selected=selected>{mask_title(&m)}</option> }
+            })
+            .collect_view()
+    };
+    let one_mask = move || {
+        state
+            .read_shown(|d| d.analysis.other_masks.is_empty())
+            .unwrap_or(true)
+    };
     let downloads = Download::ALL
         .map(|download| {
             view! {
@@ -206,6 +236,8 @@ pub fn ResultView() -> impl IntoView {
             <div class="layers" role="group" aria-label="Overlays">
                 <label><input type="checkbox" data-testid="toggle-mask" prop:checked=move || view.show_mask.get()
                     on:change=move |ev| view.show_mask.set(event_target_checked(&ev)) />" mask"</label>
+                <label hidden=one_mask>" from "<select data-testid="mask-model" aria-label="the segmenter whose mask is shown"
+                    on:change=move |ev| show_mask(state, &event_target_value(&ev))>{mask_options}</select></label>
                 <label><input type="checkbox" data-testid="toggle-uncertainty" prop:checked=move || view.show_uncertainty.get()
                     on:change=move |ev| view.show_uncertainty.set(event_target_checked(&ev)) />" uncertainty"</label>
                 <label><input type="checkbox" data-testid="toggle-heatmap" prop:checked=move || view.show_heatmap.get()

@@ -146,6 +146,8 @@ pub struct AppState {
     pub revision: RwSignal<u64>,
     /// Bumped when the heatmaps change (Grad-CAM at another block).
     pub heat_revision: RwSignal<u64>,
+    /// Bumped when the mask shown changes (the reader picked the other segmenter's).
+    pub mask_revision: RwSignal<u64>,
     /// The layers the activation viewer offers, once the models are loaded.
     pub layers: RwSignal<Vec<LayerId>>,
     /// Residual blocks of the classifier, once it is loaded (Grad-CAM's depth choices).
@@ -171,6 +173,7 @@ impl AppState {
             handled: RwSignal::new(0),
             revision: RwSignal::new(0),
             heat_revision: RwSignal::new(0),
+            mask_revision: RwSignal::new(0),
             layers: RwSignal::new(Vec::new()),
             classifier_blocks: RwSignal::new(0),
             view: View {
@@ -195,9 +198,10 @@ impl AppState {
     }
 
     /// Reads the result on screen (`None` before the first), tracked: the caller runs again
-    /// when a new result arrives.
+    /// when a new result arrives or its mask changes.
     pub fn read_shown<T>(&self, read: impl FnOnce(&Displayed) -> T) -> Option<T> {
         self.revision.track();
+        self.mask_revision.track();
         let engine = self.engine();
         let shown = engine.shown.borrow();
         shown.as_ref().map(|s| read(&s.displayed))

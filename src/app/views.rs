@@ -22,7 +22,13 @@ fn draw(state: AppState, canvas: Option<web_sys::HtmlCanvasElement>, image: &ima
 fn probabilities_text(state: AppState, u: f32, v: f32) -> Option<String> {
     let engine = state.engine();
     let shown = engine.shown.borrow();
-    let p = shown.as_ref()?.displayed.analysis.probabilities.at(u, v);
+    let p = shown
+        .as_ref()?
+        .displayed
+        .analysis
+        .mask
+        .probabilities
+        .at(u, v);
     let parts: Vec<String> = SEGMENT_CLASSES
         .iter()
         .zip(p)
@@ -45,6 +51,7 @@ pub fn CompareView() -> impl IntoView {
     Effect::new(move |_| {
         state.revision.track();
         state.heat_revision.track();
+        state.mask_revision.track();
         let (layers, class, split) = (view.layers(), view.heatmap_class.get(), view.compare.get());
         let engine = state.engine();
         let shown = engine.shown.borrow();
@@ -150,6 +157,7 @@ pub fn SideBySide() -> impl IntoView {
     Effect::new(move |_| {
         state.revision.track();
         state.heat_revision.track();
+        state.mask_revision.track();
         let class = view.heatmap_class.get();
         let engine = state.engine();
         let shown = engine.shown.borrow();

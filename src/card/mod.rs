@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use settings::{AugmentConfig, LossConfig, LrSchedule};
 pub use summary::{ACCURACY_CURVES, Curve, LOSS_CURVES};
 
-use crate::model::{FEATURE_CLASSIFIER, ModelKind};
+use crate::model::{FEATURE_CLASSIFIER, FEATURE_SEGMENTER, ModelKind};
 
 /// `www/models/card.json`: one entry per shipped model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,9 @@ pub struct ModelCard {
     /// The cat-vs-dog classifier on the ImageNet network's features (`train feature-classifier`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_classifier: Option<CardEntry>,
+    /// The segmenter on the ImageNet network's features (`train feature-segmenter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_segmenter: Option<CardEntry>,
     /// The ImageNet network, imported rather than trained (`train import`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagenet: Option<ImportedEntry>,
@@ -86,13 +89,67 @@ impl ModelCard {
         }
     }
 
+    /// Whether the segmenter on the ImageNet network's features is the better mask on
+    /// validation (then the page's default mask), by mean IoU on the same validation pairs.
+    pub fn feature_mask_is_better(&self) -> bool {
+        let mean_iou =
+            |entry: &Option<CardEntry>| match entry.as_ref().map(|e| &e.validation_metrics) {
+                Some(ValidationMetrics::Segmentation(m)) => Some(m.all.mean_iou),
+                _ => None,
+            };
+        match (mean_iou(&self.feature_segmenter), mean_iou(&self.segmenter)) {
+            (Some(features), Some(chapter)) => features > chapter,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    /// The two segmenters' validation figures side by side, one row per breed group (all, the
+    /// main breeds, the others); empty unless the card has both.
+    pub fn segmenters_side_by_side(&self) -> Vec<GroupComparison> {
+        let metrics =
+            |entry: &Option<CardEntry>| match entry.as_ref().map(|e| &e.validation_metrics) {
+                Some(ValidationMetrics::Segmentation(m)) => Some(m.clone()),
+                _ => None,
+            };
+        let (Some(scratch), Some(features)) =
+            (metrics(&self.segmenter), metrics(&self.feature_segmenter))
+        else {
+            return Vec::new();
+        };
+        let groups = [
+            ("all", Some(&scratch.all), Some(&features.all)),
+            (
+                "main breeds",
+                scratch.main_breeds.as_ref(),
+                features.main_breeds.as_ref(),
+            ),
+            (
+                "other breeds",
+                scratch.other_breeds.as_ref(),
+                features.other_breeds.as_ref(),
+            ),
+        ];
+        groups
+            .into_iter()
+            .filter_map(|(group, scratch, features)| {
+                Some(GroupComparison {
+                    group: group.into(),
+                    from_scratch: scratch?.clone(),
+                    on_features: features?.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// Every trained model's entry the card has, named as its files are (`segmenter`,
-    /// `classifier`, `feature_classifier`).
+    /// `classifier`, `feature_classifier`, `feature_segmenter`).
     pub fn trained(&self) -> Vec<(&'static str, &CardEntry)> {
         [
             (ModelKind::Segmenter.name(), &self.segmenter),
             (ModelKind::Classifier.name(), &self.classifier),
             (FEATURE_CLASSIFIER, &self.feature_classifier),
+            (FEATURE_SEGMENTER, &self.feature_segmenter),
         ]
         .into_iter()
         .filter_map(|(name, entry)| Some((name, entry.as_ref()?)))
@@ -243,6 +300,17 @@ pub struct SegmentationMetrics {
     pub main_breeds: Option<GroupFigures>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_breeds: Option<GroupFigures>,
+}
+
+/// One breed group's validation figures of both segmenters (the page's card shows them side by
+/// side).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupComparison {
+    pub group: String,
+    /// The chapter's segmenter, trained from scratch.
+    pub from_scratch: GroupFigures,
+    /// The decoder on the ImageNet network's features.
+    pub on_features: GroupFigures,
 }
 
 /// Segmentation figures over a group of photos (all of them, or a breed group).

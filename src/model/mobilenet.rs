@@ -51,6 +51,19 @@ impl MobileNetConfig {
         (filters as f64 * self.alpha) as usize
     }
 
+    /// The channels of [`MobileNet::pyramid`]'s levels, finest first.
+    pub fn pyramid_channels(&self) -> Vec<usize> {
+        let (_, blocks) = self.channels();
+        let mut levels: Vec<usize> = BLOCKS
+            .iter()
+            .enumerate()
+            .filter(|&(i, &(_, stride))| stride == 2 && i > 0)
+            .map(|(i, _)| blocks[i - 1])
+            .collect();
+        levels.extend(blocks.last());
+        levels
+    }
+
     /// The stem's output channels and each block's, in order.
     pub fn channels(&self) -> (usize, Vec<usize>) {
         let blocks = BLOCKS.iter().map(|&(c, _)| self.filters(c)).collect();
@@ -207,6 +220,21 @@ impl MobileNet {
         self.blocks[..take]
             .iter()
             .fold(self.stem(x), |x, block| block.forward(x)) // [n, c, h, w]
+    }
+
+    /// The convolutional base's last output at each size: strides 2, 4, 8, 16 and 32, finest
+    /// first (a U-Net decoder's skips). `[n, 3, s, s]` -> `[[n, c_i, s/2^(i+1), ..]; 5]`.
+    pub fn pyramid(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut levels = Vec::new();
+        let mut x = self.stem(x); // [n, c, s/2, s/2]
+        for (block, &(_, stride)) in self.blocks.iter().zip(&BLOCKS) {
+            if stride == 2 {
+                levels.push(x.clone()); // the last output before the size halves
+            }
+            x = block.forward(x);
+        }
+        levels.push(x); // [n, c_last, s/32, s/32]
+        levels
     }
 
     /// The blocks after `depth` and global average pooling: what the top reads, and what a

@@ -3,6 +3,7 @@
 pub mod blocks;
 pub mod classifier;
 pub mod feature_classifier;
+pub mod feature_segmenter;
 pub mod mobilenet;
 pub mod segmenter;
 pub mod xception;
@@ -13,6 +14,9 @@ pub use blocks::{
 };
 pub use classifier::{Classifier, ClassifierConfig, is_dog};
 pub use feature_classifier::{FEATURE_CLASSIFIER, FeatureClassifier, FeatureClassifierConfig};
+pub use feature_segmenter::{
+    FEATURE_SEGMENTER, FeatureSegmenter, FeatureSegmenterConfig, SkipMerge,
+};
 pub use mobilenet::{MobileNet, MobileNetConfig};
 pub use segmenter::{SEGMENT_CLASSES, SKIPS, Segmenter, SegmenterConfig};
 pub use xception::{Xception, XceptionConfig};

@@ -11,12 +11,12 @@ use crate::card::{ClassIou, ClassificationMetrics, GroupFigures, SegmentationMet
 use crate::data::datasets::{self, Examples, TrimapPair};
 use crate::data::decode_photo;
 use crate::explain::PetClass;
-use crate::imagenet::{ImagenetModel, ImagenetNet};
+use crate::imagenet::{ImagenetModel, ImagenetNet, MaskHead};
 use crate::model::{
-    Classifier, FEATURE_CLASSIFIER, FeatureClassifier, FeatureClassifierConfig, ModelKind,
-    SEGMENT_CLASSES, Segmenter,
+    Classifier, FEATURE_CLASSIFIER, FEATURE_SEGMENTER, FeatureClassifier, FeatureClassifierConfig,
+    FeatureSegmenterConfig, ModelKind, SEGMENT_CLASSES,
 };
-use crate::pipeline::{AnalysisError, segment_photos};
+use crate::pipeline::{AnalysisError, MaskModel, segment_photos};
 use crate::shipped::ImagenetFiles;
 use crate::train::metrics::Confusion;
 use crate::train::task::Batch;
@@ -28,6 +28,9 @@ pub enum EvalError {
     File { path: PathBuf, why: String },
     #[error(transparent)]
     Analysis(#[from] AnalysisError),
+    /// A model on a network it cannot read (a segmenter on Xception's features).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl EvalError {
@@ -65,26 +68,54 @@ pub fn load_feature_classifier(
     models: &Path,
     device: &Device,
 ) -> Result<(ImagenetModel, FeatureClassifier), EvalError> {
-    let path = weights.unwrap_or_else(|| shipped_feature_classifier(models));
-    let config_path = path.with_extension("json");
-    let config =
-        FeatureClassifierConfig::load(&config_path).map_err(|e| EvalError::at(&config_path, e))?;
-    let weights = std::fs::read(&path).map_err(|e| EvalError::at(&path, e))?;
-    let files =
-        ImagenetFiles::read(models, &config.backbone).map_err(|e| EvalError::at(models, e))?;
-    let mut network = ImagenetModel::from_files(&files, device)
-        .and_then(|n| n.with_verdict(&config.backbone, &config, &weights, device))
+    let path = weights.unwrap_or_else(|| shipped_head(models, FEATURE_CLASSIFIER));
+    let (config, weights): (FeatureClassifierConfig, _) = read_head(&path)?;
+    let mut network = load_network(models, &config.backbone, device)?
+        .with_verdict(&config.backbone, &config, &weights, device)
         .map_err(|e| EvalError::at(&path, e))?;
     let head = network
         .verdict
         .take()
-        .ok_or_else(|| EvalError::at(&path, "no classifier"))?;
+        .expect("with_verdict adds the classifier or refuses");
     Ok((network, head))
 }
 
-/// Where `train feature-classifier --ship <models>` puts the weights.
-pub fn shipped_feature_classifier(models: &Path) -> PathBuf {
-    models.join(format!("{FEATURE_CLASSIFIER}.bpk"))
+/// The segmenter on the ImageNet network's features, the same way.
+pub fn load_feature_segmenter(
+    weights: Option<PathBuf>,
+    models: &Path,
+    device: &Device,
+) -> Result<(ImagenetModel, MaskHead), EvalError> {
+    let path = weights.unwrap_or_else(|| shipped_head(models, FEATURE_SEGMENTER));
+    let (config, weights): (FeatureSegmenterConfig, _) = read_head(&path)?;
+    let mut network = load_network(models, &config.backbone, device)?
+        .with_mask(&config.backbone, &config, &weights, device)
+        .map_err(|e| EvalError::at(&path, e))?;
+    let head = network
+        .mask
+        .take()
+        .expect("with_mask adds the segmenter or refuses");
+    Ok((network, head))
+}
+
+/// A head's config (beside its weights, `x.bpk` -> `x.json`) and weights.
+fn read_head<C: burn::config::Config>(path: &Path) -> Result<(C, Vec<u8>), EvalError> {
+    let config_path = path.with_extension("json");
+    let config = C::load(&config_path).map_err(|e| EvalError::at(&config_path, e))?;
+    let weights = std::fs::read(path).map_err(|e| EvalError::at(path, e))?;
+    Ok((config, weights))
+}
+
+/// The imported network `network` from `models`.
+fn load_network(models: &Path, network: &str, device: &Device) -> Result<ImagenetModel, EvalError> {
+    let files = ImagenetFiles::read(models, network).map_err(|e| EvalError::at(models, e))?;
+    ImagenetModel::from_files(&files, device).map_err(|e| EvalError::at(models, e))
+}
+
+/// Where `train feature-classifier --ship <models>` (or `feature-segmenter`) puts the weights
+/// of `head` (one of [`crate::shipped::HEADS`]).
+pub fn shipped_head(models: &Path, head: &str) -> PathBuf {
+    models.join(format!("{head}.bpk"))
 }
 
 /// The breeds most of the Oxford-IIIT Pet subset's pairs come from; segmentation figures are
@@ -107,7 +138,7 @@ fn eval_photo(pair: &TrimapPair) -> Result<EvalPhoto, String> {
 /// Segmenter metrics at each photo's own resolution (the page's masks, compared with the
 /// full-resolution trimap), over all pairs and for [`MAIN_BREEDS`] and the other breeds apart.
 pub fn eval_segmenter(
-    model: &Segmenter,
+    model: &impl MaskModel,
     size: usize,
     pairs: &[TrimapPair],
     device: &Device,

@@ -7,7 +7,9 @@ use std::path::Path;
 use super::run::{FitError, FitOptions, RunState, io_err, json as to_json, write_atomic};
 use super::task::Trainable;
 use crate::card::{CardEntry, ModelCard, RecipeRecord, Split, TrainingData, ValidationMetrics};
-use crate::model::{ClassifierConfig, FeatureClassifierConfig, SegmenterConfig};
+use crate::model::{
+    ClassifierConfig, FeatureClassifierConfig, FeatureSegmenterConfig, SegmenterConfig,
+};
 use crate::shipped::{MANIFEST, Manifest};
 
 /// What the card reads of a model's config.
@@ -27,6 +29,16 @@ impl CardConfig for SegmenterConfig {
 }
 
 impl CardConfig for ClassifierConfig {
+    fn input_size(&self) -> usize {
+        self.image_size
+    }
+
+    fn architecture(&self) -> String {
+        self.describe()
+    }
+}
+
+impl CardConfig for FeatureSegmenterConfig {
     fn input_size(&self) -> usize {
         self.image_size
     }

@@ -14,7 +14,10 @@ use crate::data::datasets::{Examples, Targets};
 use crate::data::photo::images_to_tensor;
 use crate::imagenet::ImagenetNet;
 use crate::model::ModelKind;
-use crate::model::{Classifier, FEATURE_CLASSIFIER, FeatureClassifier, Segmenter};
+use crate::model::{
+    Classifier, FEATURE_CLASSIFIER, FEATURE_SEGMENTER, FeatureClassifier, FeatureSegmenter,
+    Segmenter,
+};
 
 pub use crate::card::LossConfig;
 
@@ -103,26 +106,11 @@ impl Trainable for Segmenter {
         targets: Tensor<1, Int>,
         loss: &LossConfig,
     ) -> (Tensor<1>, Tensor<1, Int>) {
-        let device = x.device();
-        let logits = self.forward(x); // [n, c, s, s]
-        let [n, c, h, w] = logits.dims();
-        let per_pixel = logits.permute([0, 2, 3, 1]).reshape([n * h * w, c]); // [n*s*s, c]
-        let uniform = loss.class_weights.iter().all(|&w| w == 1.0);
-        let cross_entropy = CrossEntropyLossConfig::new()
-            .with_weights((!uniform).then(|| loss.class_weights.clone()))
-            .init(&device)
-            .forward(per_pixel.clone(), targets.clone());
-        let predicted = per_pixel.clone().argmax(1).reshape([n * h * w]);
-        let total = if loss.dice_weight > 0.0 {
-            cross_entropy + soft_dice_loss(per_pixel, targets) * loss.dice_weight
-        } else {
-            cross_entropy
-        };
-        (total, predicted)
+        segmentation_loss_and_classes(self.forward(x), targets, loss)
     }
 
     fn score(record: &EpochRecord) -> f64 {
-        record.val_mean_iou.unwrap_or(record.val_accuracy)
+        segmentation_score(record)
     }
 
     fn card_entry(card: &mut ModelCard) -> &mut Option<CardEntry> {
@@ -135,29 +123,68 @@ impl Trainable for Segmenter {
     }
 }
 
-/// A [`FeatureClassifier`] as it trains (chapter 8's feature extraction with augmentation): the
-/// ImageNet network under it is frozen, runs forward only on the device's plain backend (no
-/// autodiff graph, batch norm in inference mode) and is neither saved nor moved; only the head
-/// learns, and only the head ships.
-#[derive(Module, Debug)]
-pub struct FrozenBackbone {
-    #[module(skip)]
-    pub backbone: ImagenetNet,
-    pub head: FeatureClassifier,
+/// A segmenter's validation score: mean IoU (pixel accuracy for runs recorded before it).
+fn segmentation_score(record: &EpochRecord) -> f64 {
+    record.val_mean_iou.unwrap_or(record.val_accuracy)
 }
 
-impl FrozenBackbone {
+/// Per-pixel cross-entropy (weighted by `loss.class_weights`) plus `loss.dice_weight` times the
+/// soft Dice loss, and the predicted class of every pixel, for both segmenters.
+/// `[n, c, s, s]` logits and `[n*s*s]` targets.
+fn segmentation_loss_and_classes(
+    logits: Tensor<4>,
+    targets: Tensor<1, Int>,
+    loss: &LossConfig,
+) -> (Tensor<1>, Tensor<1, Int>) {
+    let device = logits.device();
+    let [n, c, h, w] = logits.dims();
+    let per_pixel = logits.permute([0, 2, 3, 1]).reshape([n * h * w, c]); // [n*s*s, c]
+    let uniform = loss.class_weights.iter().all(|&w| w == 1.0);
+    let cross_entropy = CrossEntropyLossConfig::new()
+        .with_weights((!uniform).then(|| loss.class_weights.clone()))
+        .init(&device)
+        .forward(per_pixel.clone(), targets.clone());
+    let predicted = per_pixel.clone().argmax(1).reshape([n * h * w]);
+    let total = if loss.dice_weight > 0.0 {
+        cross_entropy + soft_dice_loss(per_pixel, targets) * loss.dice_weight
+    } else {
+        cross_entropy
+    };
+    (total, predicted)
+}
+
+/// A head on the frozen ImageNet network as it trains (chapter 8's feature extraction, with
+/// augmentation): a [`FeatureClassifier`] or a [`FeatureSegmenter`]. The network under it runs
+/// forward only on the device's plain backend (no autodiff graph, batch norm in inference mode)
+/// and is neither saved nor moved; only the head learns, and only the head ships.
+#[derive(Module, Debug)]
+pub struct FrozenBackbone<H: Module> {
+    #[module(skip)]
+    pub backbone: ImagenetNet,
+    pub head: H,
+}
+
+/// A frozen network's output as a constant input of the head: back on the autodiff backend
+/// when the head is being differentiated (`autodiff`), untracked.
+fn constant<const D: usize>(features: Tensor<D>, autodiff: bool) -> Tensor<D> {
+    if autodiff {
+        features.autodiff()
+    } else {
+        features
+    }
+}
+
+impl FrozenBackbone<FeatureClassifier> {
     /// Dog logits. `[n, 3, s, s]` -> `[n]`.
     fn logits(&self, x: Tensor<4>) -> Tensor<1> {
         let [n, _, _, _] = x.dims();
         let autodiff = x.is_autodiff();
-        let pooled = self.backbone.pooled(x.inner()); // [n, c], a constant for the head
-        let pooled = if autodiff { pooled.autodiff() } else { pooled };
+        let pooled = constant(self.backbone.pooled(x.inner()), autodiff); // [n, c]
         self.head.forward(pooled).reshape([n]) // [n]
     }
 }
 
-impl Trainable for FrozenBackbone {
+impl Trainable for FrozenBackbone<FeatureClassifier> {
     const NAME: &'static str = FEATURE_CLASSIFIER;
     const CLASSES: usize = 2;
     const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
@@ -181,6 +208,49 @@ impl Trainable for FrozenBackbone {
 
     type Shipped = FeatureClassifier;
     fn shipped(self) -> FeatureClassifier {
+        self.head
+    }
+}
+
+impl FrozenBackbone<FeatureSegmenter> {
+    /// Class logits. `[n, 3, s, s]` -> `[n, classes, s, s]`.
+    fn logits(&self, x: Tensor<4>) -> Tensor<4> {
+        let autodiff = x.is_autodiff();
+        let pyramid: Vec<Tensor<4>> = self
+            .backbone
+            .pyramid(x.inner())
+            .expect("a feature segmenter trains on MobileNet (checked when it is built)")
+            .into_iter()
+            .map(|level| constant(level, autodiff))
+            .collect(); // [[n, c_i, s/2^(i+1), ..]; 5]
+        self.head.forward(&pyramid) // [n, classes, s, s]
+    }
+}
+
+impl Trainable for FrozenBackbone<FeatureSegmenter> {
+    const NAME: &'static str = FEATURE_SEGMENTER;
+    const CLASSES: usize = 3;
+    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_SEGMENTER;
+
+    fn loss_and_predictions(
+        &self,
+        x: Tensor<4>,
+        targets: Tensor<1, Int>,
+        loss: &LossConfig,
+    ) -> (Tensor<1>, Tensor<1, Int>) {
+        segmentation_loss_and_classes(self.logits(x), targets, loss)
+    }
+
+    fn score(record: &EpochRecord) -> f64 {
+        segmentation_score(record)
+    }
+
+    fn card_entry(card: &mut ModelCard) -> &mut Option<CardEntry> {
+        &mut card.feature_segmenter
+    }
+
+    type Shipped = FeatureSegmenter;
+    fn shipped(self) -> FeatureSegmenter {
         self.head
     }
 }

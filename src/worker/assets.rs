@@ -9,13 +9,13 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::card::ModelCard;
 use crate::imagenet::ImagenetModel;
-use crate::model::{FEATURE_CLASSIFIER, FeatureClassifierConfig};
+use crate::model::{
+    FEATURE_CLASSIFIER, FEATURE_SEGMENTER, FeatureClassifierConfig, FeatureSegmenterConfig,
+};
 use crate::net::{self, Progress, global};
 use crate::pipeline::Pipeline;
 use crate::protocol::LoadProgress;
-use crate::shipped::{
-    IMPORTED, ImagenetFiles, MANIFEST, Manifest, ShippedFiles, feature_classifier_names,
-};
+use crate::shipped::{IMPORTED, ImagenetFiles, MANIFEST, Manifest, ShippedFiles, head_files};
 
 /// The models' cache. Entries are keyed by content (`models/<file>?sha256=<hash>`), so the name
 /// never needs bumping; older releases' versioned caches are removed.
@@ -61,42 +61,67 @@ impl Assets {
             .await?;
         let model = ImagenetModel::from_files(&ImagenetFiles::from_vec(files), device)
             .map_err(|e| e.to_string())?;
-        self.add_verdict(model, network, device, progress).await
+        self.add_heads(model, network, device, progress).await
     }
 
-    /// Adds the classifier on `network`'s features where this release ships one for it.
-    async fn add_verdict(
+    /// Adds the classifier and the segmenter on `network`'s features where this release ships
+    /// them for it.
+    async fn add_heads(
         &self,
-        model: ImagenetModel,
+        mut model: ImagenetModel,
         network: &str,
         device: &Device,
         progress: impl Fn(LoadProgress) + Clone,
     ) -> Result<ImagenetModel, String> {
-        let [config, weights] = feature_classifier_names();
-        let shipped = self.manifest.as_ref().and_then(|m| m.hash(&weights));
-        if shipped.is_none() {
-            return Ok(model);
+        if let Some((config, weights)) = self
+            .head::<FeatureClassifierConfig>(FEATURE_CLASSIFIER, progress.clone())
+            .await?
+            && config.backbone == network
+        {
+            model = model
+                .with_verdict(network, &config, &weights, device)
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some((config, weights)) = self
+            .head::<FeatureSegmenterConfig>(FEATURE_SEGMENTER, progress)
+            .await?
+            && config.backbone == network
+        {
+            model = model
+                .with_mask(network, &config, &weights, device)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(model)
+    }
+
+    /// A head on the ImageNet network's features (one of [`crate::shipped::HEADS`]): its config and weights,
+    /// `None` when this release does not ship it.
+    async fn head<C: serde::de::DeserializeOwned>(
+        &self,
+        head: &str,
+        progress: impl Fn(LoadProgress) + Clone,
+    ) -> Result<Option<(C, Vec<u8>)>, String> {
+        let [config, weights] = head_files(head);
+        if self
+            .manifest
+            .as_ref()
+            .and_then(|m| m.hash(&weights))
+            .is_none()
+        {
+            return Ok(None);
         }
         let [config, weights] = self
             .fetch_files([config.as_str(), weights.as_str()], progress)
             .await?;
-        let config: FeatureClassifierConfig = serde_json::from_slice(&config)
-            .map_err(|e| format!("models/{FEATURE_CLASSIFIER}.json: {e}"))?;
-        if config.backbone != network {
-            return Ok(model);
-        }
-        model
-            .with_verdict(network, &config, &weights, device)
-            .map_err(|e| e.to_string())
+        let config =
+            serde_json::from_slice(&config).map_err(|e| format!("models/{head}.json: {e}"))?;
+        Ok(Some((config, weights)))
     }
 
-    /// Whether this release's card says the classifier on ImageNet features is the better
-    /// verdict (false when the card cannot be read: the chapter's model stays the default).
-    pub async fn feature_verdict_is_better(&self) -> bool {
-        let Ok([card]) = self.fetch_files(["card.json"], |_| ()).await else {
-            return false;
-        };
-        serde_json::from_slice::<ModelCard>(&card).is_ok_and(|c| c.feature_verdict_is_better())
+    /// This release's model card (`None` when it cannot be read).
+    pub async fn card(&self) -> Option<ModelCard> {
+        let [card] = self.fetch_files(["card.json"], |_| ()).await.ok()?;
+        serde_json::from_slice(&card).ok()
     }
 
     /// The imported networks whose weights this release's manifest lists (the shipped MobileNet

@@ -65,8 +65,8 @@ async fn measure(
     // decode, segment, classify, gradcam, imagenet, total
     let mut stages: [Vec<f64>; 6] = Default::default();
     for run in 0..=runs {
-        // Which verdict is the default changes no stage's time.
-        let analysed = super::analyze(pipeline, imagenet, false, &bytes, || true)
+        // Which verdict and mask are the defaults changes no stage's time.
+        let analysed = super::analyze(pipeline, imagenet, Default::default(), &bytes, || true)
             .await?
             .ok_or("the run was cancelled")?;
         if run == 0 {

@@ -21,13 +21,16 @@ use wasm_bindgen::prelude::*;
 
 use burn::prelude::*;
 
+use crate::card::ModelCard;
 use crate::explain::{FilterAscent, FilterError, RobustAscent, filters::pattern_grid};
 use crate::imagenet::ImagenetModel;
 use crate::latest::Latest;
-use crate::model::{FEATURE_CLASSIFIER, LayerId, Layered, ModelKind, Network};
-use crate::overlay::Displayed;
-use crate::pipeline::{Analysis, ModelInputs, ModelVerdict, Pipeline, read_layer};
-use crate::protocol::{Backend, Envelope, IMAGENET, LOADED, LoadProgress, Reply, Request};
+use crate::model::{FEATURE_CLASSIFIER, FEATURE_SEGMENTER, LayerId, Layered, ModelKind, Network};
+use crate::overlay::{Displayed, ShownMask};
+use crate::pipeline::{Analysis, ModelInputs, ModelMask, ModelVerdict, Pipeline, read_layer};
+use crate::protocol::{
+    Backend, Envelope, IMAGENET, LOADED, LoadProgress, MaskSummary, Reply, Request,
+};
 
 /// Posts a reply to the page, its arrays transferred.
 fn post(reply: Envelope<Reply>) {
@@ -71,14 +74,32 @@ struct Analysed {
     imagenet_input: Option<Tensor<4>>,
 }
 
+/// Which model of each pair the page shows first: the one on the ImageNet network's features
+/// where the card says it is the better one on validation.
+#[derive(Debug, Clone, Copy, Default)]
+struct Defaults {
+    feature_verdict: bool,
+    feature_mask: bool,
+}
+
+impl Defaults {
+    /// From this release's card (none: the chapter's models stay the defaults).
+    fn of(card: Option<&ModelCard>) -> Self {
+        card.map_or_else(Self::default, |card| Self {
+            feature_verdict: card.feature_verdict_is_better(),
+            feature_mask: card.feature_mask_is_better(),
+        })
+    }
+}
+
 /// Runs the analysis stage by stage, yielding between stages, then the ImageNet network's
-/// reading when there is one (with the verdict on its features, the default one when
-/// `feature_verdict_first`). `is_current` says whether this photo is still the latest; when a
+/// reading when there is one (with the verdict and the mask on its features, each the default
+/// one as `defaults` says). `is_current` says whether this photo is still the latest; when a
 /// newer one has arrived the stale run stops at the next stage boundary (`Ok(None)`).
 async fn analyze(
     pipeline: &Pipeline,
     imagenet: Option<&ImagenetModel>,
-    feature_verdict_first: bool,
+    defaults: Defaults,
     bytes: &[u8],
     is_current: impl Fn() -> bool,
 ) -> Result<Option<Analysed>, String> {
@@ -94,6 +115,9 @@ async fn analyze(
     };
     let imagenet_input = match imagenet {
         Some(model) => {
+            if !is_current() {
+                return Ok(None);
+            }
             let reading = model
                 .read(&analysis.photo, pipeline.device())
                 .await
@@ -105,12 +129,21 @@ async fn analyze(
                     model: FEATURE_CLASSIFIER.into(),
                     p_dog,
                 };
-                if feature_verdict_first {
+                if defaults.feature_verdict {
                     analysis.p_dog = p_dog;
                     analysis.verdicts.insert(0, verdict);
                 } else {
                     analysis.verdicts.push(verdict);
                 }
+            }
+            if let Some(segmentation) = reading.segmentation {
+                let mask = ModelMask::new(FEATURE_SEGMENTER, segmentation);
+                let other = if defaults.feature_mask {
+                    std::mem::replace(&mut analysis.mask, mask)
+                } else {
+                    mask
+                };
+                analysis.other_masks.push(other);
             }
             Some(reading.input)
         }
@@ -140,9 +173,8 @@ struct ModelsThread {
     imagenet: RefCell<Option<Rc<ImagenetModel>>>,
     /// Set while the ImageNet network downloads: analyses wait for it.
     imagenet_loading: Cell<bool>,
-    /// Whether the classifier on the ImageNet network's features gives the default verdict
-    /// (the card says it is the better one on validation).
-    feature_verdict_first: Cell<bool>,
+    /// Which verdict and mask are the defaults (read from the card with the ImageNet network).
+    defaults: Cell<Defaults>,
     backend: Cell<Option<Backend>>,
     kept: RefCell<Option<Rc<Kept>>>,
     analyses: Latest,
@@ -232,8 +264,8 @@ impl ModelsThread {
         let loaded = assets
             .load_imagenet(pipeline.device(), network, post_progress)
             .await;
-        self.feature_verdict_first
-            .set(assets.feature_verdict_is_better().await);
+        self.defaults
+            .set(Defaults::of(assets.card().await.as_ref()));
         self.imagenet_loading.set(false);
         match loaded {
             Ok(model) => {
@@ -367,7 +399,7 @@ impl ModelsThread {
         } = match analyze(
             pipeline,
             imagenet.as_deref(),
-            self.feature_verdict_first.get(),
+            self.defaults.get(),
             &photo,
             current,
         )
@@ -388,37 +420,53 @@ impl ModelsThread {
             analysis,
             photo: shown_photo,
             mask: shown_mask,
+            other_masks: shown_others,
             heatmaps: [shown_cat, shown_dog],
-            uncertainty,
         } = Displayed::new(analysis);
-        let [cat, dog] = analysis.heatmaps;
+        let Analysis {
+            photo,
+            mask,
+            other_masks,
+            p_dog,
+            verdicts,
+            heatmaps: [cat, dog],
+            timings,
+            imagenet_top,
+        } = analysis;
+        let masks: Vec<(ModelMask, ShownMask)> = std::iter::once((mask, shown_mask))
+            .chain(other_masks.into_iter().zip(shown_others))
+            .collect();
+        let summaries = masks
+            .iter()
+            .map(|(m, _)| MaskSummary {
+                model: m.model.clone(),
+                fraction: m.fraction,
+                probabilities_size: m.probabilities.size,
+            })
+            .collect();
+        let size = [photo.width(), photo.height()];
+        let display = [shown_photo.width(), shown_photo.height()];
+        let heatmap = [cat.width, cat.height];
+        let mut bytes = vec![photo.into_raw(), shown_photo.into_raw()];
+        let mut floats = vec![cat.values, dog.values, shown_cat, shown_dog];
+        for (mask, shown) in masks {
+            bytes.extend([mask.pixels, shown.pixels]);
+            floats.extend([mask.probabilities.values, shown.uncertainty]);
+        }
         Envelope::new(Reply::Analysis {
             id,
-            size: [analysis.photo.width(), analysis.photo.height()],
-            display: [shown_photo.width(), shown_photo.height()],
-            p_dog: analysis.p_dog,
-            mask_fraction: analysis.mask_fraction,
-            timings: analysis.timings,
-            probabilities_size: analysis.probabilities.size,
-            heatmap: [cat.width, cat.height],
+            size,
+            display,
+            p_dog,
+            masks: summaries,
+            timings,
+            heatmap,
             memory_bytes: wasm_memory_bytes(),
-            imagenet_top: analysis.imagenet_top,
-            verdicts: analysis.verdicts,
+            imagenet_top,
+            verdicts,
         })
-        .with_bytes(vec![
-            analysis.photo.into_raw(),
-            analysis.mask,
-            shown_photo.into_raw(),
-            shown_mask,
-        ])
-        .with_floats(vec![
-            analysis.probabilities.values,
-            cat.values,
-            dog.values,
-            shown_cat,
-            shown_dog,
-            uncertainty,
-        ])
+        .with_bytes(bytes)
+        .with_floats(floats)
     }
 
     async fn filters(

@@ -101,6 +101,40 @@ for (const backend of ['cpu', 'webgpu']) {
       assert.deepEqual(errors, []);
     });
 
+    test('two masks: from scratch and on ImageNet features, the better on validation shown first; switching shows the other on the same photo', async () => {
+      const card = JSON.parse(fs.readFileSync(path.resolve('www/models/card.json')));
+      const iou = (entry) => entry.validation_metrics.mean_iou;
+      const better = iou(card.feature_segmenter) > iou(card.segmenter) ? 'feature_segmenter' : 'segmenter';
+      const other = better === 'segmenter' ? 'feature_segmenter' : 'segmenter';
+      const truth = JSON.parse(fs.readFileSync(path.join(fixtures, 'oxford/pet_fractions.json')));
+      await upload(page, path.join(fixtures, 'oxford/images/keeshond_164.jpg'));
+      const first = await result(page);
+      assert.deepEqual([...first.masks].sort(), ['feature_segmenter', 'segmenter']);
+      assert.equal(first.mask_model, better, 'the default mask is the better one on validation');
+      const select = '[data-testid=mask-model]';
+      assert.equal(await page.$eval(select, (s) => s.value), better);
+      assert.ok(await page.isVisible(select));
+      const canvas = () => page.evaluate(() => document.querySelector('[data-testid=canvas]').toDataURL());
+      const shown = await canvas();
+      await page.selectOption(select, other);
+      await page.waitForFunction((m) => JSON.parse(document.querySelector('[data-testid=result]').dataset.result).mask_model === m, other);
+      const switched = await result(page);
+      assert.notDeepEqual(switched.mask_fraction, first.mask_fraction, 'another mask of the same photo');
+      assert.equal(switched.p_dog, first.p_dog, 'the verdict stays');
+      assert.deepEqual(switched.imagenet_top, first.imagenet_top, 'nothing analysed again');
+      assert.notEqual(await canvas(), shown, 'the overlay shows the other mask');
+      // The mask on ImageNet features finds the pet: within 0.1 of the trimap's share of it.
+      const features = first.mask_model === 'feature_segmenter' ? first : switched;
+      const pet = truth.keeshond_164;
+      assert.ok(Math.abs(features.mask_fraction.pet - pet) < 0.1, `${features.mask_fraction.pet} against ${pet}`);
+      await page.locator('.result').screenshot({ path: path.join(output, `${backend}-mask-${other}.png`) });
+      await page.selectOption(select, better);
+      await page.waitForFunction((m) => JSON.parse(document.querySelector('[data-testid=result]').dataset.result).mask_model === m, better);
+      assert.deepEqual((await result(page)).mask_fraction, first.mask_fraction, 'switching back shows the first mask again');
+      assert.equal(await canvas(), shown);
+      assert.deepEqual(errors, []);
+    });
+
     test('Grad-CAM explains either verdict, at any of its network\'s blocks', async () => {
       const digest = () => page.evaluate(() => {
         const c = document.querySelector('[data-testid=canvas]');
@@ -191,6 +225,8 @@ test('without the ImageNet weights the page says so and works on', async () => {
     assert.ok(['cat', 'dog'].includes(r.label));
     assert.deepEqual(r.imagenet_top, []);
     assert.deepEqual(r.verdicts.map((v) => v.model), ['classifier'], 'the chapter\'s verdict alone');
+    assert.deepEqual(r.masks, ['segmenter'], 'the chapter\'s mask alone');
+    assert.ok(await page.isHidden('[data-testid=mask-model]'), 'no choice of one mask');
     assert.deepEqual(errors.filter((e) => !e.includes('404')), [], 'no panic in the console');
   } finally {
     await browser.close();
@@ -252,6 +288,7 @@ test('where the release has an Xception, the page offers it and reads the photo 
     assert.equal(xception.length, 5);
     assert.deepEqual((await result(page)).verdicts.map((v) => v.model), ['classifier'],
       'the classifier on MobileNet\'s features does not read Xception\'s');
+    assert.deepEqual((await result(page)).masks, ['segmenter'], 'nor does the segmenter on them');
     assert.notDeepEqual(xception, mobilenet, 'the photo read again by the other network');
     const layers = await page.$$eval('[data-testid=layer-picker] option', (o) => o.map((x) => x.value));
     assert.ok(layers.includes('imagenet.block2_sepconv1'), "Xception's layers in the viewer");

@@ -115,7 +115,7 @@ for (const backend of ['cpu', 'webgpu']) {
 
     test('the model card draws the training curves from history.json', async () => {
       await page.click('[data-testid=model-card] summary');
-      for (const model of ['segmenter', 'classifier', 'feature_classifier']) {
+      for (const model of ['segmenter', 'classifier', 'feature_classifier', 'feature_segmenter']) {
         const history = JSON.parse(fs.readFileSync(path.resolve(`www/models/${model}.history.json`)));
         const sel = `[data-testid=curves-${model}-loss] polyline`;
         await page.waitForSelector(sel);
@@ -123,9 +123,17 @@ for (const backend of ['cpu', 'webgpu']) {
         assert.deepEqual(points, [['training loss', history.length], ['validation loss', history.length]]);
         const accuracy = await page.$$eval(`[data-testid=curves-${model}-accuracy] polyline`, (p) => p.map((x) => x.dataset.series));
         assert.ok(accuracy.includes('validation accuracy'));
-        if (model === 'segmenter') assert.ok(accuracy.includes('validation mean IoU'));
+        if (model.endsWith('segmenter')) assert.ok(accuracy.includes('validation mean IoU'));
         const card = await page.textContent(`[data-testid=card-${model}]`);
         assert.match(card, /parameters/);
+      }
+      // Both segmenters side by side per breed group, from the card's figures.
+      const card = JSON.parse(fs.readFileSync(path.resolve('www/models/card.json')));
+      const rows = await page.$$eval('[data-testid=card-segmenters] tr[data-group]', (r) => r.map((x) => [x.dataset.group, x.textContent]));
+      assert.deepEqual(rows.map(([g]) => g), ['all', 'main breeds', 'other breeds']);
+      const [, all] = rows[0];
+      for (const entry of [card.segmenter, card.feature_segmenter]) {
+        assert.ok(all.includes(entry.validation_metrics.mean_iou.toFixed(3)), `${all} shows ${entry.validation_metrics.mean_iou}`);
       }
       await page.locator('[data-testid=model-card]').screenshot({ path: path.join(output, `${backend}-model-card.png`) });
     });

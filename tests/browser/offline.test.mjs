@@ -13,14 +13,15 @@ for (const backend of ['cpu', 'webgpu']) describe(`offline after one visit, on t
   const replaced = {};
   before(async () => {
     ({ server, page, errors, close } = await readyPage({ backend, fail: replaced }));
-    // The service worker is installed, and has cached what the page loaded (every sample: it
-    // stores them one by one, so waiting for the first would race with the tests below).
+    // The service worker is installed, and has cached what the page loaded (every sample's
+    // thumbnail: it stores them one by one, so waiting for the first would race with the tests
+    // below).
     await page.evaluate(() => navigator.serviceWorker.ready);
-    const samples = fs.readdirSync(path.join(dist, 'samples')).length;
+    const thumbnails = fs.readdirSync(path.join(dist, 'samples', 'thumbs')).length;
     await page.waitForFunction(async (n) => {
       const cache = await caches.open('petlens-app-v1');
-      return (await cache.keys()).filter((r) => r.url.includes('/samples/')).length >= n;
-    }, samples);
+      return (await cache.keys()).filter((r) => r.url.includes('/samples/thumbs/')).length >= n;
+    }, thumbnails);
   });
   after(() => close?.());
 
@@ -35,20 +36,20 @@ for (const backend of ['cpu', 'webgpu']) describe(`offline after one visit, on t
   });
 
   test('online, a new deployment replaces what the worker cached', async () => {
-    const sample = '/samples/beagle_14.jpg';
+    const sample = '/samples/thumbs/beagle_14.jpg';
     // The service worker stores what the page named in the background (on WebGPU an entry was
     // seen to come and go for a while: not understood yet): the old file is cached whole.
     await page.waitForFunction(async ([p, size]) => {
       const hit = await (await caches.open('petlens-app-v1')).match(p);
       return hit && (await hit.arrayBuffer()).byteLength === size;
     }, [sample, fs.statSync(path.join(dist, sample)).size]);
-    replaced[sample] = '/samples/samoyed_32.jpg';
+    replaced[sample] = '/samples/thumbs/samoyed_32.jpg';
     await page.reload();
     await waitStatus(page, 'ready');
     await page.waitForFunction(async ([p, size]) => {
       const hit = await (await caches.open('petlens-app-v1')).match(p);
       return hit && (await hit.arrayBuffer()).byteLength === size;
-    }, [sample, fs.statSync(path.join(dist, '/samples/samoyed_32.jpg')).size]);
+    }, [sample, fs.statSync(path.join(dist, '/samples/thumbs/samoyed_32.jpg')).size]);
     delete replaced[sample];
   });
 

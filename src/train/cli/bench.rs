@@ -10,10 +10,12 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::{Backend, CliError};
-use crate::model::{ClassifierConfig, SegmenterConfig};
+use crate::imagenet::ImagenetModel;
+use crate::model::{ClassifierConfig, FEATURE_SEGMENTER, FeatureSegmenterConfig, SegmenterConfig};
 use crate::ops::isa::{InstructionSet, cpu_model, instruction_set};
 use crate::ops::kernel_set;
-use crate::train::task::{LossConfig, Trainable};
+use crate::shipped::ImagenetFiles;
+use crate::train::task::{FrozenBackbone, LossConfig, Trainable};
 
 /// A model `train bench` measures.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -23,6 +25,9 @@ enum BenchModel {
     Segmenter,
     /// The shipped classifier (its config in `--shipped`).
     Classifier,
+    /// The shipped segmenter on ImageNet features (its config and the network it reads in
+    /// `--shipped`): the frozen network and the decoder, trained and run as they are.
+    FeatureSegmenter,
     /// The chapter's segmenter at 160 px.
     #[value(name = "seed_segmenter_160")]
     #[serde(rename = "seed_segmenter_160")]
@@ -51,7 +56,8 @@ pub(super) struct BenchArgs {
     /// Backend to measure.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
-    /// Where the shipped models' configs are (`segmenter` and `classifier` time those).
+    /// Where the shipped models' configs are (`segmenter`, `classifier` and
+    /// `feature-segmenter` time those).
     #[arg(long, default_value = "www/models")]
     shipped: PathBuf,
     /// Models to measure (comma separated).
@@ -105,6 +111,20 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
         let (architecture, image_size, timing) = match model {
             BenchModel::Segmenter => segmenter(shipped_config(&args.shipped, "segmenter.json")?),
             BenchModel::Classifier => classifier(shipped_config(&args.shipped, "classifier.json")?),
+            BenchModel::FeatureSegmenter => {
+                let c: FeatureSegmenterConfig =
+                    shipped_config(&args.shipped, &format!("{FEATURE_SEGMENTER}.json"))?;
+                let files = ImagenetFiles::read(&args.shipped, &c.backbone)
+                    .map_err(|e| CliError::at(&args.shipped, e))?;
+                let network = ImagenetModel::from_files(&files, &device)
+                    .map_err(|e| CliError::at(&args.shipped, e))?;
+                let model = FrozenBackbone {
+                    backbone: network.net,
+                    head: c.init(&device),
+                };
+                let timing = measure(model, c.image_size, args, &device);
+                (c.describe(), c.image_size, timing)
+            }
             BenchModel::SeedSegmenter160 => segmenter(SegmenterConfig::new().with_image_size(160)),
             BenchModel::SeedSegmenter200 => segmenter(SegmenterConfig::new().with_image_size(200)),
             BenchModel::SeedXceptionLike180 => {

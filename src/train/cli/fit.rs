@@ -1,4 +1,4 @@
-//! `train segmenter`, `train classifier` and `train feature-classifier`: the run's options from the command line, the data,
+//! `train segmenter`, `train classifier`, `train feature-classifier` and `train feature-segmenter`: the run's options from the command line, the data,
 //! the shared training loop, and `--ship`.
 
 use std::path::PathBuf;
@@ -8,12 +8,17 @@ use clap::Args;
 use super::{Backend, CliError, report_skipped};
 use burn::prelude::*;
 
-use crate::card::{ClassificationMetrics, Split, TrainingData, ValidationMetrics};
-use crate::data::datasets::{self, Examples};
-use crate::imagenet::ImagenetModel;
-use crate::model::{ClassifierConfig, FeatureClassifierConfig, Segmenter, SegmenterConfig};
+use crate::card::{
+    ClassificationMetrics, SegmentationMetrics, Split, TrainingData, ValidationMetrics,
+};
+use crate::data::datasets::{self, Examples, TrimapPair};
+use crate::imagenet::{FeatureMask, ImagenetConfig, ImagenetModel};
+use crate::model::{
+    ClassifierConfig, FeatureClassifier, FeatureClassifierConfig, FeatureSegmenter,
+    FeatureSegmenterConfig, Segmenter, SegmenterConfig, SkipMerge,
+};
 use crate::shipped::ImagenetFiles;
-use crate::train::eval::{eval_classifier, eval_feature_classifier};
+use crate::train::eval::{EvalError, eval_classifier, eval_feature_classifier, eval_segmenter};
 use crate::train::fit::{FitOptions, RunConfig, fit, json as to_json, write_atomic};
 use crate::train::recipe::Recipe;
 use crate::train::ship::{CardConfig, OnNetwork, ShipInfo, ship_model};
@@ -77,16 +82,9 @@ struct CommonArgs {
     recipe: Recipe,
 }
 
+/// What both segmenters' runs share: the split and the loss.
 #[derive(Args, Debug)]
-pub(super) struct SegmenterArgs {
-    #[command(flatten)]
-    common: CommonArgs,
-    /// Channels of the first encoder stage (the chapter: 64).
-    #[arg(long)]
-    width: Option<usize>,
-    /// Encoder-to-decoder skip connections (U-Net-like); without it, the chapter's model.
-    #[arg(long)]
-    skips: bool,
+struct SegmentationArgs {
     /// Share of each breed held out for validation.
     #[arg(long, default_value_t = 0.15)]
     valid_fraction: f64,
@@ -99,6 +97,56 @@ pub(super) struct SegmenterArgs {
 }
 
 #[derive(Args, Debug)]
+pub(super) struct SegmenterArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    segmentation: SegmentationArgs,
+    /// Channels of the first encoder stage (the chapter: 64).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Encoder-to-decoder skip connections (U-Net-like); without it, the chapter's model.
+    #[arg(long)]
+    skips: bool,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct FeatureSegmenterArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    segmentation: SegmentationArgs,
+    #[command(flatten)]
+    backbone: BackboneArgs,
+    /// The decoder's channels at every stage.
+    #[arg(long, default_value_t = 24)]
+    width: usize,
+    /// How the encoder's outputs join the decoder: concat (U-Net) or add.
+    #[arg(long, default_value = "concat")]
+    merge: SkipMerge,
+}
+
+/// The frozen network a head on ImageNet features reads.
+#[derive(Args, Debug)]
+struct BackboneArgs {
+    /// Directory of the imported network (`<backbone>.json`, `.bpk` and the class index).
+    #[arg(long, default_value = "www/models")]
+    models: PathBuf,
+    /// The imported network whose features it reads (frozen).
+    #[arg(long, default_value = "imagenet")]
+    backbone: String,
+}
+
+impl BackboneArgs {
+    /// The network, on `device`.
+    fn load(&self, device: &Device) -> Result<ImagenetModel, CliError> {
+        let files = ImagenetFiles::read(&self.models, &self.backbone)
+            .map_err(|e| CliError::at(&self.models, e))?;
+        ImagenetModel::from_files(&files, device).map_err(|e| CliError::at(&self.models, e))
+    }
+}
+
+#[derive(Args, Debug)]
 pub(super) struct ClassifierArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -108,12 +156,8 @@ pub(super) struct ClassifierArgs {
 pub(super) struct FeatureClassifierArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// Directory of the imported network (`<backbone>.json`, `.bpk` and the class index).
-    #[arg(long, default_value = "www/models")]
-    models: PathBuf,
-    /// The imported network whose pooled features it reads (frozen).
-    #[arg(long, default_value = "imagenet")]
-    backbone: String,
+    #[command(flatten)]
+    backbone: BackboneArgs,
     /// Units of a hidden dense layer with ReLU (chapter 8's 256); 0: the logit reads the
     /// features directly.
     #[arg(long, default_value_t = 0)]
@@ -182,16 +226,76 @@ pub(super) fn command_line() -> String {
 }
 
 pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
-    let common = &args.common;
-    let devices = common.backend.devices(common.devices)?;
     let mut config = SegmenterConfig::trainer_default();
-    if let Some(size) = common.image_size {
+    if let Some(size) = args.common.image_size {
         config.image_size = size;
     }
     if let Some(width) = args.width {
         config.width = width;
     }
     config.skips = args.skips;
+    train_segmentation(
+        &args.common,
+        &args.segmentation,
+        &config,
+        config.image_size,
+        |device| config.init(device),
+        |model: &Segmenter, pairs, device| eval_segmenter(model, config.image_size, pairs, device),
+    )
+}
+
+pub(super) fn train_feature_segmenter(args: FeatureSegmenterArgs) -> Result<(), CliError> {
+    let device = args.common.backend.devices(args.common.devices)?.remove(0);
+    let network = args.backbone.load(&device)?;
+    let ImagenetConfig::MobileNet(mobilenet) = &network.config else {
+        return Err(CliError::Input(format!(
+            "--backbone {}: the segmenter decodes MobileNet's features only",
+            args.backbone.backbone
+        )));
+    };
+    let size = args.common.image_size.unwrap_or(network.input_size());
+    if size % 32 != 0 {
+        return Err(CliError::Input(format!(
+            "--image-size {size}: the network halves the photo five times, so a multiple of 32"
+        )));
+    }
+    let config = FeatureSegmenterConfig::new(mobilenet.pyramid_channels())
+        .with_backbone(args.backbone.backbone.clone())
+        .with_width(args.width)
+        .with_merge(args.merge)
+        .with_image_size(size);
+    train_segmentation(
+        &args.common,
+        &args.segmentation,
+        &config,
+        size,
+        |device| FrozenBackbone {
+            backbone: network.net,
+            head: config.init(device),
+        },
+        |model: &FrozenBackbone<FeatureSegmenter>, pairs, device| {
+            let mask = FeatureMask {
+                encoder: model.backbone.mobilenet().ok_or_else(|| {
+                    EvalError::Unsupported("the segmenter decodes MobileNet".into())
+                })?,
+                decoder: &model.head,
+            };
+            eval_segmenter(&mask, size, pairs, device)
+        },
+    )
+}
+
+/// Trains a segmenter (`init` builds it on the training device) on the Oxford-IIIT Pet pairs at
+/// `size` px, and ships it with `--ship` with `metrics` on the validation pairs.
+fn train_segmentation<M: Trainable, C: CardConfig>(
+    common: &CommonArgs,
+    args: &SegmentationArgs,
+    config: &C,
+    size: usize,
+    init: impl FnOnce(&Device) -> M,
+    metrics: impl FnOnce(&M, &[TrimapPair], &Device) -> Result<SegmentationMetrics, EvalError>,
+) -> Result<(), CliError> {
+    let devices = common.backend.devices(common.devices)?;
     let mut pairs = Vec::new();
     for dir in &common.data {
         pairs.extend(datasets::oxford_pairs(dir)?);
@@ -199,15 +303,15 @@ pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     let (train_pairs, valid_pairs) =
         datasets::split_by_breed(&pairs, args.valid_fraction, common.seed);
     eprintln!(
-        "segmenter: {} pairs -> {} train / {} validation (seeded {}, stratified by breed)",
+        "{}: {} pairs -> {} train / {} validation (seeded {}, stratified by breed)",
+        M::NAME,
         pairs.len(),
         train_pairs.len(),
         valid_pairs.len(),
         common.seed
     );
-    let size = config.image_size as u32;
-    let train = datasets::load_segmentation(&train_pairs, size);
-    let valid = datasets::load_segmentation(&valid_pairs, size);
+    let train = datasets::load_segmentation(&train_pairs, size as u32);
+    let valid = datasets::load_segmentation(&valid_pairs, size as u32);
     report_skipped(&train);
     report_skipped(&valid);
     let loss = LossConfig {
@@ -215,7 +319,7 @@ pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
         class_weights: vec![1.0, 1.0, args.border_weight],
         ..LossConfig::default()
     };
-    let run = common.run_config::<Segmenter>(&config, loss, (train.len(), valid.len()))?;
+    let run = common.run_config::<M>(config, loss, (train.len(), valid.len()))?;
     let options = common.fit_options(run);
     let split = Split::ByBreed {
         seed: common.seed,
@@ -228,16 +332,15 @@ pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
     write_atomic(&options.out.join("split.json"), &to_json(&split)?)?;
     let device = devices[0].clone();
     device.seed(common.seed);
-    let (model, state) = fit(config.init(&device), &train, &valid, &options, &devices)?;
+    let (model, state) = fit(init(&device), &train, &valid, &options, &devices)?;
     let Some(ship) = &common.ship else {
         return Ok(());
     };
-    let metrics =
-        crate::train::eval::eval_segmenter(&model, config.image_size, &valid_pairs, &device)?;
+    let metrics = metrics(&model, &valid_pairs, &device)?;
     Ok(ship_model(ShipInfo {
         dir: ship,
         model,
-        config: &config,
+        config,
         data: TrainingData {
             dirs: common.data_dirs(),
             sources: Vec::new(),
@@ -245,7 +348,7 @@ pub(super) fn train_segmenter(args: SegmenterArgs) -> Result<(), CliError> {
             licence: Some("Oxford-IIIT Pet, CC BY-SA 4.0".into()),
         },
         split,
-        metrics: crate::card::ValidationMetrics::Segmentation(metrics),
+        metrics: ValidationMetrics::Segmentation(metrics),
         state,
         options: &options,
     })?)
@@ -269,19 +372,16 @@ pub(super) fn train_classifier(args: ClassifierArgs) -> Result<(), CliError> {
 pub(super) fn train_feature_classifier(args: FeatureClassifierArgs) -> Result<(), CliError> {
     let common = &args.common;
     let device = common.backend.devices(common.devices)?.remove(0);
-    let files = ImagenetFiles::read(&args.models, &args.backbone)
-        .map_err(|e| CliError::at(&args.models, e))?;
-    let network =
-        ImagenetModel::from_files(&files, &device).map_err(|e| CliError::at(&args.models, e))?;
+    let network = args.backbone.load(&device)?;
     let size = network.input_size();
     if common.image_size.is_some_and(|s| s != size) {
         return Err(CliError::Input(format!(
             "--image-size: the classifier reads {}'s features, whose input is {size} px",
-            args.backbone
+            args.backbone.backbone
         )));
     }
     let config = FeatureClassifierConfig::new(network.net.pooled_width())
-        .with_backbone(args.backbone.clone())
+        .with_backbone(args.backbone.backbone.clone())
         .with_hidden(args.hidden)
         .with_dropout(args.dropout);
     let card_config = OnNetwork {
@@ -296,7 +396,7 @@ pub(super) fn train_feature_classifier(args: FeatureClassifierArgs) -> Result<()
             backbone: network.net,
             head: config.init(device),
         },
-        |model: &FrozenBackbone, valid, device| {
+        |model: &FrozenBackbone<FeatureClassifier>, valid, device| {
             eval_feature_classifier(&model.backbone, &model.head, valid, device)
         },
     )

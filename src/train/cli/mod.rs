@@ -34,6 +34,9 @@ enum Command {
     /// Train a cat-vs-dog classifier on the frozen ImageNet network's pooled features (chapter
     /// 8's feature extraction, with augmentation), on the same data as `train classifier`.
     FeatureClassifier(fit::FeatureClassifierArgs),
+    /// Train a U-Net decoder on the frozen ImageNet network's feature pyramid (strides 2-32)
+    /// on the same pairs and split as `train segmenter`.
+    FeatureSegmenter(fit::FeatureSegmenterArgs),
     /// Evaluate weights: one JSON object per line, one line per model.
     Eval {
         #[command(subcommand)]
@@ -150,6 +153,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Segmenter(args) => fit::train_segmenter(args),
         Command::Classifier(args) => fit::train_classifier(args),
         Command::FeatureClassifier(args) => fit::train_feature_classifier(args),
+        Command::FeatureSegmenter(args) => fit::train_feature_segmenter(args),
         Command::Eval { model } => eval::run(model),
         Command::Bench(args) => bench::run(&args),
         Command::Explain(args) => explain::explain(&args),
