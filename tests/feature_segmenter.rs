@@ -270,7 +270,7 @@ fn eval_segmenter_prints_one_line_per_shipped_segmenter_with_its_breed_groups() 
     assert_eq!(models, ["segmenter", FEATURE_SEGMENTER]);
     for line in &lines {
         assert_eq!(line["n"], 6, "{line}");
-        let groups = [&line, &line["main_breeds"], &line["other_breeds"]];
+        let groups = [line, &line["main_breeds"], &line["other_breeds"]];
         for group in groups {
             let iou = group["mean_iou"].as_f64().expect("mean IoU");
             assert!((0.0..=1.0).contains(&iou), "{line}");

@@ -96,7 +96,7 @@ describe('the keyboard', () => {
       });
       if (!reached.has(focused.id)) reached.set(focused.id, focused.ring);
     }
-    const wanted = ['photo-input', 'camera', 'backend-switch', 'sample', 'toggle-mask', 'toggle-uncertainty',
+    const wanted = ['photo-input', 'camera', 'backend-switch', 'sample', 'toggle-mask', 'mask-model', 'toggle-uncertainty',
       'toggle-heatmap', 'heatmap-class', 'gradcam-model', 'gradcam-depth', 'opacity', 'canvas', 'compare', 'download-cutout',
       'download-mask', 'download-composite', 'layer-picker', 'channel-index', 'filter-layer', 'filter-index',
       'filter-generate', 'filter-grid', 'filter-count'];

@@ -254,7 +254,7 @@ pub(super) fn train_feature_segmenter(args: FeatureSegmenterArgs) -> Result<(), 
         )));
     };
     let size = args.common.image_size.unwrap_or(network.input_size());
-    if size % 32 != 0 {
+    if !size.is_multiple_of(32) {
         return Err(CliError::Input(format!(
             "--image-size {size}: the network halves the photo five times, so a multiple of 32"
         )));
