@@ -14,8 +14,8 @@ use crate::model::{
     FeatureClassifier, FeatureClassifierConfig, FeatureSegmenter, FeatureSegmenterConfig, Layered,
     MobileNet, MobileNetConfig, Xception, XceptionConfig,
 };
-use crate::pipeline::{AnalysisError, MaskModel, Segmentation, segmentations};
 use crate::readback::{ReadbackError, read_floats};
+use crate::segmentation::{MaskModel, Segmentation, segmentations};
 use crate::shipped::ImagenetFiles;
 use crate::weights::{self, WeightsError};
 
@@ -447,7 +447,7 @@ impl ImagenetModel {
     /// input (for later requests about the same photo). The photo and its mirror image go
     /// through the network once, as a batch of two, for all three where the segmenter reads
     /// the network at its own input size.
-    pub async fn read(&self, photo: &RgbImage, device: &Device) -> Result<Reading, AnalysisError> {
+    pub async fn read(&self, photo: &RgbImage, device: &Device) -> Result<Reading, ReadbackError> {
         let start = web_time::Instant::now();
         let input = model_input(&[photo], self.input_size(), device);
         let pass = self.pass(input.clone());

@@ -14,6 +14,7 @@ pub mod overlay;
 pub mod pipeline;
 pub mod protocol;
 pub mod readback;
+pub mod segmentation;
 pub mod shipped;
 pub mod stats;
 pub mod weights;

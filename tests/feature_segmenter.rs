@@ -186,7 +186,7 @@ fn the_reading_shares_its_pass_with_the_mask_that_eval_scores() {
         encoder,
         decoder: &head.decoder,
     };
-    let expected = block_on(petlens::pipeline::segment_photos(
+    let expected = block_on(petlens::segmentation::segment_photos(
         &features,
         head.image_size,
         &[&photo],

@@ -16,7 +16,8 @@ use crate::model::{
     Classifier, FEATURE_CLASSIFIER, FEATURE_SEGMENTER, FeatureClassifier, FeatureClassifierConfig,
     FeatureSegmenterConfig, ModelKind, SEGMENT_CLASSES,
 };
-use crate::pipeline::{AnalysisError, MaskModel, segment_photos};
+use crate::readback::ReadbackError;
+use crate::segmentation::{MaskModel, segment_photos};
 use crate::shipped::ImagenetFiles;
 use crate::train::metrics::Confusion;
 use crate::train::task::Batch;
@@ -27,7 +28,7 @@ pub enum EvalError {
     #[error("{path}: {why}")]
     File { path: PathBuf, why: String },
     #[error(transparent)]
-    Analysis(#[from] AnalysisError),
+    Readback(#[from] ReadbackError),
     /// A model on a network it cannot read (a segmenter on Xception's features).
     #[error("{0}")]
     Unsupported(String),
