@@ -23,6 +23,8 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def segmenter(img_size, num_classes=3):
     """Chapter 9's segmentation model (listing 9.4), exactly."""
@@ -42,6 +44,19 @@ def segmenter(img_size, num_classes=3):
     x = layers.Conv2DTranspose(64, 3, activation="relu", padding="same", strides=2)(x)
     outputs = layers.Conv2D(num_classes, 3, activation="softmax", padding="same")(x)
     model = keras.Model(inputs, outputs)
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def imagenet_mobilenet():
+    """The ImageNet network petlens imports (Keras's MobileNet v1, alpha 0.75, 224 px) with the
+    real weights from ../shared/models loaded by name, as scripts/keras_reference.py proves
+    them against petlens's; trained whole from them on 1000 classes."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import keras_reference as imported
+
+    model = keras.applications.MobileNet(alpha=imported.ALPHA, weights=None, input_shape=(224, 224, 3))
+    imported.load_into(model, imported.tfjs_tensors(os.path.join(imported.MODELS, imported.MODEL_DIR)))
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     return model
 
@@ -95,6 +110,8 @@ def measure(name, model, size, batch, steps, infer_runs, cpu):
     x = np.random.uniform(0, 255, (max(batch, 1), size, size, 3)).astype("float32")
     if model.output_shape[-1] == 1:
         y = np.random.randint(0, 2, (len(x), 1)).astype("float32")
+    elif len(model.output_shape) == 2:
+        y = np.random.randint(0, model.output_shape[-1], (len(x), 1))
     else:
         y = np.random.randint(0, 3, (len(x), size, size, 1))
     train = None
@@ -170,6 +187,7 @@ def main():
         "seed_segmenter_160": (lambda: segmenter((160, 160)), 160),
         "seed_segmenter_200": (lambda: segmenter((200, 200)), 200),
         "seed_xception_like_180": (lambda: xception_like(180), 180),
+        "imagenet": (imagenet_mobilenet, 224),
     }
     cpu = {"cpu": cpu_model(), "instruction_set": onednn_isa()}
     for name in args.models.split(","):

@@ -7,6 +7,7 @@
 #   scripts/bench.sh browser [runs] [backends] [rounds]   the built page: sizes, start-up, latency
 #   scripts/bench.sh soak [photos] [backends]         photos in a row: memory and speed over time
 #   scripts/bench.sh memory [width] [height]          the models' thread's peak memory, one photo
+#   scripts/bench.sh pool [runs] [backends] [threads] [grids]   1 against 2 models' threads
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,13 +20,13 @@ case "$what" in
   compare)
     exec bench/compare "$@"
     ;;
-  browser | soak | memory)
+  browser | soak | memory | pool)
     scripts/setup.sh browser
     scripts/deploy.sh
     exec node "bench/$what.mjs" "$@"
     ;;
   *)
-    sed -n '2,9p' "$0" >&2
+    sed -n '2,10p' "$0" >&2
     exit 2
     ;;
 esac

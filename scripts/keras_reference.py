@@ -21,7 +21,6 @@ import os
 import sys
 
 import numpy as np
-from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -41,6 +40,8 @@ PHOTOS = [
 
 def square_224(path):
     """The centre square of a photo at 224x224."""
+    from PIL import Image
+
     image = Image.open(path).convert("RGB")
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
@@ -86,6 +87,7 @@ def load_into(model, tensors):
 
 def main():
     import keras
+    from PIL import Image
 
     os.makedirs(OUT, exist_ok=True)
     model = keras.applications.MobileNet(alpha=ALPHA, weights=None, input_shape=(224, 224, 3))

@@ -6,7 +6,9 @@ use image::{Rgb, RgbImage, Rgba, RgbaImage};
 
 use crate::data::resize_mask;
 use crate::explain::{Heatmap, PetClass};
-use crate::pipeline::{Analysis, ModelMask};
+use crate::imagenet::{Reading, TopClass};
+use crate::model::{FEATURE_CLASSIFIER, FEATURE_SEGMENTER};
+use crate::pipeline::{Analysis, DefaultModels, ModelMask, ModelVerdict};
 
 /// Colours of the mask classes: pet, background, border (the legend uses the same ones).
 pub const CLASS_COLOURS: [[u8; 3]; 3] = [[255, 140, 0], [40, 90, 255], [255, 255, 255]];
@@ -213,6 +215,41 @@ impl ShownMask {
     }
 }
 
+/// The ImageNet network's reading of a photo as the page shows it: its top classes, and the
+/// verdict and mask of the heads on its features where they are loaded. The models' thread that
+/// read the photo builds it, and [`Displayed::add_reading`] merges it into the analysis,
+/// whether one thread ran both or two threads ran them side by side.
+pub struct ShownReading {
+    pub top: Vec<TopClass>,
+    /// Milliseconds from the photo to the classes.
+    pub ms: f64,
+    /// P(dog) of the classifier on the network's features.
+    pub p_dog: Option<f32>,
+    /// The mask of the segmenter on the network's features, at photo and at display size.
+    pub mask: Option<(ModelMask, ShownMask)>,
+    /// Whether the verdict and the mask on features are the page's defaults.
+    pub defaults: DefaultModels,
+}
+
+impl ShownReading {
+    /// The reading of a photo of `size` (width, height).
+    pub fn new(reading: Reading, size: (u32, u32), defaults: DefaultModels) -> Self {
+        let display = display_size(size.0, size.1, DISPLAY_SIDE);
+        let mask = reading.segmentation.map(|segmentation| {
+            let mask = ModelMask::new(FEATURE_SEGMENTER, segmentation);
+            let shown = ShownMask::new(&mask, size, display);
+            (mask, shown)
+        });
+        Self {
+            top: reading.top,
+            ms: reading.ms,
+            p_dog: reading.p_dog,
+            mask,
+            defaults,
+        }
+    }
+}
+
 impl Displayed {
     pub fn new(analysis: Analysis) -> Self {
         let size = analysis.photo.dimensions();
@@ -235,6 +272,38 @@ impl Displayed {
             analysis,
             photo,
             heatmaps,
+        }
+    }
+
+    /// Adds the ImageNet network's reading of the same photo: its classes, its verdict (first
+    /// where it is the default) and its mask (shown where it is the default).
+    pub fn add_reading(&mut self, reading: ShownReading) {
+        let analysis = &mut self.analysis;
+        analysis.imagenet_top = reading.top;
+        analysis.timings.imagenet = reading.ms;
+        if let Some(p_dog) = reading.p_dog {
+            let verdict = ModelVerdict {
+                model: FEATURE_CLASSIFIER.into(),
+                p_dog,
+            };
+            if reading.defaults.feature_verdict {
+                analysis.p_dog = p_dog;
+                analysis.verdicts.insert(0, verdict);
+            } else {
+                analysis.verdicts.push(verdict);
+            }
+        }
+        if let Some((mask, shown)) = reading.mask {
+            let (mask, shown) = if reading.defaults.feature_mask {
+                (
+                    std::mem::replace(&mut analysis.mask, mask),
+                    std::mem::replace(&mut self.mask, shown),
+                )
+            } else {
+                (mask, shown)
+            };
+            analysis.other_masks.push(mask);
+            self.other_masks.push(shown);
         }
     }
 

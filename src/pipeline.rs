@@ -7,6 +7,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
+use crate::card::ModelCard;
 use crate::data::{PhotoError, decode_photo, model_input};
 use crate::explain::{ClassProbabilities, GradCam, Heatmap, LayerActivation, PetClass};
 use crate::imagenet::TopClass;
@@ -39,6 +40,10 @@ pub struct Timings {
     /// The ImageNet network's reading (`crate::imagenet::ImagenetModel::read`); 0 without it.
     #[serde(default)]
     pub imagenet: f64,
+    /// The whole analysis as the page waited for it, from sending the photo to the models'
+    /// threads to their answer: less than the stages' sum where two threads ran it. 0 natively.
+    #[serde(default)]
+    pub wall: f64,
 }
 
 /// Share of the photo's pixels in each segmentation class.
@@ -107,6 +112,24 @@ impl ModelMask {
             pixels: segmentation.mask,
             probabilities: segmentation.probabilities,
         }
+    }
+}
+
+/// Which model of each pair the page shows first: the one on the ImageNet network's features
+/// where the card says it is the better one on validation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultModels {
+    pub feature_verdict: bool,
+    pub feature_mask: bool,
+}
+
+impl DefaultModels {
+    /// From this release's card (none: the chapter's models stay the defaults).
+    pub fn of(card: Option<&ModelCard>) -> Self {
+        card.map_or_else(Self::default, |card| Self {
+            feature_verdict: card.feature_verdict_is_better(),
+            feature_mask: card.feature_mask_is_better(),
+        })
     }
 }
 

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::imagenet::TopClass;
-use crate::pipeline::{MaskFraction, ModelVerdict, Timings};
+use crate::pipeline::{DefaultModels, MaskFraction, ModelVerdict, Timings};
 
 /// Where the models run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,26 @@ pub struct MaskSummary {
     pub probabilities_size: usize,
 }
 
+impl MaskSummary {
+    pub fn of(mask: &crate::pipeline::ModelMask) -> Self {
+        Self {
+            model: mask.model.clone(),
+            fraction: mask.fraction,
+            probabilities_size: mask.probabilities.size,
+        }
+    }
+}
+
+/// The ImageNet network's reading in a `Reading` reply, whose mask's arrays travel beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingSummary {
+    pub top: Vec<TopClass>,
+    pub ms: f64,
+    pub p_dog: Option<f32>,
+    pub mask: Option<MaskSummary>,
+    pub defaults: DefaultModels,
+}
+
 /// Which model is downloading, and how far it got.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadProgress {
@@ -56,9 +76,19 @@ pub enum Request {
     /// MobileNet; `xception`, where one was imported), after `Load`, in place of the one
     /// loaded; analyses wait for it to finish (or fail) and then carry its reading.
     LoadImagenet { network: String },
-    /// Analyse the photo file in `bytes[0]`; `id` becomes the analysis's id. A newer `Analyze`
-    /// cancels this one.
-    Analyze { id: u64 },
+    /// Analyse the photo file in `bytes[0]` with the chapter's models; `id` becomes the
+    /// analysis's id. With `read`, the ImageNet network's reading too (where one thread does
+    /// both); without, another thread of the pool reads the photo (`Read`) at the same time. A
+    /// newer `Analyze` or `Read` cancels this one.
+    Analyze {
+        id: u64,
+        #[serde(default)]
+        read: bool,
+    },
+    /// The ImageNet network's reading of the photo file in `bytes[0]` for analysis `id` (its
+    /// classes, and the verdict and mask on its features). A newer `Analyze` or `Read` cancels
+    /// this one.
+    Read { id: u64 },
     /// Grad-CAM of classifier `model` (`classifier`, `feature_classifier`) after its block
     /// `depth` (`None`: the last) of analysis `analysis`.
     GradCam {
@@ -111,7 +141,8 @@ impl Request {
             Request::Load { .. } => LOADED,
             Request::LoadImagenet { .. } => IMAGENET,
             Request::Bench { .. } => BENCH,
-            Request::Analyze { id }
+            Request::Analyze { id, .. }
+            | Request::Read { id }
             | Request::GradCam { id, .. }
             | Request::ImagenetGradCam { id, .. }
             | Request::Layer { id, .. }
@@ -174,6 +205,15 @@ pub enum Reply {
         /// Every classifier's verdict (`p_dog` is the default one's).
         verdicts: Vec<ModelVerdict>,
     },
+    /// The ImageNet network's reading of analysis `id`'s photo (`None` without the network):
+    /// with a mask, `bytes` = [mask, display mask] and `floats` = [probabilities, display
+    /// uncertainty].
+    Reading {
+        id: u64,
+        reading: Option<ReadingSummary>,
+        /// This thread's wasm memory.
+        memory_bytes: usize,
+    },
     /// Grad-CAM maps of classifier `model` for analysis `analysis` after block `depth`:
     /// `floats` = [cat, dog].
     Heatmaps {
@@ -204,8 +244,9 @@ pub enum Reply {
         done: usize,
         total: usize,
     },
-    /// The patterns as one grid image: `bytes` = [RGB], and each pattern's activation before
-    /// and after (with `robust`, each filter's plain pattern, then its robust one).
+    /// The patterns, each of `size`: `bytes` = one RGB image per pattern, and each pattern's
+    /// activation before and after (with `robust`, each filter's plain pattern, then its robust
+    /// one). The page sets the patterns of all the pool's threads in one grid.
     Filters {
         id: u64,
         size: [u32; 2],
@@ -233,6 +274,7 @@ impl Reply {
             Reply::ImagenetLoaded { .. } => Some(IMAGENET),
             Reply::Bench { .. } => Some(BENCH),
             Reply::Analysis { id, .. }
+            | Reply::Reading { id, .. }
             | Reply::Heatmaps { id, .. }
             | Reply::ImagenetHeatmap { id, .. }
             | Reply::Layer { id, .. }

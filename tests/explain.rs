@@ -248,3 +248,21 @@ fn train_explain_writes_grids_patterns_and_heatmaps() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The page's threads each draw one contiguous share of a filter grid: together the shares are
+/// the filters asked for, in order, none empty, their sizes at most one apart.
+#[test]
+fn filter_shares_cover_the_grid_in_order() {
+    for (filters, threads) in [(0..64, 2), (8..24, 3), (0..5, 4), (3..4, 4), (0..16, 1)] {
+        let shares = petlens::explain::filters::shares(filters.clone(), threads);
+        assert!(shares.len() <= threads && !shares.is_empty());
+        let joined: Vec<usize> = shares.iter().flat_map(|s| s.clone()).collect();
+        assert_eq!(joined, filters.clone().collect::<Vec<_>>());
+        let sizes: Vec<usize> = shares.iter().map(|s| s.len()).collect();
+        let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(
+            *min >= 1 && max - min <= 1,
+            "{filters:?} on {threads}: {sizes:?}"
+        );
+    }
+}

@@ -13,9 +13,13 @@ use burn::prelude::*;
 use common::{block_on, fixture, run_ok, tempdir, train_bin};
 use petlens::data::datasets;
 use petlens::imagenet::{FeatureMask, ImagenetConfig, ImagenetModel};
-use petlens::model::{FEATURE_SEGMENTER, FeatureSegmenterConfig, ModelKind, SkipMerge};
+use petlens::model::{
+    FEATURE_CLASSIFIER, FEATURE_SEGMENTER, FeatureSegmenterConfig, ModelKind, SkipMerge,
+};
+use petlens::overlay::{Displayed, ShownReading};
+use petlens::pipeline::DefaultModels;
 use petlens::shipped::ImagenetFiles;
-use petlens::train::eval::{eval_segmenter, load_feature_segmenter};
+use petlens::train::eval::{eval_segmenter, load_feature_classifier, load_feature_segmenter};
 use petlens::train::fit::train_step;
 use petlens::train::task::{Batch, FrozenBackbone, LossConfig, Trainable};
 
@@ -160,6 +164,51 @@ fn both_ways_of_joining_the_skips_build_and_decode_to_the_input_size() {
         sizes[0] != sizes[1],
         "concatenation and addition are different decoders: {sizes:?}"
     );
+}
+
+/// The reading merges into the chapter's analysis as the card's defaults say, whichever
+/// thread ran it: the mask on features shown (at photo and display size) and its verdict first
+/// where they are the defaults, after the chapter's otherwise; every mask kept once.
+#[test]
+fn a_reading_joins_the_analysis_as_the_defaults_say() {
+    let device = Device::flex();
+    let (mut model, head) = load_feature_segmenter(None, &models_dir(), &device).expect("loads");
+    model.mask = Some(head);
+    let (_, verdict) = load_feature_classifier(None, &models_dir(), &device).expect("loads");
+    model.verdict = Some(verdict);
+    let bytes = common::fixture_bytes("oxford/images/keeshond_164.jpg");
+    let analysis = block_on(common::shipped_pipeline().analyze(&bytes)).expect("analyses");
+    let reading = || block_on(model.read(&analysis.photo, &device)).expect("reads");
+    let size = analysis.photo.dimensions();
+    for feature_first in [false, true] {
+        let defaults = DefaultModels {
+            feature_verdict: feature_first,
+            feature_mask: feature_first,
+        };
+        let mut displayed = Displayed::new(analysis.clone());
+        let shown = ShownReading::new(reading(), size, defaults);
+        let p_dog = shown.p_dog.expect("a verdict on features");
+        displayed.add_reading(shown);
+        let merged = &displayed.analysis;
+        let (first, second) = if feature_first {
+            (FEATURE_SEGMENTER, ModelKind::Segmenter.name())
+        } else {
+            (ModelKind::Segmenter.name(), FEATURE_SEGMENTER)
+        };
+        assert_eq!(merged.mask_models(), [first, second]);
+        assert_eq!(displayed.other_masks.len(), 1);
+        let (dw, dh) = displayed.photo.dimensions();
+        assert_eq!(displayed.mask.pixels.len(), (dw * dh) as usize);
+        let verdicts: Vec<&str> = merged.verdicts.iter().map(|v| v.model.as_str()).collect();
+        let expected_p_dog = if feature_first { p_dog } else { analysis.p_dog };
+        assert_eq!(merged.p_dog, expected_p_dog);
+        assert_eq!(verdicts[usize::from(!feature_first)], FEATURE_CLASSIFIER);
+        assert_eq!(merged.imagenet_top.len(), 5);
+        assert!(merged.timings.imagenet > 0.0);
+        // Switching back and forth keeps the display masks paired with the analysis's.
+        assert!(displayed.show_mask(second));
+        assert_eq!(displayed.analysis.mask.model, second);
+    }
 }
 
 /// The page's reading runs the network once over the photo and its mirror image for the top 5

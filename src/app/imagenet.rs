@@ -163,8 +163,8 @@ fn network_picker(state: AppState, info: &ImagenetInfo) -> impl IntoView + use<>
         .collect_view();
     let on_change = move |ev: leptos::ev::Event| {
         let network = event_target_value(&ev);
-        if let Some(thread) = state.engine().models.borrow().clone() {
-            super::load_imagenet(state, thread, &network, true);
+        if let Some(pool) = state.engine().models.borrow().clone() {
+            super::load_imagenet(state, &pool, &network, true);
         }
     };
     view! {

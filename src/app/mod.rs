@@ -1,7 +1,7 @@
 //! The page (Leptos, client-side rendered): drop in a photo, see the mask, the verdict and the
 //! Grad-CAM heatmap computed in the browser, look inside the network, read the model card. The
 //! models run in their own thread ([`crate::worker`]); the page talks to it through
-//! [`models::ModelThread`] only, in [`crate::protocol`]'s messages.
+//! [`pool::ModelPool`] only, in [`crate::protocol`]'s messages.
 //!
 //! Components stay small and share one [`state::AppState`] through context: [`photo_input`]
 //! (drop zone, picker, paste, samples) and [`camera`] hand photos to [`analysis`] (the one
@@ -18,6 +18,7 @@ mod inside;
 mod models;
 mod offline;
 mod photo_input;
+mod pool;
 mod result;
 mod state;
 mod views;
@@ -66,9 +67,12 @@ fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
                 progress.set(Some(p));
             }
         };
-        let started = models::ModelThread::start(requested_backend(), report).await;
+        let on_threads = move |n: usize| state.threads.set(n);
+        let wanted = pool::wanted_threads();
+        let started =
+            pool::ModelPool::start(requested_backend(), wanted, Box::new(report), on_threads).await;
         progress.set(None);
-        let (thread, loaded) = match started {
+        let (pool, loaded) = match started {
             Ok(started) => started,
             Err(e) => {
                 state.error.set(Some(format!(
@@ -82,11 +86,10 @@ fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
         state.notice.set(loaded.notice);
         state.layers.set(loaded.layers);
         state.classifier_blocks.set(loaded.blocks);
-        let thread = Rc::new(thread);
-        *state.engine().models.borrow_mut() = Some(thread.clone());
-        load_imagenet(state, thread.clone(), IMPORTED[0], false);
+        *state.engine().models.borrow_mut() = Some(pool.clone());
+        load_imagenet(state, &pool, IMPORTED[0], false);
         if let Some(runs) = bench::requested_runs() {
-            let report = thread
+            let report = pool
                 .bench(runs)
                 .await
                 .unwrap_or_else(|e| serde_json::json!({ "error": e }).to_string());
@@ -104,14 +107,9 @@ fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
 /// the user picked): the page works without it meanwhile (analyses wait for its download to
 /// settle, then carry its reading), and without it if it fails. With `read_again` (the user
 /// switched networks), the last photo is analysed again with the new one.
-pub fn load_imagenet(
-    state: AppState,
-    thread: Rc<models::ModelThread>,
-    network: &str,
-    read_again: bool,
-) {
+pub fn load_imagenet(state: AppState, pool: &Rc<pool::ModelPool>, network: &str, read_again: bool) {
     state.imagenet.set(ImagenetState::Loading(None));
-    let loaded = thread.load_imagenet(network);
+    let loaded = pool.load_imagenet(network);
     leptos::task::spawn_local(async move {
         let ready = loaded.await;
         // Another network's layers replace the previous one's in the viewer.
@@ -154,6 +152,7 @@ fn App() -> impl IntoView {
         notice,
         handled,
         models_memory,
+        threads,
         ..
     } = state;
 
@@ -168,7 +167,8 @@ fn App() -> impl IntoView {
             </header>
             <photo_input::PhotoInput />
             <p class="status" aria-live="polite"><span data-testid="status" data-handled=move || handled.get().to_string()
-                data-models-memory=move || models_memory.get().to_string()>{move || state.status().text()}</span>" · "<span>{move || message.get()}</span></p>
+                data-models-memory=move || models_memory.get().to_string()
+                data-threads=move || threads.get().to_string()>{move || state.status().text()}</span>" · "<span>{move || message.get()}</span></p>
             <LoadBar progress=progress />
             <Show when=move || notice.get().is_some()>
                 <p class="notice">{move || notice.get().unwrap_or_default()}</p>

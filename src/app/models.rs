@@ -1,6 +1,7 @@
-//! The page's handle on the models' thread ([`crate::worker`]): starts the worker with this
+//! The page's handle on one models' thread ([`crate::worker`]): starts the worker with this
 //! page's own wasm module, sends [`Request`]s and awaits their [`Reply`]s, so that the page's
-//! thread only draws. Knows nothing of the page's components or state.
+//! thread only draws. [`super::pool::ModelPool`] holds one per thread it uses. Knows nothing of
+//! the page's components or state.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -14,9 +15,20 @@ use wasm_bindgen::prelude::*;
 use crate::explain::{ClassProbabilities, Heatmap, LayerActivation};
 use crate::model::LayerId;
 use crate::net::js_error;
-use crate::overlay::{Displayed, ShownMask};
+use crate::overlay::{Displayed, ShownMask, ShownReading};
 use crate::pipeline::{Analysis, ModelMask};
 use crate::protocol::{Backend, Envelope, LoadProgress, MaskSummary, Reply, Request, STARTED};
+
+/// Ids of requests, shared by the pool's threads: the two parts of one analysis (the chapter's
+/// models on one thread, the ImageNet reading on another) go out under the same id, which later
+/// requests about the photo name.
+pub type Ids = Rc<Cell<u64>>;
+
+/// The next id of `ids`.
+pub fn next_id(ids: &Ids) -> u64 {
+    ids.set(ids.get() + 1);
+    ids.get()
+}
 
 /// The thread's answer to the page's first request.
 pub struct Loaded {
@@ -72,8 +84,21 @@ pub struct Patterns {
     pub rises: Vec<(f32, f32)>,
 }
 
+/// One thread's share of a filter-pattern run: its patterns, each filter's rise.
+pub struct PatternShare {
+    pub patterns: Vec<RgbImage>,
+    pub rises: Vec<(f32, f32)>,
+}
+
+/// A thread's reading of a photo (`reading` is `None` where it has no ImageNet network).
+pub struct Read {
+    pub reading: Option<ShownReading>,
+    /// The thread's wasm memory after it.
+    pub memory_bytes: usize,
+}
+
 /// Told the weights' download progress.
-type LoadListener = Box<dyn Fn(LoadProgress)>;
+pub type LoadListener = Box<dyn Fn(LoadProgress)>;
 /// Told a filter-pattern run's steps done of all.
 type StepListener = Box<dyn Fn(usize, usize)>;
 
@@ -136,7 +161,7 @@ impl Router {
 pub struct ModelThread {
     worker: web_sys::Worker,
     router: Rc<Router>,
-    next_id: Cell<u64>,
+    ids: Ids,
 }
 
 /// The URL of this page's wasm-bindgen glue (trunk preloads it), which the worker imports.
@@ -155,16 +180,17 @@ fn glue_url() -> Result<String, String> {
 
 impl ModelThread {
     /// Starts the worker, loads the models on `backend` (WebGPU when `None` and available)
-    /// and reports the weights' download through `progress`.
+    /// and reports the weights' download through `progress` (where given).
     pub async fn start(
         backend: Option<Backend>,
-        progress: impl Fn(LoadProgress) + 'static,
+        progress: Option<LoadListener>,
+        ids: Ids,
     ) -> Result<(Self, Loaded), String> {
         let options = web_sys::WorkerOptions::new();
         options.set_type(web_sys::WorkerType::Module);
         let worker = web_sys::Worker::new_with_options("worker.js", &options).map_err(js_error)?;
         let router = Rc::new(Router::default());
-        *router.load_progress.borrow_mut() = Some(Box::new(progress));
+        *router.load_progress.borrow_mut() = progress;
         let on_message = {
             let router = router.clone();
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
@@ -187,7 +213,7 @@ impl ModelThread {
         let thread = Self {
             worker,
             router,
-            next_id: Cell::new(0),
+            ids,
         };
         let started = thread.waiting(STARTED);
         let first = js_sys::Object::new();
@@ -223,8 +249,7 @@ impl ModelThread {
     }
 
     fn next_id(&self) -> u64 {
-        self.next_id.set(self.next_id.get() + 1);
-        self.next_id.get()
+        next_id(&self.ids)
     }
 
     fn send(&self, request: Request, bytes: Vec<Vec<u8>>) -> Result<(), String> {
@@ -236,9 +261,22 @@ impl ModelThread {
 
     /// Sends `request` and waits for its reply; a failure becomes an error.
     async fn call(&self, request: Request, bytes: Vec<Vec<u8>>) -> Result<Envelope<Reply>, String> {
+        self.request(request, bytes).await
+    }
+
+    /// Sends `request` now (so that the pool's threads work on their parts at the same time)
+    /// and returns its reply to await; a failure becomes an error.
+    fn request(
+        &self,
+        request: Request,
+        bytes: Vec<Vec<u8>>,
+    ) -> impl Future<Output = Result<Envelope<Reply>, String>> + 'static + use<> {
         let reply = self.waiting(request.key());
-        self.send(request, bytes)?;
-        expect_reply(reply.await)
+        let sent = self.send(request, bytes);
+        async move {
+            sent?;
+            expect_reply(reply.await)
+        }
     }
 
     /// Loads the imported network `network` (after the page's models), in place of the one
@@ -246,7 +284,7 @@ impl ModelThread {
     pub fn load_imagenet(
         &self,
         network: &str,
-    ) -> impl Future<Output = Result<ImagenetInfo, String>> + 'static {
+    ) -> impl Future<Output = Result<ImagenetInfo, String>> + 'static + use<> {
         let request = Request::LoadImagenet {
             network: network.to_string(),
         };
@@ -273,86 +311,123 @@ impl ModelThread {
         }
     }
 
-    /// The analysis of a photo file at photo and display size; `None` when a newer photo
-    /// replaced it.
-    pub async fn analyze(&self, photo: Vec<u8>) -> Result<Option<Analysed>, String> {
-        let id = self.next_id();
-        let reply = self.call(Request::Analyze { id }, vec![photo]).await?;
-        match reply.message {
-            Some(Reply::Analysis {
-                size,
-                display,
-                p_dog,
-                masks,
-                timings,
-                heatmap,
-                memory_bytes,
-                imagenet_top,
-                verdicts,
-                ..
-            }) => {
-                let mut bytes = reply.bytes.into_iter();
-                let mut floats = reply.floats.into_iter();
-                let [photo, shown_photo] = take_next(&mut bytes)?;
-                let [cat, dog, shown_cat, shown_dog] = take_next(&mut floats)?;
-                let map = |values| Heatmap {
-                    width: heatmap[0],
-                    height: heatmap[1],
-                    values,
-                };
-                let image = |[w, h]: [u32; 2], raw| {
-                    RgbImage::from_raw(w, h, raw).ok_or("an image of the wrong size")
-                };
-                let mut read_mask = |summary: MaskSummary| -> Result<_, String> {
-                    let [pixels, shown_pixels] = take_next(&mut bytes)?;
-                    let [probabilities, uncertainty] = take_next(&mut floats)?;
-                    let mask = ModelMask {
-                        model: summary.model,
-                        pixels,
-                        probabilities: ClassProbabilities {
-                            size: summary.probabilities_size,
-                            values: probabilities,
-                        },
-                        fraction: summary.fraction,
-                    };
-                    let shown = ShownMask {
-                        pixels: shown_pixels,
-                        uncertainty,
-                    };
-                    Ok((mask, shown))
-                };
-                let mut read = masks
-                    .into_iter()
-                    .map(&mut read_mask)
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into_iter();
-                let (mask, shown_mask) = read.next().ok_or("an analysis without a mask")?;
-                let (other_masks, shown_others): (Vec<_>, Vec<_>) = read.unzip();
-                let analysis = Analysis {
-                    photo: image(size, photo)?,
-                    mask,
-                    other_masks,
+    /// The analysis `id` of a photo file at photo and display size by the chapter's models,
+    /// with the ImageNet network's reading where `read` asks for it; `None` when a newer photo
+    /// replaced it. The request is sent now.
+    pub fn analyze(
+        &self,
+        id: u64,
+        photo: Vec<u8>,
+        read: bool,
+    ) -> impl Future<Output = Result<Option<Analysed>, String>> + 'static + use<> {
+        let reply = self.request(Request::Analyze { id, read }, vec![photo]);
+        async move {
+            let reply = reply.await?;
+            match reply.message {
+                Some(Reply::Analysis {
+                    size,
+                    display,
                     p_dog,
-                    verdicts,
-                    heatmaps: [map(cat), map(dog)],
+                    masks,
                     timings,
-                    imagenet_top,
-                };
-                let displayed = Displayed {
-                    analysis,
-                    photo: image(display, shown_photo)?,
-                    mask: shown_mask,
-                    other_masks: shown_others,
-                    heatmaps: [shown_cat, shown_dog],
-                };
-                Ok(Some(Analysed {
-                    id,
-                    displayed,
+                    heatmap,
                     memory_bytes,
-                }))
+                    imagenet_top,
+                    verdicts,
+                    ..
+                }) => {
+                    let mut bytes = reply.bytes.into_iter();
+                    let mut floats = reply.floats.into_iter();
+                    let [photo, shown_photo] = take_next(&mut bytes)?;
+                    let [cat, dog, shown_cat, shown_dog] = take_next(&mut floats)?;
+                    let map = |values| Heatmap {
+                        width: heatmap[0],
+                        height: heatmap[1],
+                        values,
+                    };
+                    let image = |[w, h]: [u32; 2], raw| {
+                        RgbImage::from_raw(w, h, raw).ok_or("an image of the wrong size")
+                    };
+                    let mut read = masks
+                        .into_iter()
+                        .map(|summary| read_mask(summary, &mut bytes, &mut floats))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .into_iter();
+                    let (mask, shown_mask) = read.next().ok_or("an analysis without a mask")?;
+                    let (other_masks, shown_others): (Vec<_>, Vec<_>) = read.unzip();
+                    let analysis = Analysis {
+                        photo: image(size, photo)?,
+                        mask,
+                        other_masks,
+                        p_dog,
+                        verdicts,
+                        heatmaps: [map(cat), map(dog)],
+                        timings,
+                        imagenet_top,
+                    };
+                    let displayed = Displayed {
+                        analysis,
+                        photo: image(display, shown_photo)?,
+                        mask: shown_mask,
+                        other_masks: shown_others,
+                        heatmaps: [shown_cat, shown_dog],
+                    };
+                    Ok(Some(Analysed {
+                        id,
+                        displayed,
+                        memory_bytes,
+                    }))
+                }
+                Some(Reply::Cancelled { .. }) => Ok(None),
+                other => Err(unexpected(other)),
             }
-            Some(Reply::Cancelled { .. }) => Ok(None),
-            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The ImageNet network's reading of analysis `id`'s photo file; `None` when a newer photo
+    /// replaced it. The request is sent now.
+    pub fn read(
+        &self,
+        id: u64,
+        photo: Vec<u8>,
+    ) -> impl Future<Output = Result<Option<Read>, String>> + 'static + use<> {
+        let reply = self.request(Request::Read { id }, vec![photo]);
+        async move {
+            let reply = reply.await?;
+            match reply.message {
+                Some(Reply::Reading {
+                    reading,
+                    memory_bytes,
+                    ..
+                }) => {
+                    let reading = match reading {
+                        Some(summary) => {
+                            let mask = match summary.mask {
+                                Some(mask) => Some(read_mask(
+                                    mask,
+                                    &mut reply.bytes.into_iter(),
+                                    &mut reply.floats.into_iter(),
+                                )?),
+                                None => None,
+                            };
+                            Some(ShownReading {
+                                top: summary.top,
+                                ms: summary.ms,
+                                p_dog: summary.p_dog,
+                                mask,
+                                defaults: summary.defaults,
+                            })
+                        }
+                        None => None,
+                    };
+                    Ok(Some(Read {
+                        reading,
+                        memory_bytes,
+                    }))
+                }
+                Some(Reply::Cancelled { .. }) => Ok(None),
+                other => Err(unexpected(other)),
+            }
         }
     }
 
@@ -465,14 +540,14 @@ impl ModelThread {
 
     /// Filter patterns of `filters` of a classifier or ImageNet layer (with `robust`, each
     /// beside its robust pattern), with progress; `None` when cancelled
-    /// ([`ModelThread::cancel_filters`]) or replaced by a newer run.
-    pub async fn filter_patterns(
+    /// ([`ModelThread::cancel_filters`]) or replaced by a newer run. The request is sent now.
+    pub fn filter_patterns<P: Fn(usize, usize) + 'static>(
         &self,
         layer: &LayerId,
         filters: std::ops::Range<usize>,
         robust: bool,
-        progress: impl Fn(usize, usize) + 'static,
-    ) -> Result<Option<Patterns>, String> {
+        progress: P,
+    ) -> impl Future<Output = Result<Option<PatternShare>, String>> + 'static + use<P> {
         let id = self.next_id();
         *self.router.filter_progress.borrow_mut() = Some((id, Box::new(progress)));
         let request = Request::Filters {
@@ -482,16 +557,27 @@ impl ModelThread {
             count: filters.len(),
             robust,
         };
-        let reply = self.call(request, Vec::new()).await?;
-        match reply.message {
-            Some(Reply::Filters { size, rises, .. }) => {
-                let [raw] = take(reply.bytes)?;
-                let grid =
-                    RgbImage::from_raw(size[0], size[1], raw).ok_or("a grid of the wrong size")?;
-                Ok(Some(Patterns { grid, rises }))
+        let reply = self.request(request, Vec::new());
+        async move {
+            let reply = reply.await?;
+            match reply.message {
+                Some(Reply::Filters {
+                    size: [w, h],
+                    rises,
+                    ..
+                }) => {
+                    let patterns = reply
+                        .bytes
+                        .into_iter()
+                        .map(|raw| {
+                            RgbImage::from_raw(w, h, raw).ok_or("a pattern of the wrong size")
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(Some(PatternShare { patterns, rises }))
+                }
+                Some(Reply::Cancelled { .. }) => Ok(None),
+                other => Err(unexpected(other)),
             }
-            Some(Reply::Cancelled { .. }) => Ok(None),
-            other => Err(unexpected(other)),
         }
     }
 
@@ -510,6 +596,31 @@ impl ModelThread {
             other => Err(unexpected(other)),
         }
     }
+}
+
+/// One mask of a reply (its summary, and its next two byte and two float arrays) at photo and
+/// display size.
+fn read_mask(
+    summary: MaskSummary,
+    bytes: &mut impl Iterator<Item = Vec<u8>>,
+    floats: &mut impl Iterator<Item = Vec<f32>>,
+) -> Result<(ModelMask, ShownMask), String> {
+    let [pixels, shown_pixels] = take_next(bytes)?;
+    let [probabilities, uncertainty] = take_next(floats)?;
+    let mask = ModelMask {
+        model: summary.model,
+        pixels,
+        probabilities: ClassProbabilities {
+            size: summary.probabilities_size,
+            values: probabilities,
+        },
+        fraction: summary.fraction,
+    };
+    let shown = ShownMask {
+        pixels: shown_pixels,
+        uncertainty,
+    };
+    Ok((mask, shown))
 }
 
 /// A reply that arrived, failures turned into errors.

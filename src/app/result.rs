@@ -127,12 +127,13 @@ fn verdict_text(analysis: &Analysis) -> String {
 fn timings_text(analysis: &Analysis, backend: Backend) -> String {
     let t = analysis.timings;
     format!(
-        "decode {:.0} ms · segment {:.0} ms · classify {:.0} ms · Grad-CAM {:.0} ms · ImageNet {:.0} ms ({})",
+        "decode {:.0} ms · segment {:.0} ms · classify {:.0} ms · Grad-CAM {:.0} ms · ImageNet {:.0} ms · {:.0} ms in all ({})",
         t.decode,
         t.segment,
         t.classify,
         t.gradcam,
         t.imagenet,
+        t.wall,
         backend.name()
     )
 }

@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 
-use super::models::{ImagenetInfo, ModelThread};
+use super::models::ImagenetInfo;
+use super::pool::ModelPool;
 use crate::explain::PetClass;
 use crate::latest::Latest;
 use crate::model::{LayerId, ModelKind};
@@ -62,7 +63,7 @@ pub struct Shown {
 /// State that is not reactive: the models' thread and the latest result.
 #[derive(Default)]
 pub struct Engine {
-    pub models: RefCell<Option<Rc<ModelThread>>>,
+    pub models: RefCell<Option<Rc<ModelPool>>>,
     pub shown: RefCell<Option<Shown>>,
     /// The photo being analysed: a newer one wins.
     pub photos: Latest,
@@ -74,7 +75,7 @@ pub struct Engine {
 
 impl Engine {
     /// The models' thread and the analysis on screen, once there is one.
-    pub fn current(&self) -> Option<(Rc<ModelThread>, u64)> {
+    pub fn current(&self) -> Option<(Rc<ModelPool>, u64)> {
         let analysis = self.shown.borrow().as_ref()?.analysis;
         Some((self.models.borrow().clone()?, analysis))
     }
@@ -155,8 +156,10 @@ pub struct AppState {
     pub view: View,
     /// The `?bench` report (JSON), when one was asked for.
     pub bench_report: RwSignal<Option<String>>,
-    /// The models' thread's wasm memory after the last analysis (the soak test reads it).
+    /// The wasm memory of the models' threads that ran the last analysis (the soak test reads it).
     pub models_memory: RwSignal<usize>,
+    /// The models' threads ready (the pool grows after the page is ready).
+    pub threads: RwSignal<usize>,
     pub imagenet: RwSignal<ImagenetState>,
 }
 
@@ -188,6 +191,7 @@ impl AppState {
             },
             bench_report: RwSignal::new(None),
             models_memory: RwSignal::new(0),
+            threads: RwSignal::new(0),
             imagenet: RwSignal::new(ImagenetState::Loading(None)),
         }
     }

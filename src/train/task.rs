@@ -16,19 +16,18 @@ use crate::imagenet::ImagenetNet;
 use crate::model::ModelKind;
 use crate::model::{
     Classifier, FEATURE_CLASSIFIER, FEATURE_SEGMENTER, FeatureClassifier, FeatureSegmenter,
-    Segmenter,
+    MobileNet, Segmenter,
 };
 
 pub use crate::card::LossConfig;
 
-/// A model the shared training loop can fit.
-pub trait Trainable: Module + Clone + Sized {
-    /// Name used for files (`segmenter.bpk`) and logs.
-    const NAME: &'static str;
+/// What a training step needs of a model (the shared loop's and `train bench`'s): its loss
+/// and the predictions it is scored on.
+pub trait Scored: Module + Clone + Sized {
     /// Classes scored by the confusion matrix.
     const CLASSES: usize;
-    /// The chapter's random transform for training batches (the recipe may override parts).
-    const AUGMENT: AugmentConfig;
+    /// Whether there is a target per pixel (the segmenters) rather than per image.
+    const PER_PIXEL: bool;
 
     /// Mean loss over the batch (tracked when `x` is on an autodiff device) and the predicted
     /// class of every target element, in the order of `targets`.
@@ -38,6 +37,14 @@ pub trait Trainable: Module + Clone + Sized {
         targets: Tensor<1, Int>,
         loss: &LossConfig,
     ) -> (Tensor<1>, Tensor<1, Int>);
+}
+
+/// A model the shared training loop can fit and ship.
+pub trait Trainable: Scored {
+    /// Name used for files (`segmenter.bpk`) and logs.
+    const NAME: &'static str;
+    /// The chapter's random transform for training batches (the recipe may override parts).
+    const AUGMENT: AugmentConfig;
 
     /// The validation figure the best epoch is chosen by (higher is better): the figure the
     /// model's targets are stated in.
@@ -66,10 +73,9 @@ fn binary_loss_and_verdicts(
     (bce.mean(), crate::model::is_dog(logits).int())
 }
 
-impl Trainable for Classifier {
-    const NAME: &'static str = ModelKind::Classifier.name();
+impl Scored for Classifier {
     const CLASSES: usize = 2;
-    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
+    const PER_PIXEL: bool = false;
 
     fn loss_and_predictions(
         &self,
@@ -80,6 +86,11 @@ impl Trainable for Classifier {
         let [n, _, _, _] = x.dims();
         binary_loss_and_verdicts(self.forward(x).reshape([n]), targets, loss)
     }
+}
+
+impl Trainable for Classifier {
+    const NAME: &'static str = ModelKind::Classifier.name();
+    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
 
     fn score(record: &EpochRecord) -> f64 {
         record.val_accuracy
@@ -95,10 +106,9 @@ impl Trainable for Classifier {
     }
 }
 
-impl Trainable for Segmenter {
-    const NAME: &'static str = ModelKind::Segmenter.name();
+impl Scored for Segmenter {
     const CLASSES: usize = 3;
-    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_SEGMENTER;
+    const PER_PIXEL: bool = true;
 
     fn loss_and_predictions(
         &self,
@@ -108,6 +118,11 @@ impl Trainable for Segmenter {
     ) -> (Tensor<1>, Tensor<1, Int>) {
         segmentation_loss_and_classes(self.forward(x), targets, loss)
     }
+}
+
+impl Trainable for Segmenter {
+    const NAME: &'static str = ModelKind::Segmenter.name();
+    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_SEGMENTER;
 
     fn score(record: &EpochRecord) -> f64 {
         segmentation_score(record)
@@ -120,6 +135,28 @@ impl Trainable for Segmenter {
     type Shipped = Self;
     fn shipped(self) -> Self {
         self
+    }
+}
+
+/// ImageNet classification from the imported weights, for `train bench` (the whole network
+/// learning, as fine-tuning it would): softmax cross-entropy over its classes.
+impl Scored for MobileNet {
+    const CLASSES: usize = 1000;
+    const PER_PIXEL: bool = false;
+
+    fn loss_and_predictions(
+        &self,
+        x: Tensor<4>,
+        targets: Tensor<1, Int>,
+        _loss: &LossConfig,
+    ) -> (Tensor<1>, Tensor<1, Int>) {
+        let logits = self.forward(x); // [n, classes]
+        let [n, _] = logits.dims();
+        let predicted = logits.clone().argmax(1).reshape([n]);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, targets);
+        (loss, predicted)
     }
 }
 
@@ -184,10 +221,9 @@ impl FrozenBackbone<FeatureClassifier> {
     }
 }
 
-impl Trainable for FrozenBackbone<FeatureClassifier> {
-    const NAME: &'static str = FEATURE_CLASSIFIER;
+impl Scored for FrozenBackbone<FeatureClassifier> {
     const CLASSES: usize = 2;
-    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
+    const PER_PIXEL: bool = false;
 
     fn loss_and_predictions(
         &self,
@@ -197,6 +233,11 @@ impl Trainable for FrozenBackbone<FeatureClassifier> {
     ) -> (Tensor<1>, Tensor<1, Int>) {
         binary_loss_and_verdicts(self.logits(x), targets, loss)
     }
+}
+
+impl Trainable for FrozenBackbone<FeatureClassifier> {
+    const NAME: &'static str = FEATURE_CLASSIFIER;
+    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_CLASSIFIER;
 
     fn score(record: &EpochRecord) -> f64 {
         record.val_accuracy
@@ -227,10 +268,9 @@ impl FrozenBackbone<FeatureSegmenter> {
     }
 }
 
-impl Trainable for FrozenBackbone<FeatureSegmenter> {
-    const NAME: &'static str = FEATURE_SEGMENTER;
+impl Scored for FrozenBackbone<FeatureSegmenter> {
     const CLASSES: usize = 3;
-    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_SEGMENTER;
+    const PER_PIXEL: bool = true;
 
     fn loss_and_predictions(
         &self,
@@ -240,6 +280,11 @@ impl Trainable for FrozenBackbone<FeatureSegmenter> {
     ) -> (Tensor<1>, Tensor<1, Int>) {
         segmentation_loss_and_classes(self.logits(x), targets, loss)
     }
+}
+
+impl Trainable for FrozenBackbone<FeatureSegmenter> {
+    const NAME: &'static str = FEATURE_SEGMENTER;
+    const AUGMENT: AugmentConfig = AugmentConfig::CHAPTER_SEGMENTER;
 
     fn score(record: &EpochRecord) -> f64 {
         segmentation_score(record)

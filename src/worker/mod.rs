@@ -21,15 +21,14 @@ use wasm_bindgen::prelude::*;
 
 use burn::prelude::*;
 
-use crate::card::ModelCard;
-use crate::explain::{FilterAscent, FilterError, RobustAscent, filters::pattern_grid};
+use crate::explain::{FilterAscent, FilterError, RobustAscent};
 use crate::imagenet::ImagenetModel;
 use crate::latest::Latest;
-use crate::model::{FEATURE_CLASSIFIER, FEATURE_SEGMENTER, LayerId, Layered, ModelKind, Network};
-use crate::overlay::{Displayed, ShownMask};
-use crate::pipeline::{Analysis, ModelInputs, ModelMask, ModelVerdict, Pipeline, read_layer};
+use crate::model::{FEATURE_CLASSIFIER, LayerId, Layered, ModelKind, Network};
+use crate::overlay::{Displayed, ShownMask, ShownReading};
+use crate::pipeline::{Analysis, DefaultModels, ModelInputs, ModelMask, Pipeline, read_layer};
 use crate::protocol::{
-    Backend, Envelope, IMAGENET, LOADED, LoadProgress, MaskSummary, Reply, Request,
+    Backend, Envelope, IMAGENET, LOADED, LoadProgress, MaskSummary, ReadingSummary, Reply, Request,
 };
 
 /// Posts a reply to the page, its arrays transferred.
@@ -66,101 +65,44 @@ async fn yield_to_browser() {
     TimeoutFuture::new(0).await;
 }
 
-/// An analysis and what the thread keeps of its photo.
-struct Analysed {
-    analysis: Analysis,
-    inputs: ModelInputs,
-    /// The photo as the ImageNet network's input, when the network is there.
-    imagenet_input: Option<Tensor<4>>,
-}
-
-/// Which model of each pair the page shows first: the one on the ImageNet network's features
-/// where the card says it is the better one on validation.
-#[derive(Debug, Clone, Copy, Default)]
-struct Defaults {
-    feature_verdict: bool,
-    feature_mask: bool,
-}
-
-impl Defaults {
-    /// From this release's card (none: the chapter's models stay the defaults).
-    fn of(card: Option<&ModelCard>) -> Self {
-        card.map_or_else(Self::default, |card| Self {
-            feature_verdict: card.feature_verdict_is_better(),
-            feature_mask: card.feature_mask_is_better(),
-        })
-    }
-}
-
-/// Runs the analysis stage by stage, yielding between stages, then the ImageNet network's
-/// reading when there is one (with the verdict and the mask on its features, each the default
-/// one as `defaults` says). `is_current` says whether this photo is still the latest; when a
-/// newer one has arrived the stale run stops at the next stage boundary (`Ok(None)`).
+/// The chapter's models' analysis of a photo file, stage by stage, yielding to the browser
+/// between stages. `is_current` says whether this photo is still the latest; when a newer one
+/// has arrived the stale run stops at the next stage boundary (`Ok(None)`).
 async fn analyze(
     pipeline: &Pipeline,
-    imagenet: Option<&ImagenetModel>,
-    defaults: Defaults,
     bytes: &[u8],
     is_current: impl Fn() -> bool,
-) -> Result<Option<Analysed>, String> {
-    let analysed = pipeline
+) -> Result<Option<(Analysis, ModelInputs)>, String> {
+    pipeline
         .analyze_with(bytes, async || {
             yield_to_browser().await;
             is_current()
         })
         .await
-        .map_err(|e| e.to_string())?;
-    let Some((mut analysis, inputs)) = analysed else {
-        return Ok(None);
-    };
-    let imagenet_input = match imagenet {
-        Some(model) => {
-            if !is_current() {
-                return Ok(None);
-            }
-            let reading = model
-                .read(&analysis.photo, pipeline.device())
-                .await
-                .map_err(|e| e.to_string())?;
-            analysis.imagenet_top = reading.top;
-            analysis.timings.imagenet = reading.ms;
-            if let Some(p_dog) = reading.p_dog {
-                let verdict = ModelVerdict {
-                    model: FEATURE_CLASSIFIER.into(),
-                    p_dog,
-                };
-                if defaults.feature_verdict {
-                    analysis.p_dog = p_dog;
-                    analysis.verdicts.insert(0, verdict);
-                } else {
-                    analysis.verdicts.push(verdict);
-                }
-            }
-            if let Some(segmentation) = reading.segmentation {
-                let mask = ModelMask::new(FEATURE_SEGMENTER, segmentation);
-                let other = if defaults.feature_mask {
-                    std::mem::replace(&mut analysis.mask, mask)
-                } else {
-                    mask
-                };
-                analysis.other_masks.push(other);
-            }
-            Some(reading.input)
-        }
-        None => None,
-    };
-    Ok(Some(Analysed {
-        analysis,
-        inputs,
-        imagenet_input,
-    }))
+        .map_err(|e| e.to_string())
 }
 
-/// The analysis that later requests may name.
+/// The ImageNet network's reading of a photo as the page shows it (the verdict and the mask on
+/// its features each the default one as `defaults` says), and the photo as the network's input.
+async fn read(
+    model: &ImagenetModel,
+    photo: &image::RgbImage,
+    defaults: DefaultModels,
+    device: &Device,
+) -> Result<(ShownReading, Tensor<4>), String> {
+    let reading = model.read(photo, device).await.map_err(|e| e.to_string())?;
+    let input = reading.input.clone();
+    Ok((
+        ShownReading::new(reading, photo.dimensions(), defaults),
+        input,
+    ))
+}
+
+/// What the thread keeps of one photo for later requests about it: the chapter's models'
+/// inputs where this thread analysed it, the ImageNet network's where it read it.
 struct Kept {
     analysis: u64,
-    inputs: ModelInputs,
-    /// The photo as the ImageNet network's input (its Grad-CAM and layers).
+    inputs: Option<ModelInputs>,
     imagenet_input: Option<Tensor<4>>,
 }
 
@@ -174,7 +116,7 @@ struct ModelsThread {
     /// Set while the ImageNet network downloads: analyses wait for it.
     imagenet_loading: Cell<bool>,
     /// Which verdict and mask are the defaults (read from the card with the ImageNet network).
-    defaults: Cell<Defaults>,
+    defaults: Cell<DefaultModels>,
     backend: Cell<Option<Backend>>,
     kept: RefCell<Option<Rc<Kept>>>,
     analyses: Latest,
@@ -265,7 +207,7 @@ impl ModelsThread {
             .load_imagenet(pipeline.device(), network, post_progress)
             .await;
         self.defaults
-            .set(Defaults::of(assets.card().await.as_ref()));
+            .set(DefaultModels::of(assets.card().await.as_ref()));
         self.imagenet_loading.set(false);
         match loaded {
             Ok(model) => {
@@ -312,8 +254,12 @@ impl ModelsThread {
         mut bytes: Vec<Vec<u8>>,
     ) -> Envelope<Reply> {
         match request {
-            Request::Analyze { id } => {
-                self.analyze(pipeline, id, bytes.pop().unwrap_or_default())
+            Request::Analyze { id, read } => {
+                self.analyze(pipeline, id, bytes.pop().unwrap_or_default(), read)
+                    .await
+            }
+            Request::Read { id } => {
+                self.read(pipeline, id, bytes.pop().unwrap_or_default())
                     .await
             }
             Request::GradCam {
@@ -385,88 +331,82 @@ impl ModelsThread {
         }
     }
 
-    async fn analyze(&self, pipeline: &Pipeline, id: u64, photo: Vec<u8>) -> Envelope<Reply> {
+    /// The chapter's models' analysis of a photo, with the ImageNet network's reading where
+    /// `read` asks for it and the network is there.
+    async fn analyze(
+        &self,
+        pipeline: &Pipeline,
+        id: u64,
+        photo: Vec<u8>,
+        with_reading: bool,
+    ) -> Envelope<Reply> {
         let ticket = self.analyses.next();
         let current = {
             let ticket = ticket.clone();
             move || ticket.is_current()
         };
-        let imagenet = self.imagenet().await;
-        let Analysed {
-            analysis,
-            inputs,
-            imagenet_input,
-        } = match analyze(
-            pipeline,
-            imagenet.as_deref(),
-            self.defaults.get(),
-            &photo,
-            current,
-        )
-        .await
-        {
+        let imagenet = if with_reading {
+            self.imagenet().await
+        } else {
+            None
+        };
+        let (analysis, inputs) = match analyze(pipeline, &photo, &current).await {
             Ok(Some(analysed)) => analysed,
             Ok(None) => return Envelope::new(Reply::Cancelled { id }),
             Err(e) => return failed(id, e),
         };
         drop(photo);
+        let reading = match imagenet {
+            Some(model) if current() => {
+                let defaults = self.defaults.get();
+                match read(&model, &analysis.photo, defaults, pipeline.device()).await {
+                    Ok(reading) => Some(reading),
+                    Err(e) => return failed(id, e),
+                }
+            }
+            Some(_) => return Envelope::new(Reply::Cancelled { id }),
+            None => None,
+        };
+        let mut displayed = Displayed::new(analysis);
+        let imagenet_input = reading.map(|(reading, input)| {
+            displayed.add_reading(reading);
+            input
+        });
         *self.kept.borrow_mut() = Some(Rc::new(Kept {
             analysis: id,
-            inputs,
+            inputs: Some(inputs),
             imagenet_input,
         }));
-        // Everything moves into the reply (its buffers are then transferred, not copied again).
-        let Displayed {
-            analysis,
-            photo: shown_photo,
-            mask: shown_mask,
-            other_masks: shown_others,
-            heatmaps: [shown_cat, shown_dog],
-        } = Displayed::new(analysis);
-        let Analysis {
-            photo,
-            mask,
-            other_masks,
-            p_dog,
-            verdicts,
-            heatmaps: [cat, dog],
-            timings,
-            imagenet_top,
-        } = analysis;
-        let masks: Vec<(ModelMask, ShownMask)> = std::iter::once((mask, shown_mask))
-            .chain(other_masks.into_iter().zip(shown_others))
-            .collect();
-        let summaries = masks
-            .iter()
-            .map(|(m, _)| MaskSummary {
-                model: m.model.clone(),
-                fraction: m.fraction,
-                probabilities_size: m.probabilities.size,
-            })
-            .collect();
-        let size = [photo.width(), photo.height()];
-        let display = [shown_photo.width(), shown_photo.height()];
-        let heatmap = [cat.width, cat.height];
-        let mut bytes = vec![photo.into_raw(), shown_photo.into_raw()];
-        let mut floats = vec![cat.values, dog.values, shown_cat, shown_dog];
-        for (mask, shown) in masks {
-            bytes.extend([mask.pixels, shown.pixels]);
-            floats.extend([mask.probabilities.values, shown.uncertainty]);
+        analysis_reply(id, displayed)
+    }
+
+    /// The ImageNet network's reading of a photo, which another thread of the pool analyses
+    /// with the chapter's models at the same time (`None` without the network).
+    async fn read(&self, pipeline: &Pipeline, id: u64, bytes: Vec<u8>) -> Envelope<Reply> {
+        let ticket = self.analyses.next();
+        let Some(model) = self.imagenet().await else {
+            return reading_reply(id, None);
+        };
+        let photo = match crate::data::decode_photo(&bytes) {
+            Ok(photo) => photo,
+            Err(e) => return failed(id, e),
+        };
+        drop(bytes);
+        yield_to_browser().await;
+        if !ticket.is_current() {
+            return Envelope::new(Reply::Cancelled { id });
         }
-        Envelope::new(Reply::Analysis {
-            id,
-            size,
-            display,
-            p_dog,
-            masks: summaries,
-            timings,
-            heatmap,
-            memory_bytes: wasm_memory_bytes(),
-            imagenet_top,
-            verdicts,
-        })
-        .with_bytes(bytes)
-        .with_floats(floats)
+        match read(&model, &photo, self.defaults.get(), pipeline.device()).await {
+            Ok((reading, input)) => {
+                *self.kept.borrow_mut() = Some(Rc::new(Kept {
+                    analysis: id,
+                    inputs: None,
+                    imagenet_input: Some(input),
+                }));
+                reading_reply(id, Some(reading))
+            }
+            Err(e) => failed(id, e),
+        }
     }
 
     async fn filters(
@@ -557,16 +497,107 @@ impl ModelsThread {
                 }
             }
         }
-        let columns = if robust { 2 } else { 8 };
-        let grid = pattern_grid(&patterns, columns);
-        Envelope::new(Reply::Filters {
-            id,
-            size: [grid.width(), grid.height()],
-            rises,
-        })
-        .with_bytes(vec![grid.into_raw()])
+        let size = patterns.first().map_or([0, 0], |p| [p.width(), p.height()]);
+        Envelope::new(Reply::Filters { id, size, rises }).with_bytes(
+            patterns
+                .into_iter()
+                .map(image::RgbImage::into_raw)
+                .collect(),
+        )
     }
 }
+
+/// The reply of an analysis: everything moves into it (its buffers are then transferred, not
+/// copied again).
+fn analysis_reply(id: u64, displayed: Displayed) -> Envelope<Reply> {
+    let Displayed {
+        analysis,
+        photo: shown_photo,
+        mask: shown_mask,
+        other_masks: shown_others,
+        heatmaps: [shown_cat, shown_dog],
+    } = displayed;
+    let Analysis {
+        photo,
+        mask,
+        other_masks,
+        p_dog,
+        verdicts,
+        heatmaps: [cat, dog],
+        timings,
+        imagenet_top,
+    } = analysis;
+    let masks: Vec<(ModelMask, ShownMask)> = std::iter::once((mask, shown_mask))
+        .chain(other_masks.into_iter().zip(shown_others))
+        .collect();
+    let summaries = masks.iter().map(|(m, _)| MaskSummary::of(m)).collect();
+    let size = [photo.width(), photo.height()];
+    let display = [shown_photo.width(), shown_photo.height()];
+    let heatmap = [cat.width, cat.height];
+    let mut bytes = vec![photo.into_raw(), shown_photo.into_raw()];
+    let mut floats = vec![cat.values, dog.values, shown_cat, shown_dog];
+    for (mask, shown) in masks {
+        bytes.extend([mask.pixels, shown.pixels]);
+        floats.extend([mask.probabilities.values, shown.uncertainty]);
+    }
+    Envelope::new(Reply::Analysis {
+        id,
+        size,
+        display,
+        p_dog,
+        masks: summaries,
+        timings,
+        heatmap,
+        memory_bytes: wasm_memory_bytes(),
+        imagenet_top,
+        verdicts,
+    })
+    .with_bytes(bytes)
+    .with_floats(floats)
+}
+
+/// The reply of a reading (`None`: the thread has no ImageNet network).
+fn reading_reply(id: u64, reading: Option<ShownReading>) -> Envelope<Reply> {
+    let Some(reading) = reading else {
+        return Envelope::new(Reply::Reading {
+            id,
+            reading: None,
+            memory_bytes: wasm_memory_bytes(),
+        });
+    };
+    let ShownReading {
+        top,
+        ms,
+        p_dog,
+        mask,
+        defaults,
+    } = reading;
+    let (summary, bytes, floats) = match mask {
+        Some((mask, shown)) => (
+            Some(MaskSummary::of(&mask)),
+            vec![mask.pixels, shown.pixels],
+            vec![mask.probabilities.values, shown.uncertainty],
+        ),
+        None => (None, Vec::new(), Vec::new()),
+    };
+    Envelope::new(Reply::Reading {
+        id,
+        reading: Some(ReadingSummary {
+            top,
+            ms,
+            p_dog,
+            mask: summary,
+            defaults,
+        }),
+        memory_bytes: wasm_memory_bytes(),
+    })
+    .with_bytes(bytes)
+    .with_floats(floats)
+}
+
+/// Why a request about the chapter's models goes unanswered by a thread that only read the
+/// photo (the pool sends such requests to the thread that analysed it).
+const NOT_ANALYSED_HERE: &str = "this thread did not run the chapter's models on that photo";
 
 /// Grad-CAM of both classes after block `depth` of a kept analysis, for the chapter's
 /// classifier or the one on the ImageNet network's features (`model`).
@@ -588,10 +619,13 @@ async fn gradcam(
             None => Err("the classifier on ImageNet features is not loaded".to_string()),
         }
     } else {
-        pipeline
-            .gradcam_at(&kept.inputs.classifier, depth)
-            .await
-            .map_err(|e| e.to_string())
+        match &kept.inputs {
+            Some(inputs) => pipeline
+                .gradcam_at(&inputs.classifier, depth)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err(NOT_ANALYSED_HERE.to_string()),
+        }
     };
     match maps {
         Ok([cat, dog]) => Envelope::new(Reply::Heatmaps {
@@ -648,11 +682,10 @@ async fn layer_activation(
         return failed(id, format!("{layer} is not a layer of petlens's networks"));
     };
     let read = match (layer.network, imagenet, &kept.imagenet_input) {
-        (Network::Model(model), _, _) => {
-            pipeline
-                .layer_activation(&kept.inputs, model, &layer.layer)
-                .await
-        }
+        (Network::Model(model), _, _) => match &kept.inputs {
+            Some(inputs) => pipeline.layer_activation(inputs, model, &layer.layer).await,
+            None => return failed(id, NOT_ANALYSED_HERE),
+        },
         (Network::Imagenet, Some(model), Some(input)) => {
             read_layer(
                 model.net.layered(),

@@ -15,7 +15,7 @@ use crate::model::{ClassifierConfig, FEATURE_SEGMENTER, FeatureSegmenterConfig, 
 use crate::ops::isa::{InstructionSet, cpu_model, instruction_set};
 use crate::ops::kernel_set;
 use crate::shipped::ImagenetFiles;
-use crate::train::task::{FrozenBackbone, LossConfig, Trainable};
+use crate::train::task::{FrozenBackbone, LossConfig, Scored};
 
 /// A model `train bench` measures.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -28,6 +28,10 @@ enum BenchModel {
     /// The shipped segmenter on ImageNet features (its config and the network it reads in
     /// `--shipped`): the frozen network and the decoder, trained and run as they are.
     FeatureSegmenter,
+    /// The shipped ImageNet network (MobileNet v1 from Keras, its weights in `--shipped`),
+    /// trained whole from its weights on 1000 classes and run as the page runs it: the network
+    /// the feature classifier and segmenter train on.
+    Imagenet,
     /// The chapter's segmenter at 160 px.
     #[value(name = "seed_segmenter_160")]
     #[serde(rename = "seed_segmenter_160")]
@@ -125,6 +129,20 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), CliError> {
                 let timing = measure(model, c.image_size, args, &device);
                 (c.describe(), c.image_size, timing)
             }
+            BenchModel::Imagenet => {
+                let files = ImagenetFiles::read(&args.shipped, "imagenet")
+                    .map_err(|e| CliError::at(&args.shipped, e))?;
+                let network = ImagenetModel::from_files(&files, &device)
+                    .map_err(|e| CliError::at(&args.shipped, e))?;
+                let Some(mobilenet) = network.net.mobilenet().cloned() else {
+                    return Err(CliError::Other(
+                        "the shipped ImageNet network is not MobileNet".into(),
+                    ));
+                };
+                let size = network.input_size();
+                let timing = measure(mobilenet, size, args, &device);
+                (network.config.describe(), size, timing)
+            }
             BenchModel::SeedSegmenter160 => segmenter(SegmenterConfig::new().with_image_size(160)),
             BenchModel::SeedSegmenter200 => segmenter(SegmenterConfig::new().with_image_size(200)),
             BenchModel::SeedXceptionLike180 => {
@@ -177,7 +195,7 @@ struct Timing {
 
 /// Training images/s over `args.steps` steps after a warm-up step, and single-photo inference ms.
 /// RMSprop with Keras's defaults (rho 0.9, no momentum, epsilon 1e-7), as the chapter trains.
-fn measure<M: Trainable>(model: M, size: usize, args: &BenchArgs, device: &Device) -> Timing {
+fn measure<M: Scored>(model: M, size: usize, args: &BenchArgs, device: &Device) -> Timing {
     use burn::optim::{GradientsParams, RmsPropConfig};
     let train_device = device.clone().autodiff();
     let mut model = model.fork(&train_device).train();
@@ -193,7 +211,7 @@ fn measure<M: Trainable>(model: M, size: usize, args: &BenchArgs, device: &Devic
             burn::tensor::Distribution::Uniform(0.0, 1.0),
             dev,
         );
-        let targets = if M::CLASSES == 2 { n } else { n * size * size };
+        let targets = if M::PER_PIXEL { n * size * size } else { n };
         (x, Tensor::<1, Int>::zeros([targets], dev))
     };
     let mut timed = 0.0;
