@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::imagenet::TopClass;
 use crate::pipeline::{DefaultModels, MaskFraction, ModelVerdict, Timings};
+use crate::shipped::Manifest;
 
 /// Where the models run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +72,13 @@ pub struct LoadProgress {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Request {
     /// Pick the backend (`None`: WebGPU when there is one), fetch the weights, build the models.
-    Load { backend: Option<Backend> },
+    /// The pool's later threads get the first one's `manifest`, so that every thread runs the
+    /// same release (and the manifest is read once per visit); `None`: read it.
+    Load {
+        backend: Option<Backend>,
+        #[serde(default)]
+        manifest: Option<Manifest>,
+    },
     /// Fetch and build the imported network called `network` (`imagenet`: the shipped
     /// MobileNet; `xception`, where one was imported), after `Load`, in place of the one
     /// loaded; analyses wait for it to finish (or fail) and then carry its reading.
@@ -171,6 +178,9 @@ pub enum Reply {
         layers: Vec<String>,
         /// Residual blocks of the classifier (Grad-CAM's depth choices).
         blocks: usize,
+        /// The release's manifest the thread loaded (`None` where none could be read).
+        #[serde(default)]
+        manifest: Option<Manifest>,
     },
     /// The ImageNet network is ready.
     ImagenetLoaded {
@@ -404,7 +414,11 @@ mod tests {
             message: "no".into(),
         };
         assert_eq!(failed.key(), Some(7));
-        assert_eq!(Request::Load { backend: None }.key(), LOADED);
+        let load = Request::Load {
+            backend: None,
+            manifest: None,
+        };
+        assert_eq!(load.key(), LOADED);
         let progress = Reply::FilterProgress {
             id: 9,
             done: 1,

@@ -18,6 +18,7 @@ use crate::net::js_error;
 use crate::overlay::{Displayed, ShownMask, ShownReading};
 use crate::pipeline::{Analysis, ModelMask};
 use crate::protocol::{Backend, Envelope, LoadProgress, MaskSummary, Reply, Request, STARTED};
+use crate::shipped::Manifest;
 
 /// Ids of requests, shared by the pool's threads: the two parts of one analysis (the chapter's
 /// models on one thread, the ImageNet reading on another) go out under the same id, which later
@@ -36,6 +37,8 @@ pub struct Loaded {
     pub notice: Option<String>,
     pub layers: Vec<LayerId>,
     pub blocks: usize,
+    /// The release's manifest it loaded, which the pool's other threads load too.
+    pub manifest: Option<Manifest>,
 }
 
 /// The loaded ImageNet network, as the page describes it.
@@ -183,6 +186,7 @@ impl ModelThread {
     /// and reports the weights' download through `progress` (where given).
     pub async fn start(
         backend: Option<Backend>,
+        manifest: Option<Manifest>,
         progress: Option<LoadListener>,
         ids: Ids,
     ) -> Result<(Self, Loaded), String> {
@@ -222,13 +226,16 @@ impl ModelThread {
             .map_err(js_error)?;
         thread.worker.post_message(&first).map_err(js_error)?;
         expect_reply(started.await)?;
-        let loaded = thread.call(Request::Load { backend }, Vec::new()).await?;
+        let loaded = thread
+            .call(Request::Load { backend, manifest }, Vec::new())
+            .await?;
         match loaded.message {
             Some(Reply::Loaded {
                 backend,
                 notice,
                 layers,
                 blocks,
+                manifest,
             }) => Ok((
                 thread,
                 Loaded {
@@ -236,6 +243,7 @@ impl ModelThread {
                     notice,
                     layers: layers.iter().filter_map(|l| LayerId::parse(l)).collect(),
                     blocks,
+                    manifest,
                 },
             )),
             other => Err(unexpected(other)),

@@ -1,4 +1,4 @@
-//! The models' threads: up to one Web Worker per core the visitor's machine has
+//! The models' threads: up to one Web Worker per logical core the visitor's machine has
 //! (`navigator.hardwareConcurrency`, at most [`MAX_THREADS`]; `?threads=N` chooses), each with
 //! its own instance of the module and every model. petlens cannot build wasm threads with a
 //! stable toolchain, so the pool shares work out by request instead:
@@ -20,6 +20,7 @@ use crate::explain::LayerActivation;
 use crate::explain::filters::{pattern_grid, shares};
 use crate::model::{FEATURE_CLASSIFIER, LayerId, Network};
 use crate::protocol::Backend;
+use crate::shipped::Manifest;
 
 use super::models::{
     Analysed, Heatmaps, Ids, ImagenetHeatmap, ImagenetInfo, LoadListener, Loaded, ModelThread,
@@ -58,6 +59,8 @@ pub struct ModelPool {
     wanted: usize,
     /// The backend the first thread chose, which the others use.
     backend: Backend,
+    /// The release the first thread loaded, which the others load (from the cache).
+    manifest: Option<Manifest>,
     /// The imported network asked for last (`None` before, or once its load failed).
     network: RefCell<Option<String>>,
     /// Set once the other threads have been started.
@@ -79,13 +82,15 @@ impl ModelPool {
         on_threads: impl Fn(usize) + 'static,
     ) -> Result<(Rc<Self>, Loaded), String> {
         let ids = Ids::default();
-        let (first, loaded) = ModelThread::start(backend, Some(progress), ids.clone()).await?;
+        let (first, loaded) =
+            ModelThread::start(backend, None, Some(progress), ids.clone()).await?;
         on_threads(1);
         let pool = Self {
             threads: RefCell::new(vec![Rc::new(first)]),
             ids,
             wanted,
             backend: loaded.backend,
+            manifest: loaded.manifest.clone(),
             network: RefCell::new(None),
             growing: Cell::new(false),
             reader_of: Cell::new((0, 0)),
@@ -148,7 +153,13 @@ impl ModelPool {
     /// to start is left out (the pool works with fewer).
     async fn grow(self: Rc<Self>) {
         for _ in 1..self.wanted {
-            let started = ModelThread::start(Some(self.backend), None, self.ids.clone()).await;
+            let started = ModelThread::start(
+                Some(self.backend),
+                self.manifest.clone(),
+                None,
+                self.ids.clone(),
+            )
+            .await;
             let Ok((thread, _)) = started else {
                 return;
             };

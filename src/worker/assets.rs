@@ -30,11 +30,20 @@ pub struct Assets {
 }
 
 impl Assets {
-    /// Opens the cache and reads the manifest (from the network, or the cache without one).
-    pub async fn open() -> Self {
+    /// Opens the cache with this visit's `manifest` where the page's first thread has read it,
+    /// else reads it (from the network, or the cache without one).
+    pub async fn open(manifest: Option<Manifest>) -> Self {
         let cache = open_cache().await;
-        let manifest = manifest(cache.as_ref()).await;
+        let manifest = match manifest {
+            Some(manifest) => Some(manifest),
+            None => read_manifest(cache.as_ref()).await,
+        };
         Self { cache, manifest }
+    }
+
+    /// This visit's manifest (`None` where none could be read).
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
     }
 
     /// Fetches both models' configs and weights (from the cache where the manifest's hash is
@@ -164,7 +173,7 @@ impl Assets {
 
 /// The manifest from the network (and remembered in the cache), or the one remembered when the
 /// network fails; `None` when neither is there (every file is then downloaded, not cached).
-async fn manifest(cache: Option<&web_sys::Cache>) -> Option<Manifest> {
+async fn read_manifest(cache: Option<&web_sys::Cache>) -> Option<Manifest> {
     let url = format!("models/{MANIFEST}");
     match net::download(&url, &|_| ()).await {
         Ok(bytes) => {

@@ -30,6 +30,7 @@ use crate::pipeline::{Analysis, DefaultModels, ModelInputs, ModelMask, Pipeline,
 use crate::protocol::{
     Backend, Envelope, IMAGENET, LOADED, LoadProgress, MaskSummary, ReadingSummary, Reply, Request,
 };
+use crate::shipped::Manifest;
 
 /// Posts a reply to the page, its arrays transferred.
 fn post(reply: Envelope<Reply>) {
@@ -161,7 +162,7 @@ impl ModelsThread {
         }
         let pipeline = self.pipeline.borrow().clone();
         let reply = match (&request, pipeline) {
-            (Request::Load { backend }, _) => self.load(*backend).await,
+            (Request::Load { backend, manifest }, _) => self.load(*backend, manifest.clone()).await,
             (Request::LoadImagenet { network }, Some(pipeline)) => {
                 self.load_imagenet(&pipeline, network).await
             }
@@ -171,9 +172,9 @@ impl ModelsThread {
         post(reply);
     }
 
-    async fn load(&self, backend: Option<Backend>) -> Envelope<Reply> {
+    async fn load(&self, backend: Option<Backend>, manifest: Option<Manifest>) -> Envelope<Reply> {
         let (device, chosen, notice) = device::pick_device(backend).await;
-        let assets = Rc::new(assets::Assets::open().await);
+        let assets = Rc::new(assets::Assets::open(manifest).await);
         *self.assets.borrow_mut() = Some(assets.clone());
         match assets.load_pipeline(&device, post_progress).await {
             Ok(pipeline) => {
@@ -186,6 +187,7 @@ impl ModelsThread {
                     notice,
                     layers,
                     blocks,
+                    manifest: assets.manifest().cloned(),
                 })
             }
             Err(e) => failed(LOADED, e),

@@ -48,7 +48,8 @@ for (const backend of ['cpu', 'webgpu']) {
     });
 
     test('two threads give the same verdicts, masks and ImageNet classes as one', async () => {
-      for (const photo of PHOTOS) {
+      // One photo on SwiftShader (each analysis there takes seconds), both on the CPU.
+      for (const photo of backend === 'cpu' ? PHOTOS : PHOTOS.slice(0, 1)) {
         await upload(one.page, path.join(fixtures, photo));
         await upload(two.page, path.join(fixtures, photo));
         const [a, b] = [await result(one.page), await result(two.page)];
@@ -120,7 +121,8 @@ for (const backend of ['cpu', 'webgpu']) {
       assert.deepEqual(comparable(shown), comparable(await result(one.page)), 'the last photo\'s result, whole');
     });
 
-    test('a grid of filters is split across the threads: every filter rises, in one grid of 8 by 2', async () => {
+    test('a grid of filters is split across the threads: every filter rises, in one grid of 8 by 2',
+      { skip: backend !== 'cpu' && 'SwiftShader runs a grid of 16 too slowly for the default tier; the split is the page\'s, the same on both backends' }, async () => {
       const grid = async (page) => {
         await page.selectOption('[data-testid=filter-layer]', 'classifier.block.0.sepconv1');
         await page.click('[data-testid=filter-grid]');
@@ -136,8 +138,7 @@ for (const backend of ['cpu', 'webgpu']) {
       // 8 columns and 2 rows of square patterns, 4 px apart.
       const [w, h] = b.size;
       assert.equal((w + 4) / 8, (h + 4) / 2, `${w}x${h}`);
-      // SwiftShader runs a grid slowly: the one-thread grid is compared on the CPU only.
-      if (backend === 'cpu') assert.deepEqual(b.size, (await grid(one.page)).size, 'the grid one thread draws');
+      assert.deepEqual(b.size, (await grid(one.page)).size, 'the grid one thread draws');
     });
 
     test('Cancel stops every thread\'s share, and the page works on', async () => {
