@@ -3,12 +3,12 @@
 # both targets, the page's build, and the end-to-end tests in headless Chromium on the CPU and the
 # WebGPU (SwiftShader) backends. Installs what is missing first.
 #
-#   scripts/test.sh          the default tier, what CI runs (45.5 minutes from a clean clone at 44e7c5b, over the 40-minute target:
-#                            see README; 31.8 before the ImageNet mask
-#                            on a 2-core Zen 3): every test that guards behaviour, with a 20-photo soak per
-#                            backend and the fuzzers at their bounded default case counts, on the
-#                            page as `scripts/serve.sh` builds it (Cargo.toml's `serve` profile)
-#   scripts/test.sh --full   the same with the long runs: the 100-photo soak per backend, ten
+#   scripts/test.sh          the default tier, what CI runs (see BENCHMARKS.md for its time from a
+#                            clean clone on a 2-core Zen 3; the target is 40 minutes): every test
+#                            that guards behaviour, with a 20-photo soak on the CPU backend and the
+#                            fuzzers at their bounded default case counts, on the page as
+#                            `scripts/serve.sh` builds it (Cargo.toml's `serve` profile)
+#   scripts/test.sh --full   the same with the long runs: the 100-photo soak on both backends, ten
 #                            times the fuzz cases, the page as deployed (scripts/deploy.sh: the
 #                            size-tuned `web` profile, fat LTO and wasm-opt) and the opt-in
 #                            `wgpu` training backend on lavapipe (its own native build)
@@ -28,6 +28,7 @@ case "${1:-}" in
     web_profile=web
     full=true
     export PETLENS_SOAK_PHOTOS="${PETLENS_SOAK_PHOTOS:-100}"
+    export PETLENS_SOAK_BACKENDS="${PETLENS_SOAK_BACKENDS:-cpu,webgpu}"
     export PETLENS_FUZZ_SCALE="${PETLENS_FUZZ_SCALE:-10}"
     ;;
   *) echo "usage: scripts/test.sh [--full]" >&2; exit 2 ;;
