@@ -126,15 +126,27 @@ export async function result(page) {
   return JSON.parse(await page.getAttribute('[data-testid=result]', 'data-result'));
 }
 
+/** Runs in the page (one function, as the page's CSP allows no string evaluation): the canvas's
+ * digest, or with `before`, whether the digest is now another. */
+function digestInPage(before) {
+  const c = document.querySelector('[data-testid=canvas]');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let h = 0;
+  for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) >>> 0;
+  const digest = `${c.width}x${c.height}:${h}`;
+  return before === undefined ? digest : digest !== before;
+}
+
 /** A digest of the canvas pixels, to see whether a toggle changed what is drawn. */
 export async function canvasDigest(page) {
-  return page.evaluate(() => {
-    const c = document.querySelector('[data-testid=canvas]');
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let h = 0;
-    for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]) >>> 0;
-    return `${c.width}x${c.height}:${h}`;
-  });
+  return page.evaluate(digestInPage);
+}
+
+/** Runs `action` and waits until the canvas shows something else than before it. */
+export async function canvasChanges(page, action) {
+  const before = await canvasDigest(page);
+  await action();
+  await page.waitForFunction(digestInPage, before, { timeout: 600_000 });
 }
 
 /** Pet share of a fixture trimap (value 1): the committed figures that the native tests

@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, upload, settled, result, fixtures } from './harness.mjs';
+import { serve, launch, open, waitStatus, upload, settled, result, canvasChanges, fixtures } from './harness.mjs';
 
 const PHOTOS = ['oxford/images/keeshond_164.jpg', 'cats-vs-dogs/validation/cat/cat.1001.jpg'];
 
@@ -70,23 +70,8 @@ for (const backend of ['cpu', 'webgpu']) {
       await page.waitForFunction(([sel, c]) => document.querySelector(sel)?.getAttribute('data-class') === c,
         [canvas, classes[1]], { timeout: 600_000 });
       // Both classifiers' Grad-CAM at an earlier block (one on each thread): the heatmap changes.
-      const digest = () => page.evaluate(() => {
-        const c = document.querySelector('[data-testid=canvas]');
-        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let h = 0;
-        for (let i = 0; i < data.length; i += 7) h = (h * 31 + data[i]) >>> 0;
-        return h;
-      });
       const changed = async (action) => {
-        const before = await digest();
-        await action();
-        await page.waitForFunction((d) => {
-          const c = document.querySelector('[data-testid=canvas]');
-          const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-          let h = 0;
-          for (let i = 0; i < data.length; i += 7) h = (h * 31 + data[i]) >>> 0;
-          return h !== d;
-        }, before, { timeout: 600_000 });
+        await canvasChanges(page, action);
         await waitStatus(page, 'ready');
       };
       await page.check('[data-testid=toggle-heatmap]');
