@@ -334,7 +334,7 @@ impl ModelsThread {
     }
 
     /// The chapter's models' analysis of a photo, with the ImageNet network's reading where
-    /// `read` asks for it and the network is there.
+    /// `with_reading` asks for it and the network is there.
     async fn analyze(
         &self,
         pipeline: &Pipeline,
@@ -529,19 +529,15 @@ fn analysis_reply(id: u64, displayed: Displayed) -> Envelope<Reply> {
         timings,
         imagenet_top,
     } = analysis;
-    let masks: Vec<(ModelMask, ShownMask)> = std::iter::once((mask, shown_mask))
-        .chain(other_masks.into_iter().zip(shown_others))
-        .collect();
-    let summaries = masks.iter().map(|(m, _)| MaskSummary::of(m)).collect();
     let size = [photo.width(), photo.height()];
     let display = [shown_photo.width(), shown_photo.height()];
     let heatmap = [cat.width, cat.height];
     let mut bytes = vec![photo.into_raw(), shown_photo.into_raw()];
     let mut floats = vec![cat.values, dog.values, shown_cat, shown_dog];
-    for (mask, shown) in masks {
-        bytes.extend([mask.pixels, shown.pixels]);
-        floats.extend([mask.probabilities.values, shown.uncertainty]);
-    }
+    let summaries = std::iter::once((mask, shown_mask))
+        .chain(other_masks.into_iter().zip(shown_others))
+        .map(|(mask, shown)| push_mask(mask, shown, &mut bytes, &mut floats))
+        .collect();
     Envelope::new(Reply::Analysis {
         id,
         size,
@@ -556,6 +552,21 @@ fn analysis_reply(id: u64, displayed: Displayed) -> Envelope<Reply> {
     })
     .with_bytes(bytes)
     .with_floats(floats)
+}
+
+/// Moves one mask's arrays into a reply (two byte arrays: the mask at photo and at display size;
+/// two float arrays: the probabilities and the display uncertainty), the order the page's
+/// `read_mask` takes them back in; returns the mask's summary.
+fn push_mask(
+    mask: ModelMask,
+    shown: ShownMask,
+    bytes: &mut Vec<Vec<u8>>,
+    floats: &mut Vec<Vec<f32>>,
+) -> MaskSummary {
+    let summary = MaskSummary::of(&mask);
+    bytes.extend([mask.pixels, shown.pixels]);
+    floats.extend([mask.probabilities.values, shown.uncertainty]);
+    summary
 }
 
 /// The reply of a reading (`None`: the thread has no ImageNet network).
@@ -574,14 +585,8 @@ fn reading_reply(id: u64, reading: Option<ShownReading>) -> Envelope<Reply> {
         mask,
         defaults,
     } = reading;
-    let (summary, bytes, floats) = match mask {
-        Some((mask, shown)) => (
-            Some(MaskSummary::of(&mask)),
-            vec![mask.pixels, shown.pixels],
-            vec![mask.probabilities.values, shown.uncertainty],
-        ),
-        None => (None, Vec::new(), Vec::new()),
-    };
+    let (mut bytes, mut floats) = (Vec::new(), Vec::new());
+    let summary = mask.map(|(mask, shown)| push_mask(mask, shown, &mut bytes, &mut floats));
     Envelope::new(Reply::Reading {
         id,
         reading: Some(ReadingSummary {

@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, upload, settled, result, fixtures, output } from './harness.mjs';
+import { serve, launch, open, waitStatus, upload, settled, result, rapidUploads, fixtures, output } from './harness.mjs';
 
 /** What the page said for each case of README's "What happens when…" table. */
 const observed = {};
@@ -76,13 +76,7 @@ describe('unusual and hostile photos, on the cpu backend', () => {
   });
 
   test('rapid uploads: the latest photo wins', async () => {
-    const photos = ['cats-vs-dogs/validation/cat/cat.1000.jpg', 'oxford/images/Abyssinian_1.jpg',
-      'cats-vs-dogs/validation/dog/dog.1003.jpg'].map((p) => ({
-      name: path.basename(p), mimeType: 'image/jpeg', buffer: fs.readFileSync(path.join(fixtures, p)),
-    }));
-    await settled(page, async () => {
-      for (const photo of photos) await page.setInputFiles('[data-testid=photo-input]', photo);
-    });
+    await rapidUploads(page);
     // Give any stale run time to (wrongly) land, then check the shown result is the last photo's.
     await page.waitForTimeout(1500);
     const r = await result(page);

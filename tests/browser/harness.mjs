@@ -110,6 +110,27 @@ export async function upload(page, file, { name, mimeType = 'image/jpeg' } = {})
   await settled(page, () => page.setInputFiles('[data-testid=photo-input]', { name: name ?? path.basename(file), mimeType, buffer }));
 }
 
+/** Three fixture photos picked in quick succession (a cat, a cat, then a dog: dog.1003.jpg),
+ * waiting until the page is ready with a result: the "latest photo wins" case. */
+export async function rapidUploads(page) {
+  const photos = ['cats-vs-dogs/validation/cat/cat.1000.jpg', 'oxford/images/Abyssinian_1.jpg',
+    'cats-vs-dogs/validation/dog/dog.1003.jpg'].map((p) => ({
+    name: path.basename(p), mimeType: 'image/jpeg', buffer: fs.readFileSync(path.join(fixtures, p)),
+  }));
+  await settled(page, async () => {
+    for (const photo of photos) await page.setInputFiles('[data-testid=photo-input]', photo);
+  });
+}
+
+/** Starts a grid of filter patterns, cancels it once it runs, and waits for "cancelled". */
+export async function cancelGrid(page) {
+  await page.click('[data-testid=filter-grid]');
+  await page.waitForSelector('[data-testid=filter-progress]');
+  await page.click('[data-testid=filter-cancel]');
+  await page.waitForFunction(() => /cancelled/.test(document.querySelector('[data-testid=filter-outcome]').textContent),
+    null, { timeout: 600_000 });
+}
+
 /** Runs `action` (which hands the page a photo some way) and waits until the page is ready
  * again with a new result or an error. */
 export async function settled(page, action) {

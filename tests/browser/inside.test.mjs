@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, upload, canvasDigest, fixtures, output } from './harness.mjs';
+import { serve, launch, open, waitStatus, upload, canvasDigest, cancelGrid, fixtures, output } from './harness.mjs';
 
 const DOG_PHOTO = 'cats-vs-dogs/validation/dog/dog.1000.jpg';
 
@@ -90,11 +90,7 @@ for (const backend of ['cpu', 'webgpu']) {
     });
 
     test('a grid of filters can be cancelled', async () => {
-      await page.click('[data-testid=filter-grid]');
-      await page.waitForSelector('[data-testid=filter-progress]');
-      await page.click('[data-testid=filter-cancel]');
-      await page.waitForFunction(() => /cancelled/.test(document.querySelector('[data-testid=filter-outcome]').textContent),
-        null, { timeout: 600_000 });
+      await cancelGrid(page);
       assert.equal(await page.$('[data-testid=filter-progress]'), null);
     });
 

@@ -4,9 +4,8 @@
 // the latest photo wins and Cancel stops every thread's share.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { serve, launch, open, waitStatus, upload, settled, result, canvasChanges, fixtures } from './harness.mjs';
+import { serve, launch, open, waitStatus, upload, result, canvasChanges, rapidUploads, cancelGrid, fixtures } from './harness.mjs';
 
 const PHOTOS = ['oxford/images/keeshond_164.jpg', 'cats-vs-dogs/validation/cat/cat.1001.jpg'];
 
@@ -92,13 +91,7 @@ for (const backend of ['cpu', 'webgpu']) {
 
     test('with two threads the latest photo wins', async () => {
       const { page } = two;
-      const photos = ['cats-vs-dogs/validation/cat/cat.1000.jpg', 'oxford/images/Abyssinian_1.jpg',
-        'cats-vs-dogs/validation/dog/dog.1003.jpg'].map((p) => ({
-        name: path.basename(p), mimeType: 'image/jpeg', buffer: fs.readFileSync(path.join(fixtures, p)),
-      }));
-      await settled(page, async () => {
-        for (const photo of photos) await page.setInputFiles('[data-testid=photo-input]', photo);
-      });
+      await rapidUploads(page);
       await page.waitForTimeout(1500);
       const shown = await result(page);
       assert.match(await page.textContent('.status'), /dog\.1003\.jpg: done/);
@@ -132,11 +125,7 @@ for (const backend of ['cpu', 'webgpu']) {
 
     test('Cancel stops every thread\'s share, and the page works on', async () => {
       const { page, errors } = two;
-      await page.click('[data-testid=filter-grid]');
-      await page.waitForSelector('[data-testid=filter-progress]');
-      await page.click('[data-testid=filter-cancel]');
-      await page.waitForFunction(() => /cancelled/.test(document.querySelector('[data-testid=filter-outcome]').textContent),
-        null, { timeout: 600_000 });
+      await cancelGrid(page);
       assert.equal(await page.$('[data-testid=filter-progress]'), null);
       await page.fill('[data-testid=filter-index]', '2');
       await page.click('[data-testid=filter-generate]');
