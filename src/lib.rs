@@ -6,6 +6,7 @@
 pub mod card;
 pub mod data;
 pub mod explain;
+pub mod heap;
 pub mod imagenet;
 pub mod latest;
 pub mod model;
