@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Keras's own ImageNet probabilities for petlens's imported MobileNet, computed once and
-committed as a fixture that `tests/imagenet.rs` compares petlens with. Run by hand (CI never
+committed as a fixture that `tests/native/imagenet.rs` compares petlens with. Run by hand (CI never
 installs TensorFlow):
 
     python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu pillow

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Keras's own Xception on seeded random weights, for the test of petlens's Xception import
-(`tests/xception.rs`): Xception's ImageNet weights cannot be obtained here, so the import's path is
+(`tests/native/xception.rs`): Xception's ImageNet weights cannot be obtained here, so the import's path is
 checked with tensors of Keras's exact names and shapes and values both sides can generate.
 Run by hand (CI never installs TensorFlow):
 
@@ -15,7 +15,7 @@ Writes to tests/fixtures/xception/:
   that photo with the seeded weights (`mobilenet.preprocess_input`'s `x / 127.5 - 1`, Xception's).
 
 The value of element `i` of tensor `k` is `uniform(splitmix64(k << 32 | i))`, scaled by kind (the
-same formula in tests/xception.rs); and, as a user would have it, `xception_seeded.h5`, Keras 2's
+same formula in tests/native/xception.rs); and, as a user would have it, `xception_seeded.h5`, Keras 2's
 legacy weights format, is written to /tmp and converted by scripts/keras_h5_to_tfjs.py, whose
 output must equal the tensors generated here.
 """

@@ -1,6 +1,6 @@
 //! Keras Applications' MobileNet v1 (Howard et al., 2017), the ImageNet network petlens imports:
 //! built exactly as `keras.applications.MobileNet` builds it, so that Keras's pretrained weights
-//! give Keras's probabilities (`tests/imagenet.rs` checks them against Keras itself).
+//! give Keras's probabilities (`tests/native/imagenet.rs` checks them against Keras itself).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};

@@ -1,6 +1,6 @@
 //! Custom tensor operations, registered with burn's backend-extension mechanism where burn's own
 //! CPU kernels are the bottleneck (see BENCHMARKS.md): each has plain-slice kernels for `flex`,
-//! a backward step for `Autodiff`, and tests against burn's own operation (`tests/ops.rs`).
+//! a backward step for `Autodiff`, and tests against burn's own operation (`tests/native/ops.rs`).
 
 pub mod batchnorm;
 pub mod conv;

@@ -15,6 +15,16 @@ export const fixtures = path.join(root, 'tests/fixtures');
 export const output = path.join(root, 'test-output');
 fs.mkdirSync(output, { recursive: true });
 
+/** `scripts/test.sh --full` sets PETLENS_FULL_TIER=1: the slower tier runs every test on both backends. */
+const fullTier = process.env.PETLENS_FULL_TIER === '1';
+
+/** A `skip` option for a test whose WebGPU run belongs to the slower tier: it tests what the page
+ * or the pool does the same on both backends (the CPU run covers it), or SwiftShader takes
+ * minutes over it. `false` (run it) on the CPU, and on WebGPU in the full tier. */
+export function cpuOnlyInDefaultTier(backend, why) {
+  return backend !== 'cpu' && !fullTier && `${why} (scripts/test.sh --full runs it on WebGPU)`;
+}
+
 const types = {
   '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css',
   '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.bpk': 'application/octet-stream',
@@ -171,7 +181,7 @@ export async function canvasChanges(page, action) {
 }
 
 /** Pet share of a fixture trimap (value 1): the committed figures that the native tests
- * measure from the trimaps (`tests/pipeline.rs`) and compare their masks with too. */
+ * measure from the trimaps (`tests/native/pipeline.rs`) and compare their masks with too. */
 export function trimapPetFraction(name) {
   return JSON.parse(fs.readFileSync(path.join(fixtures, 'oxford/pet_fractions.json')))[name];
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { serve, launch, open, waitStatus, upload, settled, result, fixtures, output } from './harness.mjs';
+import { serve, launch, open, waitStatus, upload, settled, result, fixtures, output, cpuOnlyInDefaultTier } from './harness.mjs';
 
 const reference = JSON.parse(fs.readFileSync(path.join(fixtures, 'imagenet/keras_reference.json')));
 
@@ -189,7 +189,7 @@ for (const backend of ['cpu', 'webgpu']) {
       assert.deepEqual(errors, []);
     });
 
-    test('a filter beside its robust pattern (jitter, scale, rotation; decorrelated colour and frequencies)', { skip: backend !== 'cpu' && 'SwiftShader runs 126 steps of MobileNet too slowly for the default tier' }, async () => {
+    test('a filter beside its robust pattern (jitter, scale, rotation; decorrelated colour and frequencies)', { skip: cpuOnlyInDefaultTier(backend, 'SwiftShader runs 126 steps of MobileNet for minutes') }, async () => {
       await page.selectOption('[data-testid=filter-layer]', 'imagenet.conv_pw_6_bn');
       await page.fill('[data-testid=filter-index]', '2');
       await page.check('[data-testid=filter-robust]');
@@ -236,7 +236,7 @@ test('without the ImageNet weights the page says so and works on', async () => {
 
 /** A release with an imported Xception beside the shipped models: Keras's Xception tensors
  * (names and shapes of tests/fixtures/xception/tensors.json, small seeded values: the page's
- * switch is tested here, Keras-exactness by tests/xception.rs) written as a TF.js model and
+ * switch is tested here, Keras-exactness by tests/native/xception.rs) written as a TF.js model and
  * imported with the native `train` (built here: a no-op when the native tests built it). */
 function releaseWithXception() {
   execFileSync('cargo', ['build', '--release', '--bin', 'train'], { stdio: 'inherit' });

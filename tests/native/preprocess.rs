@@ -1,7 +1,6 @@
 //! The shared preprocessing path on real photos stored in the ways photos come.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{fixture, fixture_bytes};

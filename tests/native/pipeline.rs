@@ -1,7 +1,6 @@
 //! The whole inference path on real photos with the shipped weights.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

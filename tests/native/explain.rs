@@ -1,8 +1,7 @@
 //! Interpreting the shipped classifier on real photos: activation grids per layer, filter
 //! patterns by gradient ascent, and `train explain`.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{

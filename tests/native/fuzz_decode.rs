@@ -7,9 +7,8 @@
 //! outside the source tree (the system's temporary directory); committed to
 //! `tests/fixtures/fuzz/`, it is replayed by [`kept_crashes_stay_fixed`] from then on, with the
 //! hostile inputs already kept there.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,8 +1,7 @@
 //! The shipped model card and training histories read as the page reads them (typed), and
 //! agree with the files shipped beside them.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use common::shipped;
 use petlens::card::{EpochRecord, ModelCard, ValidationMetrics};

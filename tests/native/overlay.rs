@@ -1,7 +1,6 @@
 //! What the page draws and downloads, on a real photo and the shipped segmenter's mask.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use common::{block_on, fixture_bytes, shipped_pipeline};
 use petlens::data::resize_mask;

@@ -1,7 +1,6 @@
 //! Grad-CAM against its closed form, on the shipped classifier and real photos.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{block_on, fixture_bytes, shipped_pipeline};

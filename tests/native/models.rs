@@ -1,5 +1,4 @@
 //! The chapter's blocks and models: parameter counts and shapes.
-#![cfg(not(target_arch = "wasm32"))]
 
 use burn::nn::conv::Conv2dConfig;
 use burn::prelude::*;

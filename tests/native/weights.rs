@@ -1,7 +1,6 @@
 //! Weights saved to bytes and loaded back give the same outputs; bad bytes are errors.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{fixture_bytes, shipped, shipped_config};

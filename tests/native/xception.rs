@@ -2,9 +2,8 @@
 //! the tensors have Keras's exact names and shapes (`tests/fixtures/xception/tensors.json`, as
 //! `keras.applications.Xception()` lists them) and seeded values both sides generate; Keras's
 //! outputs for them were computed once by `scripts/xception_reference.py`.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,9 +1,8 @@
 //! Training survives bad data and interruptions: broken pairs are skipped with a warning that
 //! names them, a failed checkpoint write leaves the last good checkpoint intact, and Ctrl-C
 //! mid-run is continued by `--resume`.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1,9 +1,8 @@
 //! Training on real fixture photos: loss goes down, checkpoints resume, eval prints JSON (the
-//! classifiers' lines: tests/feature_classifier.rs), and a wrong `--data` is a clear error with
+//! classifiers' lines: tests/native/feature_classifier.rs), and a wrong `--data` is a clear error with
 //! exit code 2.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use burn::optim::AdamConfig;
 use burn::prelude::*;

@@ -1,7 +1,6 @@
 //! The code's layout keeps the border between the page and the models' thread: no import cycle
 //! between modules of `src/`, and no file of the models' thread (`src/worker/`) or of what both
 //! threads share (`src/protocol.rs`, `src/net.rs`, `src/latest.rs`) imports Leptos or the page.
-#![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,9 +1,8 @@
 //! The cat-vs-dog classifier on the ImageNet network's features: the shipped one on real
 //! photos, its training (only the head learns; the network under it stays as imported), and
 //! `train feature-classifier` / `train eval classifier` end to end.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,8 @@
 //! bytes -> a model), seeded with the shipped weights: mutated, cut or grown files must come
 //! back as an error or a model, never a panic. A fixed number of cases (`PETLENS_FUZZ_CASES`,
 //! default 3,000), each from its own seed, so a run covers the same ground on any machine.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use burn::prelude::*;
 use common::{fuzz_cases, mutated, shipped, shipped_config};

@@ -1,9 +1,8 @@
 //! The imported ImageNet MobileNet against Keras itself (`tests/fixtures/imagenet/
 //! keras_reference.json`, computed once by `scripts/keras_reference.py`), `train imagenet`, and
 //! the import's refusals of broken TensorFlow.js models.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,8 @@
 //! the chapter's model, the lesson the page shows), its training (only the decoder learns; the
 //! network under it stays as imported), the page's shared pass, and `train feature-segmenter` /
 //! `train eval segmenter` end to end.
-#![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

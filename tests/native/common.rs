@@ -1,5 +1,4 @@
 //! Helpers shared by the native integration tests: fixture paths and the shipped models.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -2,7 +2,6 @@
 //! steps, and the matrix-product pointwise convolution) against burn's own: same outputs, same
 //! gradients, on every instruction path the kernels have (the widest this CPU has here, then
 //! every narrower one in a child process capped with `PETLENS_MAX_ISA`).
-#![cfg(not(target_arch = "wasm32"))]
 
 use burn::backend::ops::ConvOptions;
 use burn::prelude::*;
@@ -530,6 +529,14 @@ fn the_kernels_run_the_capped_instruction_set() {
     }
 }
 
+/// This module's tests as the test binary names them (`ops::…`; the binary holds every native
+/// test), for the child processes below.
+fn this_module() -> &'static str {
+    module_path!()
+        .split_once("::")
+        .map_or(module_path!(), |(_, module)| module)
+}
+
 /// `PETLENS_MAX_ISA=<set>` makes the kernels run exactly `<set>`, for every set this CPU has
 /// (each in a child process, since the choice is made once per process).
 #[test]
@@ -544,7 +551,13 @@ fn a_cap_selects_exactly_that_instruction_set() {
         .filter(|(set, _)| *set <= InstructionSet::detected())
     {
         let child = std::process::Command::new(std::env::current_exe().expect("the test binary"))
-            .args(["--exact", "the_kernels_run_the_capped_instruction_set"])
+            .args([
+                "--exact",
+                &format!(
+                    "{}::the_kernels_run_the_capped_instruction_set",
+                    this_module()
+                ),
+            ])
             .env(MAX_ISA_VAR, name)
             .env(EXPECTED_ISA_VAR, name)
             .output()
@@ -572,6 +585,7 @@ fn every_kernel_matches_burn_on_the_narrower_instruction_paths() {
         let exe = std::env::current_exe().expect("the test binary's path");
         let child = std::process::Command::new(exe)
             .args([
+                &format!("{}::", this_module()),
                 "--skip",
                 "every_kernel_matches_burn_on_the_narrower",
                 "--skip",
