@@ -17,9 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The page's build: the demo's profile by default, the deployment's in the full tier. The wasm32
-# clippy runs after it with the build's own profile, so that it reuses what the build compiled
-# (measured on a 2-core Zen 3: 2.0 instead of 11.2 minutes).
+# The page's build: the demo's profile by default, the deployment's in the full tier.
 web_build=(trunk build --cargo-profile serve --offline)
 web_profile=serve
 full=false
@@ -43,25 +41,40 @@ WASM_TARGET_DIR="${CARGO_TARGET_DIR_WASM:-target-wasm}"
 
 echo "== cargo fmt"
 cargo fmt --check
-# The native tests' build is also the native clippy: clippy's driver compiles the workspace's
-# crates (the library, its tests, the binary, the example: what `--all-targets` lints) and lints
-# them as it goes, with `-D warnings` handed over the way `cargo clippy -- -D warnings` hands it
-# (CLIPPY_ARGS). `cargo clippy` itself runs `cargo check`, which compiles every dependency a
-# second time in check mode: 2.3 of the CI's minutes on a 2-core Zen 3.
+# Clippy without a second build: clippy's driver compiles the workspace's crates as rustc would
+# (the dependencies are left to rustc) and lints them as it goes, with `-D warnings` handed over
+# the way `cargo clippy -- -D warnings` hands it (CLIPPY_ARGS). `cargo clippy` itself runs `cargo
+# check`, which compiles every dependency a second time in check mode: 2.3 (native) and 2.7
+# (wasm32) of the CI's minutes on a 2-core Zen 3. The driver turns off rustc's MIR optimisations
+# in the crates it lints; LLVM's are untouched.
 linted() {
   RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)" \
     CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" "$@"
 }
-echo "== native tests and clippy (native)"
+echo "== native tests and clippy (native: the library, its tests, the binary, the example)"
 linted cargo test --release --no-fail-fast
 if $full; then
   echo "== the wgpu training backend (lavapipe) and its clippy"
   cargo test --release --features wgpu --test native training::
   cargo clippy --release --all-targets --features wgpu -- -D warnings
 fi
-echo "== web build"
-CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${web_build[@]}"
-echo "== clippy (wasm32)"
-CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo clippy --profile "$web_profile" --target wasm32-unknown-unknown --no-default-features --all-targets -- -D warnings
+export CARGO_TARGET_DIR="$WASM_TARGET_DIR"
+wasm_targets=(--profile "$web_profile" --target wasm32-unknown-unknown --no-default-features)
+if $full; then
+  # The page exactly as deployed, then clippy with the build's profile, which reuses what the
+  # build compiled of the dependencies (2.0 instead of 11.2 minutes).
+  echo "== web build (deployment)"
+  "${web_build[@]}"
+  echo "== clippy (wasm32)"
+  cargo clippy "${wasm_targets[@]}" --all-targets -- -D warnings
+else
+  echo "== web build and clippy (wasm32: the library)"
+  linted "${web_build[@]}"
+  echo "== clippy (wasm32: the library's tests and the example)"
+  linted cargo build "${wasm_targets[@]}" --tests --examples
+fi
+unset CARGO_TARGET_DIR
+# Two test files at a time: one suite leaves most of the two cores idle while it waits on pages
+# and SwiftShader (16.0 minutes one at a time in CI, 13.9 two at a time on the same machine).
 echo "== browser tests"
-node --test --test-concurrency=1 tests/browser/
+node --test --test-concurrency=2 tests/browser/
