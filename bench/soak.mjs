@@ -2,10 +2,10 @@
 // Soak: many photos in a row through the built page (dist/) on one backend, in a fresh headless
 // Chromium, with the wasm memory of the models' thread and of the page, the bytes the page's wasm
 // heap holds (`heap_in_use_bytes`, src/heap.rs), the page's JS heap (after a forced garbage
-// collection) and each analysis's time recorded after every photo. Prints one JSON line per backend: the memory at
-// the middle and the end and its growth over the last half, its growth over each of the last two
-// cycles through the photos, and the median analysis time of the first and last 10 photos and
-// their ratio (a ratio within one run: this machine is noisy).
+// collection) and each analysis's time recorded after every photo. Prints one JSON line per
+// backend: the memory at the middle and the end and its growth over the last half, its growth
+// over each of the last two cycles through the photos, and the median analysis time of the first
+// and last 10 photos and their ratio (a ratio within one run: this machine is noisy).
 // `tests/browser/soak.test.mjs` runs it and checks that the memory stops growing.
 //   node bench/soak.mjs [photos=100] [backends=cpu,webgpu]
 import fs from 'node:fs';

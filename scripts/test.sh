@@ -8,9 +8,9 @@
 #                            that guards behaviour, with a 20-photo soak on the CPU backend and the
 #                            fuzzers at their bounded default case counts, on the page as
 #                            `scripts/serve.sh` builds it (Cargo.toml's `serve` profile)
-#   scripts/test.sh --full   the same with the long runs: the 100-photo soak on both backends, ten
-#                            times the fuzz cases, the browser tests that the default tier runs
-#                            on the CPU only also on WebGPU (PETLENS_FULL_TIER; see
+#   scripts/test.sh --full   the same with the long runs: the 100-photo soak, ten times the fuzz
+#                            cases, the browser tests that the default tier runs on the CPU only
+#                            (the soak among them) also on WebGPU (PETLENS_FULL_TIER; see
 #                            tests/browser/harness.mjs), the page as deployed (scripts/deploy.sh:
 #                            the size-tuned `web` profile, fat LTO and wasm-opt) and the opt-in
 #                            `wgpu` training backend on lavapipe (its own native build)
@@ -28,7 +28,6 @@ case "${1:-}" in
     web_profile=web
     full=true
     export PETLENS_SOAK_PHOTOS="${PETLENS_SOAK_PHOTOS:-100}"
-    export PETLENS_SOAK_BACKENDS="${PETLENS_SOAK_BACKENDS:-cpu,webgpu}"
     export PETLENS_FUZZ_SCALE="${PETLENS_FUZZ_SCALE:-10}"
     export PETLENS_FULL_TIER=1
     ;;

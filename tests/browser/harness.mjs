@@ -16,7 +16,7 @@ export const output = path.join(root, 'test-output');
 fs.mkdirSync(output, { recursive: true });
 
 /** `scripts/test.sh --full` sets PETLENS_FULL_TIER=1: the slower tier runs every test on both backends. */
-const fullTier = process.env.PETLENS_FULL_TIER === '1';
+export const fullTier = process.env.PETLENS_FULL_TIER === '1';
 
 /** A `skip` option for a test whose WebGPU run belongs to the slower tier: it tests what the page
  * or the pool does the same on both backends (the CPU run covers it), or SwiftShader takes
