@@ -7,8 +7,8 @@
 // falls on both alike; the last line gives the ratios 1 thread / N threads. Prints the CPU too:
 // a ratio holds only for the CPU it was measured on.
 //   node bench/pool.mjs [runs=10] [backends=cpu] [threads=1,2] [grids=2] (grids: 64-filter grids per page)
-import fs from 'node:fs';
 import path from 'node:path';
+import { cpu } from './cpu.mjs';
 import { serve, launch, open, waitStatus, settled, result, fixtures } from '../tests/browser/harness.mjs';
 
 const runs = Number(process.argv[2] ?? 10);
@@ -19,17 +19,6 @@ const PHOTO = path.join(fixtures, 'oxford/images/keeshond_164.jpg');
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 const p90 = (values) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * 0.9))];
-
-function cpu() {
-  const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  const field = (name) => info.match(new RegExp(`^${name}\\s*: (.*)$`, 'm'))?.[1];
-  const flags = field('flags') ?? '';
-  return {
-    model: field('model name'), family: field('cpu family'), model_number: field('model'),
-    avx512: /\bavx512f\b/.test(flags), avx2: /\bavx2\b/.test(flags),
-    cores: info.match(/^processor/gm)?.length,
-  };
-}
 
 const threadsOf = (page) => page.getAttribute('[data-testid=status]', 'data-threads').then(Number);
 

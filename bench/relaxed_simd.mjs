@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { cpu } from './cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { chromium } = createRequire(path.join(root, 'package.json'))('playwright-core');
@@ -18,7 +19,6 @@ const module = (variant) => [...fs.readFileSync(path.join(dir, `target-${variant
 const shapes = [[256, 256, 256], [512, 512, 512], [64, 6400, 576], [128, 1600, 1152], [256, 400, 2304],
   [96, 3136, 48], [384, 196, 384], [768, 49, 768]];
 
-const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*: (.*)$/m)?.[1];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
 try {
   const page = await browser.newPage();
@@ -45,7 +45,7 @@ try {
     }
     return { built_relaxed: [exports.plain.relaxed(), exports.relaxed.relaxed()], rows };
   }, { modules: { plain: module('plain'), relaxed: module('relaxed') }, shapes });
-  console.log(JSON.stringify({ browser: browser.version(), cpu, built_relaxed: result.built_relaxed }));
+  console.log(JSON.stringify({ browser: browser.version(), cpu: cpu(), built_relaxed: result.built_relaxed }));
   for (const row of result.rows) console.log(JSON.stringify(row));
 } finally {
   await browser.close();

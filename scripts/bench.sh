@@ -8,6 +8,7 @@
 #   scripts/bench.sh soak [photos] [backends]         photos in a row: memory and speed over time
 #   scripts/bench.sh memory [width] [height]          the models' thread's peak memory, one photo
 #   scripts/bench.sh pool [runs] [backends] [threads] [grids]   1 against 2 models' threads
+#   scripts/bench.sh drag [rounds] [backends] [threads]   a slider drag during an analysis
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,13 +21,13 @@ case "$what" in
   compare)
     exec bench/compare "$@"
     ;;
-  browser | soak | memory | pool)
+  browser | soak | memory | pool | drag)
     scripts/setup.sh browser
     scripts/deploy.sh
     exec node "bench/$what.mjs" "$@"
     ;;
   *)
-    sed -n '2,10p' "$0" >&2
+    sed -n '2,11p' "$0" >&2
     exit 2
     ;;
 esac
