@@ -233,9 +233,10 @@ fn half_width_avx512() -> bool {
 
 /// `gemm`'s f32 product (`dst = lhs·rhs`, `+=` when `accumulate`, `dst`'s columns contiguous)
 /// with the micro-kernels of `set`: `gemm` itself always takes the CPU's widest, which
-/// `PETLENS_MAX_ISA` could not cap and which is not always the fastest ([`kernel_set`]). The
-/// same blocked algorithm `gemm::gemm` runs for f32 (`gemm_common`'s `gemm_basic_generic` over
-/// `gemm_f32`'s micro-kernels), with the kernel set chosen here.
+/// `PETLENS_MAX_ISA` could not cap and which is not always the fastest ([`kernel_set`]). What
+/// `gemm::gemm` runs for f32, with the kernel set chosen here: `gemm_common`'s
+/// `gemm_basic_generic` over `gemm_f32`'s micro-kernels, given the product the way `gemm::gemm`
+/// turns it first (see `oriented`).
 ///
 /// # Safety
 /// `set` must be one the CPU has. The pointers and strides must describe `m x k`, `k x n` and
@@ -256,6 +257,19 @@ unsafe fn gemm_f32(
     parallelism: gemm::Parallelism,
 ) {
     use gemm_common::simd::MixedSimd;
+    let Oriented {
+        shape: [m, n],
+        dst_strides: [dst_cs, dst_rs],
+        operands: [lhs, rhs],
+        col_strides: [lhs_cs, rhs_cs],
+        row_strides: [lhs_rs, rhs_rs],
+    } = oriented(
+        [m, n],
+        dst_row_stride,
+        [lhs, rhs],
+        [lhs_cs, rhs_cs],
+        [lhs_rs, rhs_rs],
+    );
     /// One instruction set's product: `$simd` (gemm's token for the set), `$kernels` (its
     /// micro-kernel module), `$n` (f32 lanes per register, as `gemm_f32` instantiates it).
     macro_rules! product {
@@ -280,8 +294,8 @@ unsafe fn gemm_f32(
                     n,
                     k,
                     dst,
-                    1,
-                    dst_row_stride,
+                    dst_cs,
+                    dst_rs,
                     accumulate,
                     lhs,
                     lhs_cs,
@@ -315,6 +329,49 @@ unsafe fn gemm_f32(
             gemm_f32::microkernel::scalar::f32,
             1
         ),
+    }
+}
+
+/// A product `dst = lhs·rhs` as `gemm_basic_generic` is given it: the strides of `dst` (column,
+/// row), of the operands, and the shape `[m, n]`.
+#[cfg(target_arch = "x86_64")]
+struct Oriented {
+    shape: [usize; 2],
+    dst_strides: [isize; 2],
+    operands: [*const f32; 2],
+    col_strides: [isize; 2],
+    row_strides: [isize; 2],
+}
+
+/// The product with a row-major `dst` (rows `dst_row_stride` apart) turned the way `gemm::gemm`
+/// turns it before its blocked algorithm: as `dstᵀ = rhsᵀ·lhsᵀ`, whose destination has
+/// contiguous rows, because the micro-kernels compute column-major tiles. Handed a row-major
+/// destination as it is, the same kernels ran at 0.70-0.74x of `gemm::gemm` (2048³, one
+/// thread, AMD EPYC Zen 3: BENCHMARKS.md).
+#[cfg(target_arch = "x86_64")]
+fn oriented(
+    [m, n]: [usize; 2],
+    dst_row_stride: isize,
+    [lhs, rhs]: [*const f32; 2],
+    [lhs_cs, rhs_cs]: [isize; 2],
+    [lhs_rs, rhs_rs]: [isize; 2],
+) -> Oriented {
+    if dst_row_stride > 1 {
+        Oriented {
+            shape: [n, m],
+            dst_strides: [dst_row_stride, 1],
+            operands: [rhs, lhs],
+            col_strides: [rhs_rs, lhs_rs],
+            row_strides: [rhs_cs, lhs_cs],
+        }
+    } else {
+        Oriented {
+            shape: [m, n],
+            dst_strides: [1, dst_row_stride],
+            operands: [lhs, rhs],
+            col_strides: [lhs_cs, rhs_cs],
+            row_strides: [lhs_rs, rhs_rs],
+        }
     }
 }
 
