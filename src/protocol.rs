@@ -1,4 +1,4 @@
-//! The only thing the page ([`crate::app`]) and the models' thread ([`crate::worker`], a
+//! The only thing the page (`crate::app`) and the models' thread (`crate::worker`, a
 //! dedicated Web Worker running this same wasm module) share: the messages between them, a typed
 //! request or reply as JSON with its large arrays alongside as typed arrays whose buffers are
 //! transferred, not copied. Every request about a photo names its analysis (the id of the
@@ -233,7 +233,7 @@ pub enum Reply {
         depth: Option<usize>,
         heatmap: [usize; 2],
     },
-    /// The ImageNet Grad-CAM map of `class` for analysis `analysis`: `floats` = [map].
+    /// The ImageNet Grad-CAM map of `class` for analysis `analysis`: `floats` = `[map]`.
     ImagenetHeatmap {
         id: u64,
         analysis: u64,
@@ -241,7 +241,7 @@ pub enum Reply {
         depth: Option<usize>,
         heatmap: [usize; 2],
     },
-    /// A layer's activations for analysis `analysis`: `floats` = [values].
+    /// A layer's activations for analysis `analysis`: `floats` = `[values]`.
     Layer {
         id: u64,
         analysis: u64,

@@ -168,7 +168,7 @@ pub fn deprocess(chw: &[f32], size: usize) -> RgbImage {
 }
 
 /// `filters` cut into at most `threads` contiguous, non-empty shares, as even as can be: the
-/// page's threads each draw one share of a grid ([`crate::app`]'s pool), in order.
+/// page's threads each draw one share of a grid (`crate::app`'s pool), in order.
 pub fn shares(filters: std::ops::Range<usize>, threads: usize) -> Vec<std::ops::Range<usize>> {
     let n = threads.clamp(1, filters.len().max(1));
     let (base, extra) = (filters.len() / n, filters.len() % n);

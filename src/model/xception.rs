@@ -52,7 +52,7 @@ impl SepConvBn {
     }
 }
 
-/// A block with a strided residual (entry flow, and block13 of the exit flow): [ReLU] ->
+/// A block with a strided residual (entry flow, and block13 of the exit flow): \[ReLU\] ->
 /// sepconv -> BN -> ReLU -> sepconv -> BN -> max pool 3/2, plus a 1x1 stride-2 convolution and
 /// batch norm of the input.
 #[derive(Module, Debug)]

@@ -197,7 +197,7 @@ fn matmul_with(
 /// The micro-kernels the products run with: those of the instruction set [`instruction_set`]
 /// chose, except on CPUs whose AVX-512 units are half width. `gemm`'s AVX-512 kernels reached
 /// 47 GFLOP/s on one core of an AMD EPYC (Zen 4, which runs a 512-bit FMA as two 256-bit
-/// halves) where its AVX2 kernels reached 71 (both measured before [`oriented`] turned the
+/// halves) where its AVX2 kernels reached 71 (both measured before `oriented` turned the
 /// products the way the kernels prefer: to measure again there); on CPUs with full-width
 /// AVX-512 units it is the other way round. The choice is made from the CPU's identity, never by timing, so that two
 /// runs on one machine compute the same bits; `train bench` times every set

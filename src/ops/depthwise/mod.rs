@@ -83,7 +83,7 @@ fn grouped_conv2d_weight_backward<B: burn::backend::Backend>(
 
 /// Depthwise convolution of `x` (`[n, c, h, w]`) with `weight` (`[c, 1, k, k]`), stride 1 and
 /// `padding` zeros on every side, differentiable: the project's kernels on the CPU in `f32`
-/// ([`super::routes_to_own_kernels`]), burn's grouped convolution elsewhere.
+/// (`super::routes_to_own_kernels`), burn's grouped convolution elsewhere.
 pub fn depthwise_conv2d(x: Tensor<4>, weight: Tensor<4>, padding: usize) -> Tensor<4> {
     if !super::routes_to_own_kernels(&x.device(), [x.dtype(), weight.dtype()]) {
         let channels = x.dims()[1];

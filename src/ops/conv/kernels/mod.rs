@@ -7,7 +7,7 @@
 //!   (for a stride-1 convolution down to few channels, both go through the flipped convolution
 //!   instead, which unrolls the narrow side; see [`forward`]),
 //! - the input gradient is itself a forward pass: at stride 1, of `dy` by the filters turned
-//!   180 degrees; at stride 2, one per output phase ("sub-pixel" convolutions, see [`Phase`]);
+//!   180 degrees; at stride 2, one per output phase ("sub-pixel" convolutions, see `Phase`);
 //!   what fits neither is `Wᵀ · dy` added back onto the input positions ("col2im").
 //!
 //! Each is one full-width matrix product. A band bounds the unrolled matrix to a few MB, about
@@ -113,7 +113,7 @@ fn valid_range(
 /// `x`: `[n, c_in, h, w]`, `weight`: `[c_out, c_in, k_h, k_w]` -> `[n, c_out, out_h, out_w]`.
 ///
 /// A stride-1 convolution down to far fewer channels (the segmenter's class scores: 32 or 64
-/// channels to 3) is the adjoint of its [`flipped`] convolution: `Wᵀ · x` per band, scattered,
+/// channels to 3) is the adjoint of its `flipped` convolution: `Wᵀ · x` per band, scattered,
 /// unrolls `c_out·k·k` rows instead of `c_in·k·k` and keeps the matrix product from running on
 /// a handful of output rows. Only far fewer: the scatter adds every unrolled value back one by
 /// one, and at half as many channels (128 -> 64) it took 537 ms where unrolling the input took
@@ -129,7 +129,7 @@ pub fn forward(x: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
 /// Gradient with respect to the filters, summed over the batch: `[c_out, c_in, k_h, k_w]`.
 ///
 /// For a stride-1 convolution down to far fewer channels, the filter gradient of its
-/// [`flipped`] convolution (`dy` unrolled instead of `x`), turned back.
+/// `flipped` convolution (`dy` unrolled instead of `x`), turned back.
 pub fn weight_grad(x: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     match narrowing(&shape) {
         Some(flipped) => flip_filters(&unrolled_weight_grad(dy, x, flipped), &flipped),
@@ -194,7 +194,7 @@ fn unrolled_forward(x: &[f32], weight: &[f32], shape: ConvShape) -> Vec<f32> {
 /// At stride 1 it is the forward convolution of `dy` by the filters turned 180 degrees with
 /// input and output channels swapped, which unrolls `c_out·k·k` rows per input pixel instead of
 /// scattering `c_in·k·k` per output pixel back; a strided convolution's is one such forward pass
-/// per [`Phase`]. Only a padding wider than the window scatters.
+/// per `Phase`. Only a padding wider than the window scatters.
 pub fn input_grad(weight: &[f32], dy: &[f32], shape: ConvShape) -> Vec<f32> {
     if let Some(flipped_shape) = flipped(&shape) {
         return forward(dy, &flip_filters(weight, &shape), flipped_shape);
