@@ -32,6 +32,14 @@ impl ShippedFiles {
         "classifier.bpk",
     ];
 
+    /// Whether a download reported as `model` (a file's name without its extension, as the
+    /// models' thread reports it) is one of these files: the page shows their progress in its
+    /// own bar, and every later download (the ImageNet network and its heads) in the ImageNet
+    /// panel.
+    pub fn includes(model: &str) -> bool {
+        Self::NAMES.iter().any(|&name| model_of(name) == model)
+    }
+
     /// The files in the order of [`ShippedFiles::NAMES`].
     pub fn from_vec(files: [Vec<u8>; 4]) -> Self {
         let [segmenter_config, segmenter, classifier_config, classifier] = files;
@@ -101,6 +109,12 @@ impl ImagenetFiles {
 /// cat-vs-dog classifier and the segmenter.
 pub const HEADS: [&str; 2] = [FEATURE_CLASSIFIER, FEATURE_SEGMENTER];
 
+/// The model a shipped file belongs to, as downloads are reported: its name without the
+/// extension (`segmenter.bpk` -> `segmenter`).
+pub fn model_of(file: &str) -> &str {
+    file.split('.').next().unwrap_or(file)
+}
+
 /// The files of a head on the ImageNet network's features (one of [`HEADS`]): its config
 /// (which names the network it reads) and its weights.
 pub fn head_files(head: &str) -> [String; 2] {
@@ -169,5 +183,21 @@ mod tests {
             content_hash(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    /// The page's own bar shows the chapter's two models' files only: the ImageNet network's
+    /// heads download after the page is ready, and their progress belongs in its panel.
+    #[test]
+    fn the_page_models_downloads_are_the_shipped_files_only() {
+        for file in ShippedFiles::NAMES {
+            assert!(ShippedFiles::includes(model_of(file)), "{file}");
+        }
+        let later = IMPORTED
+            .iter()
+            .flat_map(|n| ImagenetFiles::names(n))
+            .chain(HEADS.iter().flat_map(|h| head_files(h)));
+        for file in later {
+            assert!(!ShippedFiles::includes(model_of(&file)), "{file}");
+        }
     }
 }

@@ -30,7 +30,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::model::Network;
 use crate::protocol::{Backend, LoadProgress};
-use crate::shipped::IMPORTED;
+use crate::shipped::{IMPORTED, ShippedFiles};
 use state::{AppState, ImagenetState, ModelsState};
 
 /// Entry point called by the generated JS glue: mounts the page. The same module also starts
@@ -59,12 +59,13 @@ fn requested_backend() -> Option<Backend> {
 /// pipeline); then runs `?bench` if asked.
 fn load_models(state: AppState, progress: RwSignal<Option<LoadProgress>>) {
     leptos::task::spawn_local(async move {
-        // The ImageNet network's download shows in its own panel, the page's models' here.
+        // The page's models' download shows here, the ImageNet network's and its heads' (after
+        // the page is ready) in its own panel.
         let report = move |p: LoadProgress| {
-            if p.model.starts_with("imagenet") {
-                state.imagenet.set(ImagenetState::Loading(Some(p)));
-            } else {
+            if ShippedFiles::includes(&p.model) {
                 progress.set(Some(p));
+            } else {
+                state.imagenet.set(ImagenetState::Loading(Some(p)));
             }
         };
         let on_threads = move |n: usize| state.threads.set(n);

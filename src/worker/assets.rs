@@ -155,7 +155,7 @@ impl Assets {
     ) -> Result<[Vec<u8>; N], String> {
         let mut files: [Vec<u8>; N] = std::array::from_fn(|_| Vec::new());
         for (file, name) in files.iter_mut().zip(names) {
-            let model = name.split('.').next().unwrap_or(name).to_string();
+            let model = crate::shipped::model_of(name).to_string();
             let progress = progress.clone();
             let report = move |(received, total): Progress| {
                 progress(LoadProgress {

@@ -30,7 +30,7 @@ describe('ways in, on the cpu backend', () => {
       window.__progress = [];
       new MutationObserver(() => {
         const bar = document.querySelector('[data-testid=load-progress]');
-        if (bar) window.__progress.push([Number(bar.getAttribute('value')), Number(bar.getAttribute('max'))]);
+        if (bar) window.__progress.push([Number(bar.getAttribute('value')), Number(bar.getAttribute('max')), bar.getAttribute('aria-label')]);
       }).observe(document, { subtree: true, childList: true, attributes: true });
     });
     ({ page, errors } = await open(context, `${server.url}/?backend=cpu`));
@@ -49,6 +49,12 @@ describe('ways in, on the cpu backend', () => {
       assert.ok(progress.some(([value, max]) => max === size && value === size), `reached ${size}: ${JSON.stringify(progress.slice(-4))}`);
     }
     assert.equal(await page.$('[data-testid=load-progress]'), null, 'the bar goes away once loaded');
+    // The ImageNet network's heads download after the page is ready: their progress shows in the
+    // ImageNet panel, never as the page's bar coming back.
+    await page.waitForSelector('[data-testid=imagenet-network]', { state: 'attached', timeout: 600_000 });
+    const labels = new Set(progress.concat(await page.evaluate(() => window.__progress)).map(([, , label]) => label.split(':')[0]));
+    assert.deepEqual([...labels].sort(), ['Loading the classifier', 'Loading the segmenter']);
+    assert.equal(await page.$('[data-testid=load-progress]'), null, 'the bar stays away');
   });
 
   test('the drop zone is the file picker: a click or the keyboard opens it, a drop on it is analysed', async () => {
