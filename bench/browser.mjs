@@ -14,6 +14,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { median } from './figures.mjs';
 import { serve, launch, open, waitStatus, dist } from '../tests/browser/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -133,8 +134,6 @@ function ratios(ours, peer) {
     best_peer: { segment: segment.peer, classify: classify.peer, imagenet: imagenet?.peer },
   };
 }
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
 const ours = {};
 console.log(JSON.stringify({ figure: 'download_bytes', ...sizes() }));

@@ -8,7 +8,7 @@
 // `tests/browser/views.test.mjs` runs `dragDuringAnalysis` once and checks that no frame waited.
 //   node bench/drag.mjs [rounds=5] [backends=cpu,webgpu] [threads=1,2]
 import { fileURLToPath } from 'node:url';
-import { cpu } from './cpu.mjs';
+import { cpu, median, p90 } from './figures.mjs';
 import { serve, launch, open, waitStatus, result, scaledPhoto } from '../tests/browser/harness.mjs';
 
 /** The fixture photo the drag happens over, scaled up so that the analysis takes a while. */
@@ -44,8 +44,6 @@ export async function dragDuringAnalysis(page) {
   return { ...measured, analysis: await result(page) };
 }
 
-const quantile = (values, q) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))];
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const rounds = Number(process.argv[2] ?? 5);
   const backends = (process.argv[3] ?? 'cpu,webgpu').split(',');
@@ -70,8 +68,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
           const ms = (v) => +v.toFixed(1);
           console.log(JSON.stringify({
             figure: 'drag_during_analysis', backend, threads, moves: all.length,
-            input_to_frame_ms: { median: ms(quantile(all, 0.5)), p90: ms(quantile(all, 0.9)), slowest: ms(Math.max(...all)) },
-            analysis_wall_ms: { median: ms(quantile(walls, 0.5)) },
+            input_to_frame_ms: { median: ms(median(all)), p90: ms(p90(all)), slowest: ms(Math.max(...all)) },
+            analysis_wall_ms: { median: ms(median(walls)) },
           }));
         } finally {
           await browser.close();

@@ -8,7 +8,7 @@
 // a ratio holds only for the CPU it was measured on.
 //   node bench/pool.mjs [runs=10] [backends=cpu] [threads=1,2] [grids=2] (grids: 64-filter grids per page)
 import path from 'node:path';
-import { cpu } from './cpu.mjs';
+import { cpu, median, p90 } from './figures.mjs';
 import { serve, launch, open, waitStatus, settled, result, fixtures } from '../tests/browser/harness.mjs';
 
 const runs = Number(process.argv[2] ?? 10);
@@ -16,9 +16,6 @@ const backends = (process.argv[3] ?? 'cpu').split(',');
 const counts = (process.argv[4] ?? '1,2').split(',').map(Number);
 const grids = Number(process.argv[5] ?? 2);
 const PHOTO = path.join(fixtures, 'oxford/images/keeshond_164.jpg');
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
-const p90 = (values) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * 0.9))];
 
 const threadsOf = (page) => page.getAttribute('[data-testid=status]', 'data-threads').then(Number);
 

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './figures.mjs';
 import { serve, launch, open, waitStatus, upload, result, fixtures } from '../tests/browser/harness.mjs';
 
 /** Real photos of the fixtures, used in turn. */
@@ -18,11 +19,6 @@ function photos() {
   const dirs = ['cats-vs-dogs/validation/cat', 'cats-vs-dogs/validation/dog', 'oxford/images'];
   return dirs.flatMap((d) => fs.readdirSync(path.join(fixtures, d)).sort().map((f) => path.join(fixtures, d, f)));
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
-};
 
 /** Analyses `count` photos in a row on `backend`, cycling over the first `distinct` fixture
  * photos (all of them by default); the figures after each. */

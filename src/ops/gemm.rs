@@ -199,9 +199,9 @@ fn matmul_with(
 /// 47 GFLOP/s on one core of an AMD EPYC (Zen 4, which runs a 512-bit FMA as two 256-bit
 /// halves) where its AVX2 kernels reached 71 (both measured before `oriented` turned the
 /// products the way the kernels prefer: to measure again there); on CPUs with full-width
-/// AVX-512 units it is the other way round. The choice is made from the CPU's identity, never by timing, so that two
-/// runs on one machine compute the same bits; `train bench` times every set
-/// ([`kernel_set_gflops`]) to check it.
+/// AVX-512 units it is the other way round. The choice is made from the CPU's identity, never
+/// by timing, so that two runs on one machine compute the same bits; `train bench` times every
+/// set ([`kernel_set_gflops`]) to check it.
 pub fn kernel_set() -> InstructionSet {
     match instruction_set() {
         InstructionSet::Avx512 if half_width_avx512() => InstructionSet::Avx2,
@@ -347,8 +347,8 @@ struct Oriented {
 /// The product with a row-major `dst` (rows `dst_row_stride` apart) turned the way `gemm::gemm`
 /// turns it before its blocked algorithm: as `dstᵀ = rhsᵀ·lhsᵀ`, whose destination has
 /// contiguous rows, because the micro-kernels compute column-major tiles. Handed a row-major
-/// destination as it is, the same kernels ran at 0.70-0.74x of `gemm::gemm` (2048³, one
-/// thread, AMD EPYC Zen 3: BENCHMARKS.md).
+/// destination as it is, the same kernels ran at 0.59-0.66x of their speed on the turned
+/// product (2048³, one thread, AMD EPYC Zen 3: BENCHMARKS.md).
 #[cfg(target_arch = "x86_64")]
 fn oriented(
     [m, n]: [usize; 2],
