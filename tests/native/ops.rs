@@ -348,9 +348,12 @@ fn transposed_convolution_and_its_gradients_match_burns() {
     use petlens::ops::dense_conv_transpose2d;
     let device = Device::flex().autodiff();
     // The segmenter's decoder units (3x3, padding 1, stride 1, and stride 2 with one output
-    // padding row and column, which doubles the size), odd and non-square inputs, a 4x4 window.
+    // padding row and column, which doubles the size), odd and non-square inputs, a 4x4 window,
+    // and output channels that end in a partial block of the filters' rearrangement (16 each).
     let cases = [
         ([2, 4, 5, 5], 3, 3, 1, 1, 0),
+        ([1, 18, 4, 5], 37, 3, 1, 1, 0),
+        ([1, 20, 5, 6], 35, 3, 2, 1, 1),
         ([2, 4, 5, 6], 3, 3, 2, 1, 1),
         ([3, 2, 7, 4], 5, 3, 2, 1, 1),
         ([1, 3, 4, 4], 2, 4, 2, 1, 0),

@@ -226,16 +226,35 @@ fn flipped(shape: &ConvShape) -> Option<ConvShape> {
 /// `[c_out, c_in, k_h, k_w]` -> `[c_in, c_out, k_h, k_w]`, each window turned 180 degrees.
 fn flip_filters(weight: &[f32], shape: &ConvShape) -> Vec<f32> {
     let window = shape.kernel[0] * shape.kernel[1];
-    let mut flipped = vec![0.0; weight.len()];
-    for (o, filters) in weight.chunks_exact(shape.channels_in * window).enumerate() {
-        for (i, filter) in filters.chunks_exact(window).enumerate() {
-            let dst = &mut flipped[(i * shape.channels_out + o) * window..][..window];
-            dst.iter_mut()
-                .zip(filter.iter().rev())
-                .for_each(|(d, s)| *d = *s);
+    gather_filters(weight, shape, &(0..window).rev().collect::<Vec<_>>())
+}
+
+/// Input channels per task of [`gather_filters`]: their windows lie side by side in every
+/// output channel's filters, so a task reads runs of this many windows.
+const GATHER_BLOCK: usize = 16;
+
+/// Filters `[c_out, c_in, k_h, k_w]` rearranged to `[c_in, c_out, taps.len()]`, each window's
+/// values at offsets `taps` (into the `k_h x k_w` window) in that order: the filters of the
+/// flipped convolutions and of each `Phase`. A block of input channels per task, so that reads
+/// and writes both stay in cache and every core takes part: one channel at a time on one core,
+/// the segmenter's decoder spent 4 % of a single-photo inference's samples here while the other
+/// core waited (BENCHMARKS.md, 2026-12-08).
+fn gather_filters(weight: &[f32], shape: &ConvShape, taps: &[usize]) -> Vec<f32> {
+    let window = shape.kernel[0] * shape.kernel[1];
+    let per_channel = shape.channels_out * taps.len();
+    let mut gathered = vec![0.0; shape.channels_in * per_channel];
+    crate::ops::for_each_chunk(&mut gathered, GATHER_BLOCK * per_channel, |block, dst| {
+        let first = block * GATHER_BLOCK;
+        let channels = dst.len() / per_channel;
+        for o in 0..shape.channels_out {
+            let windows = &weight[(o * shape.channels_in + first) * window..][..channels * window];
+            for (i, src) in windows.chunks_exact(window).enumerate() {
+                let dst = &mut dst[i * per_channel + o * taps.len()..][..taps.len()];
+                dst.iter_mut().zip(taps).for_each(|(d, &t)| *d = src[t]);
+            }
         }
-    }
-    flipped
+    });
+    gathered
 }
 
 /// [`input_grad`] as `Wᵀ · dy` per band, scattered back onto the input positions.

@@ -1,7 +1,7 @@
 //! The input gradient of a strided convolution (the forward pass of a strided transposed
 //! one) as one stride-1 convolution per output phase, interleaved into place.
 
-use super::{ConvShape, forward};
+use super::{ConvShape, forward, gather_filters};
 use crate::ops::isa::multiversion;
 
 /// The input positions `(s·q_y + r_y, s·q_x + r_x)` of a strided convolution, whose gradient
@@ -54,25 +54,23 @@ impl Phase {
     /// The phase's filters `[c_in, c_out, taps_y, taps_x]`: `shape`'s taps of this phase,
     /// in reverse order.
     fn filters(&self, weight: &[f32], shape: &ConvShape) -> Vec<f32> {
-        let [k_h, k_w] = shape.kernel;
+        gather_filters(weight, shape, &self.taps(shape))
+    }
+
+    /// This phase's taps as offsets into a `k_h x k_w` window, in the order its filters hold
+    /// them (both axes reversed).
+    fn taps(&self, shape: &ConvShape) -> Vec<usize> {
         let [taps_y, taps_x] = self.conv.kernel;
         let [s_y, s_x] = shape.stride;
-        let mut filters =
-            Vec::with_capacity(shape.channels_in * shape.channels_out * taps_y * taps_x);
-        for i in 0..shape.channels_in {
-            for o in 0..shape.channels_out {
-                let window = &weight[(o * shape.channels_in + i) * k_h * k_w..][..k_h * k_w];
-                for t_y in (0..taps_y).rev() {
-                    let row = &window[(self.first_tap[0] + t_y * s_y) * k_w..][..k_w];
-                    filters.extend(
-                        (0..taps_x)
-                            .rev()
-                            .map(|t_x| row[self.first_tap[1] + t_x * s_x]),
-                    );
-                }
-            }
-        }
-        filters
+        (0..taps_y)
+            .rev()
+            .flat_map(|t_y| {
+                let row = (self.first_tap[0] + t_y * s_y) * shape.kernel[1];
+                (0..taps_x)
+                    .rev()
+                    .map(move |t_x| row + self.first_tap[1] + t_x * s_x)
+            })
+            .collect()
     }
 }
 
@@ -96,7 +94,8 @@ pub(super) fn phased_input_grad(
             )
         })
         .collect();
-    for (b, plane) in dx.chunks_exact_mut(in_h * in_w).enumerate() {
+    // One plane (image and channel) per task.
+    crate::ops::for_each_chunk(&mut dx, in_h * in_w, |b, plane| {
         for (y, row) in plane.chunks_exact_mut(in_w).enumerate() {
             // The phases that fill this row, and the row of each one's output that does.
             let (q_y, r_y) = (y / shape.stride[0], y % shape.stride[0]);
@@ -109,7 +108,7 @@ pub(super) fn phased_input_grad(
                 });
             fill_row(row, shape.stride[1], sources);
         }
-    }
+    });
     dx
 }
 
