@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -106,7 +107,7 @@ def forward_gflop(model, size):
 
 def measure(name, model, size, batch, steps, infer_runs, cpu):
     """Training images/s over `steps` steps after a warm-up step (none with `steps` 0) and
-    single-photo `predict_on_batch` ms over `infer_runs` runs after a warm-up run."""
+    the median single-photo `predict_on_batch` ms of `infer_runs` runs after a warm-up run."""
     x = np.random.uniform(0, 255, (max(batch, 1), size, size, 3)).astype("float32")
     if model.output_shape[-1] == 1:
         y = np.random.randint(0, 2, (len(x), 1)).astype("float32")
@@ -123,10 +124,12 @@ def measure(name, model, size, batch, steps, infer_runs, cpu):
         train = len(x) * steps / (time.perf_counter() - start)
     one = x[:1]
     model.predict_on_batch(one)
-    start = time.perf_counter()
+    runs = []
     for _ in range(infer_runs):
+        start = time.perf_counter()
         model.predict_on_batch(one)
-    infer_ms = (time.perf_counter() - start) * 1000 / infer_runs
+        runs.append((time.perf_counter() - start) * 1000)
+    infer_ms = statistics.median_low(runs)  # the lower median, as petlens's `train bench` takes it
     forward = forward_gflop(model, size)
     print(json.dumps({"model": name, "image_size": size, "batch": batch, "backend": "tensorflow-cpu",
                       **cpu, "optimizer": "rmsprop", "train_images_per_s": train, "infer_ms": infer_ms,

@@ -15,6 +15,7 @@ use crate::model::{ClassifierConfig, FEATURE_SEGMENTER, FeatureSegmenterConfig, 
 use crate::ops::isa::{InstructionSet, cpu_model, instruction_set};
 use crate::ops::kernel_set;
 use crate::shipped::ImagenetFiles;
+use crate::stats::LatencySummary;
 use crate::train::task::{FrozenBackbone, LossConfig, Scored};
 
 /// A model `train bench` measures.
@@ -54,7 +55,8 @@ pub(super) struct BenchArgs {
     /// Timed training steps per model (after one warm-up step); 0 measures inference only.
     #[arg(long, default_value_t = 3)]
     steps: usize,
-    /// Timed single-photo inference runs per model (after one warm-up run).
+    /// Timed single-photo inference runs per model (after one warm-up run), of which the
+    /// median is reported: a burst of the host's noise moves a mean, not a median.
     #[arg(long, default_value_t = 5)]
     infer_runs: usize,
     /// Backend to measure.
@@ -193,7 +195,8 @@ struct Timing {
     infer_ms: f64,
 }
 
-/// Training images/s over `args.steps` steps after a warm-up step, and single-photo inference ms.
+/// Training images/s over `args.steps` steps after a warm-up step, and the median single-photo
+/// inference ms.
 /// RMSprop with Keras's defaults (rho 0.9, no momentum, epsilon 1e-7), as the chapter trains.
 fn measure<M: Scored>(model: M, size: usize, args: &BenchArgs, device: &Device) -> Timing {
     use burn::optim::{GradientsParams, RmsPropConfig};
@@ -236,13 +239,15 @@ fn measure<M: Scored>(model: M, size: usize, args: &BenchArgs, device: &Device) 
             .into_data()
     };
     infer(); // warm-up
-    let runs = args.infer_runs.max(1);
-    let start = Instant::now();
-    for _ in 0..runs {
-        infer();
-    }
+    let runs: Vec<f64> = (0..args.infer_runs.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            infer();
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
     Timing {
         train_images_per_s: (args.steps > 0).then(|| (n * args.steps) as f64 / timed.max(1e-9)),
-        infer_ms: start.elapsed().as_secs_f64() * 1000.0 / runs as f64,
+        infer_ms: LatencySummary::of(&runs).median_ms,
     }
 }
